@@ -1,0 +1,143 @@
+#include "config.h"
+
+#include "cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+static int usage_error(const char *cmd, const char *fmt, const char *arg)
+{
+    fprintf(stderr, "ratelab %s: ", cmd);
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, " (see 'ratelab %s --help')\n", cmd);
+    return -EINVAL;
+}
+
+/* Split "--name=value" into name and value; value NULL when there is no '='. */
+static void split_opt(const char *arg, char *name, size_t n, const char **value)
+{
+    const char *eq = strchr(arg, '=');
+    size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+    if (len >= n)
+        len = n - 1;
+    memcpy(name, arg, len);
+    name[len] = '\0';
+    *value = eq ? eq + 1 : NULL;
+}
+
+int cli_parse(int argc, char **argv, struct run_options *o)
+{
+    const char *cmd = argv[0];
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (arg[0] != '-' || strcmp(arg, "-") == 0) {
+            if (o->scenario_path)
+                return usage_error(cmd, "unexpected argument '%s'", arg);
+            o->scenario_path = arg;
+            continue;
+        }
+        char name[64];
+        const char *value;
+        split_opt(arg[1] == '-' ? arg + 2 : arg + 1, name, sizeof name, &value);
+        bool flag = strcmp(name, "quiet") == 0 || strcmp(name, "q") == 0 ||
+                    strcmp(name, "help") == 0 || strcmp(name, "h") == 0;
+        struct cli_extra *ex = NULL;
+        for (int k = 0; k < o->n_extra; k++)
+            if (strcmp(o->extra[k].name, name) == 0)
+                ex = &o->extra[k];
+        if (ex && !ex->has_arg)
+            flag = true;
+        if (flag) {
+            if (value)
+                return usage_error(cmd, "option '%s' takes no value", arg);
+        } else if (!value) {
+            if (i + 1 >= argc)
+                return usage_error(cmd, "option '%s' needs a value", arg);
+            value = argv[++i];
+        }
+        if (ex) {
+            ex->value = value ? value : "";
+        } else if (strcmp(name, "quiet") == 0 || strcmp(name, "q") == 0) {
+            o->quiet = true;
+        } else if (strcmp(name, "help") == 0 || strcmp(name, "h") == 0) {
+            o->help = true;
+        } else if (strcmp(name, "set") == 0) {
+            if (o->n_overrides >= CLI_MAX_OVERRIDES)
+                return usage_error(cmd, "too many --set options (at most %s)", "64");
+            if (!strchr(value, '=') || !strchr(value, '.'))
+                return usage_error(cmd, "--set wants SECTION.KEY=VALUE, not '%s'", value);
+            o->overrides[o->n_overrides++] = value;
+        } else if (strcmp(name, "seed") == 0) {
+            int64_t seed;
+            if (parse_count(value, &seed) < 0)
+                return usage_error(cmd, "--seed wants a non-negative integer, not '%s'", value);
+            o->have_seed = true;
+            o->seed = (uint64_t)seed;
+        } else if (strcmp(name, "json") == 0) {
+            o->json_path = value;
+        } else if (strcmp(name, "csv") == 0) {
+            o->csv_path = value;
+        } else {
+            return usage_error(cmd, "unknown option '%s'", arg);
+        }
+    }
+    return 0;
+}
+
+int cli_load_scenario(const struct run_options *o, struct scenario *sc)
+{
+    struct scenario_error err;
+    if (!o->scenario_path) {
+        fprintf(stderr, "ratelab: a SCENARIO file is required (try scenarios/*.ini)\n");
+        return -EINVAL;
+    }
+    if (scenario_load(sc, o->scenario_path, o->overrides, o->n_overrides, &err) < 0) {
+        if (err.line > 0)
+            fprintf(stderr, "%s:%d: %s\n", err.file, err.line, err.msg);
+        else
+            fprintf(stderr, "%s: %s\n", err.file, err.msg);
+        scenario_fini(sc);
+        return -EINVAL;
+    }
+    if (o->have_seed)
+        sc->seed = o->seed;
+    return 0;
+}
+
+void cli_print_common_help(void)
+{
+    fputs("Options shared by run subcommands:\n"
+          "  --set SECTION.KEY=VALUE  override a scenario value (repeatable); checked like the file\n"
+          "                           (classes: --set class.NAME.KEY=VALUE)\n"
+          "  --seed N                 random seed (overrides [scenario] seed)\n"
+          "  --json FILE              write the JSON report to FILE ('-' for stdout)\n"
+          "  --csv FILE               write the per-window CSV time series to FILE ('-' for stdout)\n"
+          "  --quiet, -q              no progress on stderr\n"
+          "  --help, -h               this help\n",
+          stdout);
+}
+
+bool cli_progress_enabled(const struct run_options *o)
+{
+    return !o->quiet && isatty(STDERR_FILENO);
+}
+
+void cli_progress(const char *label, double done, double total)
+{
+    double pct = total > 0 ? 100.0 * done / total : 0;
+    if (pct > 100)
+        pct = 100;
+    fprintf(stderr, "\r\033[K%s %5.1f%%", label, pct);
+    fflush(stderr);
+}
+
+void cli_progress_end(void)
+{
+    fputs("\r\033[K", stderr);
+    fflush(stderr);
+}

@@ -1,0 +1,73 @@
+/*
+ * cli: the options every run subcommand shares, parsed in one place, plus
+ * exit codes and the progress line shown on a terminal.
+ */
+#ifndef RATELAB_CLI_H
+#define RATELAB_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "scenario.h"
+
+/* Exit codes, documented in --help and ratelab(1). */
+enum {
+    EXIT_RUN_OK = 0,   /* the run completed and every SLO held */
+    EXIT_RUN_SLO = 1,  /* the run completed but an SLO failed */
+    EXIT_RUN_USAGE = 2, /* usage or input error */
+    EXIT_RUN_FAIL = 3, /* runtime failure */
+};
+
+#define CLI_MAX_OVERRIDES 64
+#define CLI_MAX_EXTRA 8
+
+/* A subcommand-specific option: "--name VALUE" (has_arg) or "--name". */
+struct cli_extra {
+    const char *name;  /* without the dashes */
+    bool has_arg;
+    const char *value; /* out: the value, "" for a flag given, NULL when absent */
+};
+
+struct run_options {
+    const char *scenario_path;                      /* the positional SCENARIO, NULL if none */
+    const char *overrides[CLI_MAX_OVERRIDES];       /* --set SECTION.KEY=VALUE, in order */
+    int n_overrides;
+    bool have_seed;                                 /* --seed given */
+    uint64_t seed;
+    const char *json_path;                          /* --json FILE, "-" = stdout */
+    const char *csv_path;                           /* --csv FILE, "-" = stdout */
+    bool quiet;                                     /* --quiet: no progress, no summary chatter */
+    bool help;                                      /* --help given */
+    struct cli_extra extra[CLI_MAX_EXTRA];          /* the subcommand's own options */
+    int n_extra;
+};
+
+/*
+ * Parse argv[1..argc-1] of a subcommand (argv[0] is the subcommand name). The
+ * caller fills o->extra/n_extra with its own options first. Accepts "--opt VALUE"
+ * and "--opt=VALUE". Returns 0, or -EINVAL after printing "ratelab CMD: ..." to
+ * stderr.
+ */
+int cli_parse(int argc, char **argv, struct run_options *o);
+
+/*
+ * Load the scenario named by o (positional path), apply --set overrides and
+ * --seed. On error prints "FILE:LINE: message" to stderr and returns -EINVAL;
+ * the scenario is then already released.
+ */
+int cli_load_scenario(const struct run_options *o, struct scenario *sc);
+
+/* Print the options shared by run subcommands, for --help texts. */
+void cli_print_common_help(void);
+
+/* Whether to show progress on stderr: a terminal, and not --quiet. */
+bool cli_progress_enabled(const struct run_options *o);
+
+/*
+ * Redraw a one-line progress indicator on stderr: "label  42% 1.2s left".
+ * done/total in any unit. cli_progress_end() clears the line.
+ */
+void cli_progress(const char *label, double done, double total);
+void cli_progress_end(void);
+
+#endif
