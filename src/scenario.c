@@ -72,10 +72,3 @@ int64_t scenario_class_timeout_us(const struct scenario *sc, int class_index)
     const struct class_config *cl = &sc->classes[class_index];
     return cl->timeout_us ? cl->timeout_us : sc->client.request_timeout_us;
 }
-
-int cmd_check(int argc, char **argv)
-{
-    (void)argc;
-    (void)argv;
-    return 3; /* replaced by the loader commit */
-}
