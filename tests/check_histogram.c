@@ -1,0 +1,153 @@
+#include "config.h"
+
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "histogram.h"
+#include "rng.h"
+
+static struct histogram *hnew(void)
+{
+    struct histogram *h = malloc(sizeof *h);
+    histogram_init(h);
+    return h;
+}
+
+START_TEST(empty)
+{
+    struct histogram *h = hnew();
+    ck_assert_uint_eq(h->count, 0);
+    ck_assert_int_eq(histogram_quantile(h, 0.5), 0);
+    ck_assert(histogram_mean(h) == 0);
+    free(h);
+}
+END_TEST
+
+START_TEST(small_values_exact)
+{
+    struct histogram *h = hnew();
+    for (int v = 0; v < 256; v++)
+        histogram_record(h, v);
+    ck_assert_int_eq(histogram_quantile(h, 0), 0);
+    ck_assert_int_eq(histogram_quantile(h, 0.5), 127); /* rank 128 */
+    ck_assert_int_eq(histogram_quantile(h, 1), 255);
+    ck_assert_int_eq(h->min, 0);
+    ck_assert(fabs(histogram_mean(h) - 127.5) < 1e-9);
+    for (int64_t v = 0; v < 256; v++)
+        ck_assert_int_eq(histogram_bucket_width(v), 1);
+    free(h);
+}
+END_TEST
+
+START_TEST(bucket_layout)
+{
+    /* Buckets tile the range without gaps, and are at most 1/128 of their low end wide. */
+    int64_t v = 0;
+    int last = -1;
+    while (v <= HISTOGRAM_MAX_VALUE) {
+        int i = histogram_index(v);
+        ck_assert_int_eq(i, last + 1);
+        ck_assert_int_lt(i, HISTOGRAM_BUCKETS);
+        ck_assert_int_eq(histogram_lowest_equivalent(v), v);
+        int64_t w = histogram_bucket_width(v);
+        ck_assert(w == 1 || w * 128 <= v);
+        ck_assert_int_eq(histogram_index(v + w - 1), i);
+        last = i;
+        v += w;
+    }
+    ck_assert_int_eq(last, HISTOGRAM_BUCKETS - 1);
+    /* Beyond the range: top bucket, max exact. */
+    struct histogram *h = hnew();
+    histogram_record(h, INT64_MAX / 2);
+    ck_assert_int_eq(h->hi, HISTOGRAM_BUCKETS - 1);
+    ck_assert_int_eq(histogram_quantile(h, 1), INT64_MAX / 2);
+    free(h);
+}
+END_TEST
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Property: every quantile within 1% of the exact nearest-rank value, over seeds and shapes. */
+START_TEST(relative_error)
+{
+    enum { N = 20000 };
+    int64_t *v = malloc(N * sizeof *v);
+    const double qs[] = {0.01, 0.1, 0.5, 0.9, 0.95, 0.99, 0.999};
+    for (uint64_t seed = 1; seed <= 20; seed++) {
+        struct rng r;
+        rng_seed(&r, seed);
+        struct histogram *h = hnew();
+        for (int i = 0; i < N; i++) {
+            switch (seed % 3) {
+            case 0: v[i] = (int64_t)rng_exp(&r, 250000); break;
+            case 1: v[i] = (int64_t)rng_lognormal(&r, 2e6, 1.5); break;
+            default: v[i] = (int64_t)rng_below(&r, 1000000000); break;
+            }
+            histogram_record(h, v[i]);
+        }
+        qsort(v, N, sizeof *v, cmp_i64);
+        for (size_t k = 0; k < sizeof qs / sizeof qs[0]; k++) {
+            size_t rank = (size_t)ceil(qs[k] * N);
+            int64_t exact = v[rank - 1];
+            int64_t got = histogram_quantile(h, qs[k]);
+            double err = exact ? fabs((double)(got - exact)) / (double)exact : (double)got;
+            ck_assert_msg(err <= 0.01, "seed %d q %g exact %lld got %lld", (int)seed, qs[k],
+                          (long long)exact, (long long)got);
+            ck_assert_msg(err <= 1.0 / 256 + 1e-12, "error bound 1/256");
+        }
+        ck_assert_int_eq(histogram_quantile(h, 1), v[N - 1]);
+        ck_assert_int_eq(h->min, v[0]);
+        free(h);
+    }
+    free(v);
+}
+END_TEST
+
+START_TEST(merge_and_reset)
+{
+    struct histogram *a = hnew(), *b = hnew(), *all = hnew();
+    struct rng r;
+    rng_seed(&r, 9);
+    for (int i = 0; i < 5000; i++) {
+        int64_t x = (int64_t)rng_exp(&r, 1e5);
+        histogram_record(i % 2 ? a : b, x);
+        histogram_record(all, x);
+    }
+    histogram_merge(a, b);
+    ck_assert_uint_eq(a->count, all->count);
+    for (int i = 0; i < HISTOGRAM_BUCKETS; i++)
+        ck_assert_uint_eq(a->counts[i], all->counts[i]);
+    ck_assert_int_eq(histogram_quantile(a, 0.95), histogram_quantile(all, 0.95));
+    histogram_reset(a);
+    ck_assert_uint_eq(a->count, 0);
+    for (int i = 0; i < HISTOGRAM_BUCKETS; i++)
+        ck_assert_uint_eq(a->counts[i], 0);
+    histogram_merge(a, b);
+    ck_assert_uint_eq(a->count, b->count);
+    free(a);
+    free(b);
+    free(all);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("histogram");
+    TCase *tc = tcase_create("histogram");
+    tcase_add_test(tc, empty);
+    tcase_add_test(tc, small_values_exact);
+    tcase_add_test(tc, bucket_layout);
+    tcase_add_test(tc, relative_error);
+    tcase_add_test(tc, merge_and_reset);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
