@@ -1,0 +1,111 @@
+/*
+ * workload: the request generators of one [class.NAME] section — when requests
+ * arrive and how many tokens each carries.
+ *
+ * Engine-agnostic: no clock reads, no engine types. Every time is int64_t µs on
+ * the engine's timeline, with the run starting at 0. An arrival time is the
+ * *intended* send time, the moment latency is measured from.
+ *
+ * Each generator owns a child random stream split from the run's generator at
+ * creation (rng_split), so its draws do not depend on how the engine interleaves
+ * classes or on other modules' draws. Create the generators in scenario order
+ * for reproducible runs.
+ *
+ * Open-loop processes (poisson, constant, gamma, burst, ramp, onoff) are asked
+ * for their next arrival with workload_next_arrival(). Closed-loop classes
+ * (users with think time) are driven by completions: workload_user_start() for
+ * each user's first send, then workload_after_done() each time a user's request
+ * reaches its final answer.
+ */
+#ifndef RATELAB_WORKLOAD_H
+#define RATELAB_WORKLOAD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "rng.h"
+#include "scenario.h"
+
+typedef struct workload workload;
+
+/*
+ * A generator for class cl, whose arrivals all fall in [0, end_us) (end_us is the
+ * scenario duration). cl must outlive the generator (empirical samples are read
+ * from it, not copied). Splits one child stream from parent. Never returns NULL
+ * (aborts on OOM). The configuration is assumed valid (the loader checks it);
+ * nonsense such as a negative rate asserts.
+ */
+workload *workload_new(const struct class_config *cl, int64_t end_us, struct rng *parent);
+
+/* Release the generator; workload_free(NULL) does nothing. */
+void workload_free(workload *w);
+
+/* True for ARRIVAL_CLOSED: use workload_user_start/after_done, not next_arrival. */
+bool workload_is_closed(const workload *w);
+
+/*
+ * Open loop: the next arrival time in µs, in non-decreasing order across calls
+ * (equal times are possible: a burst, or two draws rounding to the same µs), or
+ * TIME_NEVER once the process has no arrival before end_us (and on every call
+ * after that). Must not be called on a closed-loop class (asserts).
+ *
+ * Where each process starts:
+ *   constant  arrivals at exactly round(k * 1e6 / rate) µs, k = 0, 1, 2, ...: the
+ *             first at 0, so a run of D seconds has ceil(D * rate) arrivals;
+ *   poisson   exponential gaps from 0 (first arrival after one gap);
+ *   gamma     gamma gaps with mean 1/rate and CV² = burstiness (shape 1/CV²) from 0;
+ *             burstiness 0 gives constant gaps, the first after one gap;
+ *   burst     count arrivals all at at_us (none if at_us >= end_us);
+ *   ramp      Poisson with rate from -> to linearly over [0, over_us), then to;
+ *             exact inversion of the integrated rate, so the expected count over
+ *             [0, t) equals the integral of the rate;
+ *   onoff     Poisson at rate during [k(on+off), k(on+off)+on), silent otherwise,
+ *             starting "on" at 0.
+ */
+int64_t workload_next_arrival(workload *w);
+
+/* Closed loop: how many users (0 for open-loop classes). */
+int64_t workload_users(const workload *w);
+
+/*
+ * Closed loop: when user number `user` (0 <= user < users) sends first. Each user
+ * starts after one think time (exponential, mean think_us) so users do not all
+ * fire at t = 0; with think_us = 0 every user starts at 0. Returns TIME_NEVER if
+ * that time is at or after end_us. Call once per user, in user order, for a
+ * deterministic stream.
+ */
+int64_t workload_user_start(workload *w, int64_t user);
+
+/*
+ * Closed loop: the user whose request reached its final answer (success or
+ * terminal failure) at done_us sends its next request at done_us + think, think
+ * exponential with mean think_us. Returns TIME_NEVER if that is at or after end_us
+ * (the user stops).
+ */
+int64_t workload_after_done(workload *w, int64_t done_us);
+
+/* One draw from the class's prompt-token distribution: rounded, >= 1. */
+int64_t workload_prompt_tokens(workload *w);
+
+/*
+ * One draw from the class's completion-token distribution: rounded, >= 1, and at
+ * most max_tokens when the class sets max_tokens (> 0). This is what the provider
+ * will actually generate; max_tokens is what the client sends and reserves.
+ */
+int64_t workload_completion_tokens(workload *w);
+
+/* The class's max_tokens (0 = not set). */
+int64_t workload_max_tokens(const workload *w);
+
+/*
+ * One draw from any token distribution, rounded to the nearest integer and
+ * clamped to >= 1. Empirical: a uniformly chosen sample (n_values must be > 0).
+ * Normal draws below 1 are clamped, not redrawn. For the mock server, which
+ * draws completion lengths without a whole workload.
+ */
+int64_t dist_draw(const struct dist_config *d, struct rng *r);
+
+/* The distribution's mean before rounding and clamping (lognormal: median·e^(σ²/2)). */
+double dist_mean(const struct dist_config *d);
+
+#endif
