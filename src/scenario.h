@@ -7,7 +7,7 @@
  * so the limiter never sees the INI and the loader never sees the limiter.
  * All durations are int64_t µs; 0 means "unlimited" or "none" where so noted.
  * doc/scenario.md documents every key; tests/check_scenario.c checks that the
- * documentation and scenario_keys[] agree.
+ * documentation and scenario_key() agree.
  */
 #ifndef RATELAB_SCENARIO_H
 #define RATELAB_SCENARIO_H
@@ -210,7 +210,10 @@ void scenario_write(const struct scenario *sc, FILE *out);
 /* The class's effective timeout (its own, else the client's), 0 = none. */
 int64_t scenario_class_timeout_us(const struct scenario *sc, int class_index);
 
-/* Every key the loader accepts, "section.key" ("class.key" for class sections), NULL-terminated. */
-extern const char *const scenario_keys[];
+/*
+ * The keys the loader accepts, by index from 0: returns the key's name and sets
+ * *section ("scenario", "client", "server", "class" or "live"); NULL past the end.
+ */
+const char *scenario_key(int i, const char **section);
 
 #endif
