@@ -1,0 +1,171 @@
+/*
+ * limiter: exact, clock-free rate limiting on integer time.
+ *
+ * Two layers, both embeddable (no allocation, init/fini):
+ *
+ *   struct limiter_bucket  one continuously refilled token bucket: `amount` units
+ *                          per `period_us`, holding at most `capacity` units.
+ *                          The provider model uses it alone for server-side
+ *                          enforcement.
+ *   struct limiter         the client's four dimensions at once: requests per
+ *                          minute, tokens per minute, tokens per day (three
+ *                          buckets) and a concurrency pool. Admission is
+ *                          all-or-nothing across them.
+ *
+ * Algorithm. A token bucket kept in exact integer "unit-microseconds": the level
+ * is stored multiplied by period_us, and every elapsed µs adds exactly `amount`
+ * to it. A bucket of 600 requests per 60 s gains 600 per µs against a cost of
+ * 60,000,000 per request, so no rate is ever rounded: there is no drift over a
+ * 24-hour (or 24-year) run, and calling twice with the same `now` adds nothing.
+ * The arithmetic is 128-bit (GCC/Clang __int128), so any int64 amount and period
+ * work. The admit path has no division; only a refused caller pays one, to get
+ * the exact wait, rounded up to the next whole µs (never early).
+ *
+ * Burst semantics. A bucket starts full, and its capacity is, unless set
+ * otherwise, one whole period's worth (`amount`), the way providers enforce
+ * limits: a cold client may send a full minute of RPM at once, then continues at
+ * the steady rate. So in any window of length W the admitted cost is at most
+ * capacity + amount * W / period_us (the tests check exactly this bound).
+ * A cost larger than the capacity can never be admitted: it is refused with
+ * -E2BIG at once, never left waiting.
+ *
+ * Reservation and reconciliation. Callers charge an estimate up front and
+ * reconcile to the actual cost later: an unused part is refunded (never above
+ * capacity), an overrun is charged as debt (the level goes negative and the
+ * bucket must refill past zero before it admits again).
+ *
+ * Time is int64_t µs on the caller's timeline, and must never go backwards
+ * (asserted). Return values follow STYLE.md: 0 success, negative errno, small
+ * positive codes for non-error outcomes.
+ */
+#ifndef RATELAB_LIMITER_H
+#define RATELAB_LIMITER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#ifndef __SIZEOF_INT128__
+#error "ratelab's limiter needs a compiler with __int128 (GCC or Clang on a 64-bit target)"
+#endif
+
+/* Outcomes of an admission attempt (0 = admitted and charged). */
+#define LIMITER_OK 0
+#define LIMITER_WAIT 1 /* a token dimension is short: *wait_until_us says exactly when */
+#define LIMITER_BUSY 2 /* the concurrency pool is full: ask again after a release */
+
+/*
+ * One bucket. Invariant: level_uus <= capacity * period_us; level_uus is
+ * negative only as debt from a reconciliation (usage above the reservation).
+ * amount == 0 means "unlimited": every call admits and nothing is tracked.
+ * Fields are public so the struct can be embedded; treat them as read-only.
+ */
+struct limiter_bucket {
+    int64_t amount;        /* units refilled per period; 0 = unlimited */
+    int64_t period_us;     /* refill period, µs (> 0) */
+    int64_t capacity;      /* most units held at once (the burst) */
+    __int128 level_uus;    /* units × period_us; exact, see above */
+    __int128 cap_uus;      /* capacity × period_us */
+    int64_t last_us;       /* time level_uus was last brought up to date, µs */
+};
+
+/*
+ * Set up a full bucket of `amount` units per `period_us`, holding at most
+ * `capacity` units (0 = one period's worth, i.e. `amount`). `now_us` is the
+ * start of its timeline. amount == 0 makes an unlimited bucket.
+ * Returns 0, or -EINVAL (negative values, period_us <= 0, capacity < 0).
+ */
+int limiter_bucket_init(struct limiter_bucket *b, int64_t amount, int64_t period_us,
+                        int64_t capacity, int64_t now_us);
+
+/*
+ * Take `cost` units if they are there now. Returns LIMITER_OK (taken),
+ * LIMITER_WAIT with *wait_until_us = the earliest µs at which `cost` will be
+ * available if nothing else is taken meanwhile, -E2BIG if cost > capacity
+ * (can never fit), -EINVAL if cost < 0. A cost of 0 always succeeds.
+ */
+int limiter_bucket_try(struct limiter_bucket *b, int64_t now_us, int64_t cost,
+                       int64_t *wait_until_us);
+
+/* As limiter_bucket_try, without taking anything. */
+int limiter_bucket_peek(struct limiter_bucket *b, int64_t now_us, int64_t cost,
+                        int64_t *wait_until_us);
+
+/*
+ * Adjust by delta units: delta > 0 refunds (the level is capped at capacity),
+ * delta < 0 takes more, possibly into debt. Used to reconcile a reservation:
+ * delta = charged - actual.
+ */
+void limiter_bucket_adjust(struct limiter_bucket *b, int64_t now_us, int64_t delta);
+
+/* Whole units available at now_us (floor; negative while in debt). */
+int64_t limiter_bucket_level(struct limiter_bucket *b, int64_t now_us);
+
+/* Lower the level to at most `units` (adaptive mode: the server says it has less). */
+void limiter_bucket_clamp(struct limiter_bucket *b, int64_t now_us, int64_t units);
+
+/* Nothing to release; for symmetry with init. */
+void limiter_bucket_fini(struct limiter_bucket *b);
+
+/* ---- four dimensions ---------------------------------------------------- */
+
+/*
+ * The client limiter. Invariant: 0 <= in_flight, and in_flight <= the effective
+ * concurrency limit except right after that limit is lowered (adaptive mode),
+ * when it only drains. Each admitted request costs 1 in `rpm` and its token
+ * cost in `tpm` and `tpd`, and holds one concurrency slot until released.
+ */
+struct limiter {
+    struct limiter_bucket rpm;  /* requests per minute */
+    struct limiter_bucket tpm;  /* tokens per minute */
+    struct limiter_bucket tpd;  /* tokens per day */
+    int64_t max_concurrent;     /* configured pool size, 0 = unlimited */
+    int64_t conc_limit;         /* effective pool size now (adaptive may lower it), 0 = none */
+    int64_t in_flight;          /* slots held */
+    int64_t paused_until_us;    /* admit nothing before this time (adaptive pause), µs */
+    int64_t max_cost;           /* largest token cost that can ever fit; INT64_MAX = any */
+};
+
+/*
+ * All buckets start full (capacity = one period's worth: the cold-start burst is
+ * rpm requests and min(tpm, tpd) tokens). 0 = unlimited for each argument.
+ * Returns 0 or -EINVAL (negative limits).
+ */
+int limiter_init(struct limiter *l, int64_t rpm, int64_t tpm, int64_t tpd,
+                 int64_t max_concurrent, int64_t now_us);
+
+/*
+ * Admit one request of `cost_tokens` at now_us, all-or-nothing:
+ *   LIMITER_OK    admitted: charged 1 request, cost_tokens on both token
+ *                 buckets, and one concurrency slot (release it later).
+ *   LIMITER_WAIT  a token/request dimension (or an adaptive pause) is short;
+ *                 *wait_until_us = exact earliest time all are satisfied, given
+ *                 no other charge meanwhile. Nothing charged.
+ *   LIMITER_BUSY  the concurrency pool is full; ask again after a release.
+ *                 Nothing charged, *wait_until_us untouched.
+ *   -E2BIG        cost_tokens exceeds a token bucket's capacity: never fits.
+ *   -EINVAL       cost_tokens < 0.
+ */
+int limiter_try(struct limiter *l, int64_t now_us, int64_t cost_tokens, int64_t *wait_until_us);
+
+/* Whether a request of cost_tokens could ever be admitted (cost <= every capacity). */
+bool limiter_fits(const struct limiter *l, int64_t cost_tokens);
+
+/* Free the concurrency slot of one admitted request. */
+void limiter_release(struct limiter *l);
+
+/*
+ * Reconcile one admitted request's tokens: it was charged `charged_tokens`, it
+ * really used `actual_tokens`. The difference is refunded, or charged as debt.
+ */
+void limiter_reconcile(struct limiter *l, int64_t now_us, int64_t charged_tokens,
+                       int64_t actual_tokens);
+
+/* Admit nothing before until_us (later calls only extend the pause). */
+void limiter_pause(struct limiter *l, int64_t until_us);
+
+/* Set the effective concurrency limit (adaptive AIMD); 0 restores the configured one. */
+void limiter_set_concurrency(struct limiter *l, int64_t limit);
+
+void limiter_fini(struct limiter *l);
+
+#endif
