@@ -40,6 +40,7 @@ void scenario_defaults(struct scenario *sc)
     c->retry.honor_retry_after = true;
     c->retry.budget_ratio = 0.2;
     c->retry.budget_window_us = 60 * US_PER_S;
+    c->retry.budget_min_retries = 10;
 
     struct server_config *s = &sc->server;
     s->enforce = ENFORCE_BUCKET;

@@ -39,7 +39,9 @@ struct retry_config {
     enum jitter_kind jitter;   /* randomisation of each backoff */
     bool honor_retry_after;    /* never retry before the server's Retry-After */
     double budget_ratio;       /* retries may add at most this share of first attempts; 0 = none allowed */
-    int64_t budget_window_us;  /* the window the retry budget is measured over */
+    int64_t budget_window_us;  /* the window the retry budget is measured over; 0 = no budget */
+    int64_t budget_min_retries; /* retries always allowed per window on top of the ratio, so a
+                                   lone request may still retry (0 with ratio 0 = no retries) */
 };
 
 struct client_config {
