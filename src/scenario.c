@@ -249,6 +249,8 @@ struct loader {
     /* reader state */
     const char *text;       /* remaining input */
     int line;               /* line number of the line last handed to inih */
+    int sec_line;           /* line of the last section header read */
+    char ovname[SCENARIO_TEXT_MAX]; /* "--set ..." while applying an override */
     /* sections seen, in order, with their header lines */
     char sec_names[MAX_SECTIONS][SCENARIO_NAME_MAX + 8];
     int sec_lines[MAX_SECTIONS];
@@ -316,6 +318,7 @@ static char *reader(char *str, int num, void *stream)
         ld->sec_names[ld->n_sec][n] = '\0';
         str_trim(ld->sec_names[ld->n_sec]);
         ld->sec_lines[ld->n_sec++] = ld->line;
+        ld->sec_line = ld->line;
     }
     memmove(str, t, strlen(t) + 1);
     size_t l = strlen(str);
@@ -782,7 +785,7 @@ static bool apply(struct loader *ld, int line, const char *section, const char *
 {
     enum section_kind sec;
     int cls;
-    if (!resolve_section(ld, line, section, &sec, &cls))
+    if (!resolve_section(ld, override ? 0 : ld->sec_line, section, &sec, &cls))
         return false;
     int k = find_key(sec, name);
     if (k < 0)
@@ -939,15 +942,16 @@ static bool apply_override(struct loader *ld, const char *ov)
     snprintf(buf, sizeof buf, "%s", ov);
     char *eq = strchr(buf, '=');
     char *dot = strrchr(buf, '.');
+    snprintf(ld->ovname, sizeof ld->ovname, "--set %.*s", (int)sizeof ld->ovname - 7, ov);
+    ld->file = ld->ovname; /* messages name the override, not the file */
     if (eq && dot > eq) /* a '.' in the value: the key's dot is before '=' */
         for (dot = eq; dot > buf && *dot != '.'; dot--)
             ;
     if (!eq || !dot || dot == buf || *dot != '.')
-        return fail(ld, 0, "--set %s: expected SECTION.KEY=VALUE", ov);
+        return fail(ld, 0, "expected SECTION.KEY=VALUE");
     *eq = '\0';
     *dot = '\0';
     const char *section = str_trim(buf), *name = str_trim(dot + 1), *value = str_trim(eq + 1);
-    snprintf(ld->err->file, sizeof ld->err->file, "--set %s", ov);
     if (strncmp(section, "class.", 6) == 0) {
         bool found = false;
         for (int i = 0; i < ld->sc->n_classes; i++)
@@ -956,11 +960,7 @@ static bool apply_override(struct loader *ld, const char *ov)
             return fail(ld, 0, "no [%s] section in the scenario to override (check the class "
                         "name)", section);
     }
-    const char *file = ld->file;
-    ld->file = ld->err->file;
-    bool ok = apply(ld, 0, section, name, value, true);
-    ld->file = file;
-    return ok;
+    return apply(ld, 0, section, name, value, true);
 }
 
 int scenario_load_string(struct scenario *sc, const char *name, const char *text,

@@ -1,16 +1,288 @@
 #include "config.h"
 
 #include <check.h>
+#include <glob.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "scenario.h"
 
-START_TEST(defaults)
+#define CLASS "[class.chat]\narrival = poisson 1/s\n"
+
+/* A malformed scenario, the line its error must name, and words the message must hold. */
+static const struct bad_case {
+    const char *text;
+    int line;
+    const char *msg;
+} bad[] = {
+    {"[scenario]\nduration = 30\n" CLASS, 2, "duration: '30' has no unit"},
+    {"[scenario]\nduration = -5s\n" CLASS, 2, "duration: bad value '-5s'"},
+    {"[scenario]\nduration = 0\n" CLASS, 2, "expected a positive duration"},
+    {"[scenario]\nduration = 5 parsecs\n" CLASS, 2, "duration: bad value"},
+    {"[scenario]\nduration = 1.5.3s\n" CLASS, 2, "duration: bad value '1.5.3s'"},
+    {"[scenario]\nname = a\nname = b\n" CLASS, 3, "duplicate key 'name' in [scenario] (first set at line 2)"},
+    {"[scenraio]\nname = a\n" CLASS, 1, "unknown section [scenraio] (did you mean [scenario]?)"},
+    {"[bogus]\nx = 1\n" CLASS, 1, "unknown section [bogus]"},
+    {"[client]\ntoken_per_minute = 5\n" CLASS, 2, "did you mean 'tokens_per_minute'?"},
+    {"[client]\nfrobnicate = 5\n" CLASS, 2, "unknown key 'frobnicate' in [client]"},
+    {"[client]\nrequests_per_minute = -1\n" CLASS, 2, "requests_per_minute: bad value '-1'"},
+    {"[client]\nrequests_per_minute = lots\n" CLASS, 2, "expected a whole number"},
+    {"[client]\nqueue_full = drop\n" CLASS, 2, "queue_full: bad value 'drop' (expected reject or block)"},
+    {"[client]\nretry_jitter = some\n" CLASS, 2, "none, full, equal or decorrelated"},
+    {"[client]\nretry_max_attempts = 0\n" CLASS, 2, "retry_max_attempts: bad value '0'"},
+    {"[client]\nretry_budget = 150%\n" CLASS, 2, "retry_budget: bad value '150%'"},
+    {"[client]\nadaptive = maybe\n" CLASS, 2, "adaptive: bad value 'maybe' (expected yes or no)"},
+    {"[client]\nretry_base_delay = 2s\nretry_max_delay = 1s\n" CLASS, 3, "retry_max_delay is below retry_base_delay"},
+    {"[client]\ntokens_per_minute = 1000\n[class.big]\narrival = poisson 1/s\nmax_tokens = 4000\n", 5,
+     "class big: a request can cost 4500 tokens"},
+    {"[server]\ntokens_per_day = 100\n\n[class.c]\narrival = poisson 1/s\nprompt_tokens = const 50\nmax_tokens = 60\n", 7,
+     "more than server tokens_per_day = 100"},
+    {"[server]\nerror_rate = 60%\nreset_rate = 50%\n" CLASS, 2, "fault shares add up to more than 1"},
+    {"[server]\nheaders = azure\n" CLASS, 2, "headers: bad value 'azure' (expected openai, anthropic or none)"},
+    {"[class.chat]\nprompt_tokens = const 5\n", 1, "class chat: missing key 'arrival'"},
+    {"[class.chat]\narrival = poisson 20\n", 2, "arrival: bad rate '20'"},
+    {"[class.chat]\narrival = teleport 1/s\n", 2, "arrival: unknown process 'teleport'"},
+    {"[class.chat]\narrival = gamma 1/s\n", 2, "arrival: 'gamma' takes 2 values, got 1"},
+    {"[class.chat]\narrival = closed 0 1s\n", 2, "arrival: bad user count '0'"},
+    {"[scenario]\nduration = 1m\n[class.chat]\narrival = burst 2m 10\n", 4, "the burst comes after the scenario's duration"},
+    {"[class.chat]\narrival = poisson 1/s\nprompt_tokens = zipf 3\n", 3, "prompt_tokens: unknown distribution 'zipf'"},
+    {"[class.chat]\narrival = poisson 1/s\ncompletion_tokens = uniform 500 100\n", 3, "uniform 500 100 is not a range"},
+    {"[class.chat]\narrival = poisson 1/s\nprompt_tokens = empirical /nonexistent/file\n", 3, "cannot open empirical file"},
+    {"[class.chat]\narrival = poisson 1/s\npriority = 12\n", 3, "priority: bad value '12' (expected a whole number from 0 (most urgent) to 9)"},
+    {"[class.c h]\narrival = poisson 1/s\n", 1, "bad class name 'c h'"},
+    {"[class]\narrival = poisson 1/s\n", 1, "a class section needs a name"},
+    {"[scenario]\nname = x\n", 0, "no [class.NAME] section"},
+    {"name = x\n" CLASS, 1, "key 'name' before any section"},
+    {"[scenario]\nthis line has no equals sign\n" CLASS, 2, "syntax error"},
+    {"[live]\nheader = Authorization: Bearer sk-123\n" CLASS, 2, "Authorization header comes from the variable"},
+    {"[live]\nheader = no colon here\n" CLASS, 2, "header: bad value"},
+    {"[client]\nmax_concurrent = 5\n[client]\nqueue_capacity = 5\n" CLASS, 3, "duplicate section [client]"},
+    {"[scenario]\nduration = 10s\nwindow = 1m\n" CLASS, 3, "window is longer than duration"},
+    {"[scenario]\nslo_max_429_share = lots\n" CLASS, 2, "or 'none'"},
+    {"[scenario]\nname =\n" CLASS, 2, "name: empty value"},
+};
+
+START_TEST(malformed)
+{
+    const struct bad_case *c = &bad[_i];
+    struct scenario sc;
+    struct scenario_error err;
+    int rc = scenario_load_string(&sc, "bad.ini", c->text, NULL, 0, &err);
+    ck_assert_msg(rc < 0, "case %d loaded but should fail: %s", _i, c->text);
+    ck_assert_str_eq(err.file, "bad.ini");
+    ck_assert_msg(err.line == c->line, "case %d: line %d, want %d (%s)", _i, err.line, c->line,
+                  err.msg);
+    ck_assert_msg(strstr(err.msg, c->msg), "case %d: message '%s' lacks '%s'", _i, err.msg,
+                  c->msg);
+    scenario_fini(&sc);
+}
+END_TEST
+
+START_TEST(long_line)
+{
+    char text[600];
+    snprintf(text, sizeof text, "[scenario]\ndescription = %0300d\n" CLASS, 0);
+    struct scenario sc;
+    struct scenario_error err;
+    ck_assert_int_lt(scenario_load_string(&sc, "x.ini", text, NULL, 0, &err), 0);
+    ck_assert_int_eq(err.line, 2);
+    ck_assert(strstr(err.msg, "line too long"));
+    scenario_fini(&sc);
+}
+END_TEST
+
+START_TEST(missing_file)
 {
     struct scenario sc;
-    scenario_defaults(&sc);
-    ck_assert_int_eq(sc.window_us, 1000000);
+    struct scenario_error err;
+    ck_assert_int_lt(scenario_load(&sc, "/nonexistent/x.ini", NULL, 0, &err), 0);
+    ck_assert(strstr(err.msg, "cannot open scenario"));
     scenario_fini(&sc);
+}
+END_TEST
+
+START_TEST(values_and_defaults)
+{
+    const char *text = "[scenario]\nduration = 1h  # an hour\nseed = 9\n"
+                       "[client]\ntokens_per_minute = 90k ; inline\nmax_concurrent = unlimited\n"
+                       "[class.a]\narrival = ramp 0/s 10/s 5m\npriority = 0\n"
+                       "[class.b]\narrival = closed 50 2s\ncompletion_tokens = lognormal 200 0.5\n"
+                       "[live]\nheader = X-Team: search\nheader = X-Env: test\n";
+    struct scenario sc;
+    struct scenario_error err;
+    ck_assert_int_eq(scenario_load_string(&sc, "ok.ini", text, NULL, 0, &err), 0);
+    ck_assert_int_eq(sc.duration_us, 3600000000LL);
+    ck_assert_int_eq(sc.seed, 9);
+    ck_assert_int_eq(sc.client.tokens_per_minute, 90000);
+    ck_assert_int_eq(sc.client.max_concurrent, 0);
+    ck_assert_int_eq(sc.n_classes, 2);
+    ck_assert_int_eq(sc.classes[0].arrival.kind, ARRIVAL_RAMP);
+    ck_assert(sc.classes[0].arrival.to_per_s == 10);
+    ck_assert_int_eq(sc.classes[0].arrival.over_us, 300000000LL);
+    ck_assert_int_eq(sc.classes[1].arrival.users, 50);
+    ck_assert_int_eq(sc.classes[1].priority, 5);
+    ck_assert_int_eq(sc.classes[1].completion_tokens.kind, DIST_LOGNORMAL);
+    ck_assert_int_eq(sc.live.n_headers, 2);
+    ck_assert_str_eq(sc.live.headers[1], "X-Env: test");
+    ck_assert_int_eq(scenario_class_timeout_us(&sc, 0), sc.client.request_timeout_us);
+    scenario_fini(&sc);
+}
+END_TEST
+
+START_TEST(overrides)
+{
+    const char *text = "[client]\nmax_concurrent = 5\n" CLASS;
+    const char *ok[] = {"client.max_concurrent=7", "class.chat.priority=1", "scenario.seed=3"};
+    struct scenario sc;
+    struct scenario_error err;
+    ck_assert_int_eq(scenario_load_string(&sc, "o.ini", text, ok, 3, &err), 0);
+    ck_assert_int_eq(sc.client.max_concurrent, 7);
+    ck_assert_int_eq(sc.classes[0].priority, 1);
+    ck_assert_int_eq(sc.seed, 3);
+    scenario_fini(&sc);
+
+    const char *badv[] = {"client.max_concurrent=many"};
+    ck_assert_int_lt(scenario_load_string(&sc, "o.ini", text, badv, 1, &err), 0);
+    ck_assert_str_eq(err.file, "--set client.max_concurrent=many");
+    ck_assert(strstr(err.msg, "max_concurrent: bad value 'many'"));
+    scenario_fini(&sc);
+
+    const char *nocls[] = {"class.nope.priority=1"};
+    ck_assert_int_lt(scenario_load_string(&sc, "o.ini", text, nocls, 1, &err), 0);
+    ck_assert(strstr(err.msg, "no [class.nope] section"));
+    scenario_fini(&sc);
+
+    const char *typo[] = {"clinet.max_concurrent=1"};
+    ck_assert_int_lt(scenario_load_string(&sc, "o.ini", text, typo, 1, &err), 0);
+    ck_assert(strstr(err.msg, "did you mean [client]?"));
+    scenario_fini(&sc);
+}
+END_TEST
+
+/* Write a scenario, load the text back, write again: the two texts agree. */
+static char *write_to_string(const struct scenario *sc)
+{
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    scenario_write(sc, f);
+    fclose(f);
+    char *nl = strchr(buf, '\n'); /* drop the comment naming the source */
+    memmove(buf, nl + 1, strlen(nl + 1) + 1);
+    return buf;
+}
+
+static void round_trip(const char *path)
+{
+    struct scenario a, b;
+    struct scenario_error err;
+    ck_assert_msg(scenario_load(&a, path, NULL, 0, &err) == 0, "%s:%d: %s", err.file, err.line,
+                  err.msg);
+    char *t1 = write_to_string(&a);
+    ck_assert_msg(scenario_load_string(&b, "resolved.ini", t1, NULL, 0, &err) == 0,
+                  "resolved %s:%d: %s", path, err.line, err.msg);
+    char *t2 = write_to_string(&b);
+    ck_assert_str_eq(t1, t2);
+    ck_assert_int_eq(a.n_classes, b.n_classes);
+    ck_assert_int_eq(a.duration_us, b.duration_us);
+    for (int i = 0; i < a.n_classes; i++) {
+        ck_assert(a.classes[i].arrival.rate_per_s == b.classes[i].arrival.rate_per_s);
+        ck_assert(a.classes[i].prompt_tokens.a == b.classes[i].prompt_tokens.a);
+        ck_assert(a.classes[i].prompt_tokens.b == b.classes[i].prompt_tokens.b);
+    }
+    free(t1);
+    free(t2);
+    scenario_fini(&a);
+    scenario_fini(&b);
+}
+
+START_TEST(bundled_scenarios_load_and_round_trip)
+{
+    glob_t g;
+    ck_assert_int_eq(glob(SRCDIR "/scenarios/*.ini", 0, NULL, &g), 0);
+    ck_assert_int_ge(g.gl_pathc, 5);
+    for (size_t i = 0; i < g.gl_pathc; i++)
+        round_trip(g.gl_pathv[i]);
+    globfree(&g);
+}
+END_TEST
+
+START_TEST(empirical_round_trip)
+{
+    char path[] = "/tmp/ratelab-emp-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    FILE *f = fdopen(fd, "w");
+    fputs("# prompt sizes from last week\n120\n450\n  980  \n", f);
+    fclose(f);
+    char text[512];
+    snprintf(text, sizeof text, "[class.e]\narrival = poisson 1/s\nprompt_tokens = empirical %s\n",
+             path);
+    struct scenario sc;
+    struct scenario_error err;
+    ck_assert_int_eq(scenario_load_string(&sc, "e.ini", text, NULL, 0, &err), 0);
+    ck_assert_int_eq(sc.classes[0].prompt_tokens.n_values, 3);
+    ck_assert_int_eq(sc.classes[0].prompt_tokens.values[2], 980);
+    scenario_fini(&sc);
+    f = fopen(path, "w");
+    fputs("120\nlots\n", f);
+    fclose(f);
+    ck_assert_int_lt(scenario_load_string(&sc, "e.ini", text, NULL, 0, &err), 0);
+    ck_assert_int_eq(err.line, 3);
+    ck_assert(strstr(err.msg, ":2: bad token count 'lots'"));
+    scenario_fini(&sc);
+    unlink(path);
+}
+END_TEST
+
+/* doc/scenario.md documents exactly the keys the loader accepts. */
+START_TEST(doc_matches_loader)
+{
+    FILE *f = fopen(SRCDIR "/doc/scenario.md", "r");
+    ck_assert_ptr_nonnull(f);
+    char line[1024], section[64] = "";
+    char documented[200][96];
+    int n_doc = 0;
+    bool in_table = false;
+    while (fgets(line, sizeof line, f)) {
+        char name[64];
+        if (sscanf(line, "## [%63[^].]", name) == 1) {
+            snprintf(section, sizeof section, "%s", name);
+            continue;
+        }
+        if (line[0] == '#' || (in_table && line[0] != '|'))
+            section[0] = '\0', in_table = false;
+        if (section[0] && strncmp(line, "| key |", 7) == 0)
+            in_table = true;
+        if (in_table && sscanf(line, "| `%63[^`]` |", name) == 1) {
+            ck_assert_int_lt(n_doc, 200);
+            snprintf(documented[n_doc++], sizeof documented[0], "%s.%s", section, name);
+        }
+    }
+    fclose(f);
+    int n_keys = 0;
+    const char *sec, *key;
+    for (int i = 0; (key = scenario_key(i, &sec)); i++, n_keys++) {
+        char full[96];
+        snprintf(full, sizeof full, "%s.%s", sec, key);
+        bool found = false;
+        for (int j = 0; j < n_doc; j++)
+            found |= strcmp(documented[j], full) == 0;
+        ck_assert_msg(found, "key %s is not documented in doc/scenario.md", full);
+    }
+    for (int j = 0; j < n_doc; j++) {
+        bool found = false;
+        for (int i = 0; (key = scenario_key(i, &sec)); i++) {
+            char full[96];
+            snprintf(full, sizeof full, "%s.%s", sec, key);
+            found |= strcmp(documented[j], full) == 0;
+        }
+        ck_assert_msg(found, "doc/scenario.md documents %s, which the loader does not accept",
+                      documented[j]);
+    }
+    ck_assert_int_eq(n_doc, n_keys);
 }
 END_TEST
 
@@ -18,7 +290,14 @@ int main(void)
 {
     Suite *s = suite_create("scenario");
     TCase *tc = tcase_create("load");
-    tcase_add_test(tc, defaults);
+    tcase_add_loop_test(tc, malformed, 0, (int)(sizeof bad / sizeof bad[0]));
+    tcase_add_test(tc, long_line);
+    tcase_add_test(tc, missing_file);
+    tcase_add_test(tc, values_and_defaults);
+    tcase_add_test(tc, overrides);
+    tcase_add_test(tc, bundled_scenarios_load_and_round_trip);
+    tcase_add_test(tc, empirical_round_trip);
+    tcase_add_test(tc, doc_matches_loader);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
