@@ -171,7 +171,8 @@ static const struct key_def keys[] = {
     ENUM(SEC_CLIENT, "retry_jitter", CO(retry.jitter), jitter_names),
     BOOL(SEC_CLIENT, "retry_honor_retry_after", CO(retry.honor_retry_after)),
     SHARE(SEC_CLIENT, "retry_budget", CO(retry.budget_ratio)),
-    DUR(SEC_CLIENT, "retry_budget_window", CO(retry.budget_window_us), 1),
+    DUR(SEC_CLIENT, "retry_budget_window", CO(retry.budget_window_us), 0),
+    CNT(SEC_CLIENT, "retry_budget_min", CO(retry.budget_min_retries), 0),
 
     CNT(SEC_SERVER, "requests_per_minute", VO(requests_per_minute), 0),
     CNT(SEC_SERVER, "tokens_per_minute", VO(tokens_per_minute), 0),
