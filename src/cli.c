@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -127,17 +128,38 @@ bool cli_progress_enabled(const struct run_options *o)
     return !o->quiet && isatty(STDERR_FILENO);
 }
 
+static double wall_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* The progress line reads the wall clock: it is UI, not the simulation's time. */
+static double progress_started_s = -1;
+static double progress_drawn_s;
+
 void cli_progress(const char *label, double done, double total)
 {
-    double pct = total > 0 ? 100.0 * done / total : 0;
-    if (pct > 100)
-        pct = 100;
-    fprintf(stderr, "\r\033[K%s %5.1f%%", label, pct);
+    double now = wall_s();
+    if (progress_started_s < 0)
+        progress_started_s = progress_drawn_s = now;
+    else if (now - progress_drawn_s < 0.1 && done < total)
+        return; /* at most ten redraws a second */
+    progress_drawn_s = now;
+    double frac = total > 0 ? done / total : 0;
+    if (frac > 1)
+        frac = 1;
+    double elapsed = now - progress_started_s;
+    fprintf(stderr, "\r\033[K%s %5.1f%%", label, 100 * frac);
+    if (frac > 0.01 && elapsed > 0.5)
+        fprintf(stderr, "  %.0fs left", elapsed * (1 - frac) / frac);
     fflush(stderr);
 }
 
 void cli_progress_end(void)
 {
+    progress_started_s = -1;
     fputs("\r\033[K", stderr);
     fflush(stderr);
 }

@@ -64,8 +64,10 @@ void cli_print_common_help(void);
 bool cli_progress_enabled(const struct run_options *o);
 
 /*
- * Redraw a one-line progress indicator on stderr: "label  42% 1.2s left".
- * done/total in any unit. cli_progress_end() clears the line.
+ * Redraw a one-line progress indicator on stderr: "label  42.0%  12s left",
+ * at most ten times a second (cheap to call often). done/total in any unit.
+ * cli_progress_end() clears the line. Call only when cli_progress_enabled().
+ * One progress line per process at a time (it keeps its start time).
  */
 void cli_progress(const char *label, double done, double total);
 void cli_progress_end(void);
