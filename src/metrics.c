@@ -238,7 +238,7 @@ void metrics_answer(metrics *m, int64_t now, int cls, int status, bool first_429
     struct scope *s = cls_scope(m, now, cls);
     if (status == 429)
         s->win.http_429++;
-    else if (status < 200 || status >= 300)
+    else if (status >= 0 && (status < 200 || status >= 300))
         s->win.errors++;
     s->win.saw_429 += first_429;
     inflight_level(s, -1);

@@ -87,8 +87,9 @@ void metrics_throttled(metrics *m, int64_t now, int cls);
 /* An attempt went to the server; retry = not the request's first attempt. */
 void metrics_send(metrics *m, int64_t now, int cls, bool retry);
 /*
- * An attempt came back (or was abandoned): status is the HTTP status, 0 for no
- * answer (reset, stall, cancelled). first_429 = the request's first 429.
+ * An attempt came back: status is the HTTP status, 0 for no answer (reset,
+ * dropped, malformed), -1 when we abandoned it (cancelled, timed out in
+ * flight; not counted as an error). first_429 = the request's first 429.
  */
 void metrics_answer(metrics *m, int64_t now, int cls, int status, bool first_429);
 /*
