@@ -1,0 +1,645 @@
+#include "config.h"
+
+#include "provider.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "srvlimit.h"
+#include "util.h"
+
+/*
+ * Requests live in a pool of slots, reused through a free list and grown by
+ * doubling, so memory follows the peak number of concurrent requests, never the
+ * total. A slot's id is (generation << 32) | (index + 1): a stale id from an
+ * earlier occupant of the slot never matches, and no id is 0.
+ *
+ * Pending happenings sit in two binary heaps ordered by (time, seq): first
+ * tokens, and ends (completion or a dropped stall). Keeping ends apart gives the
+ * concurrency 429 its exact retry_after (the earliest end) in O(1). Each slot
+ * remembers its positions in both heaps so a cancel removes its entries in
+ * O(log n). seq is a single counter across both heaps: equal times come out in
+ * the order they were scheduled, so a request's first token precedes its end.
+ */
+
+#define NIL UINT32_MAX
+
+enum slot_state { SLOT_FREE, SLOT_WAITING, SLOT_RUNNING, SLOT_STALLED };
+enum { HEAP_FIRST, HEAP_END };
+
+struct slot {
+    uint64_t id;              /* current id, 0 while free */
+    uint32_t gen;             /* bumped each time the slot is taken */
+    enum slot_state state;
+    enum provider_fault fault;
+    uint32_t next, prev;      /* waiting queue links; next also links the free list */
+    uint32_t hpos[2];         /* positions in the first-token and end heaps, NIL if absent */
+    void *handle;
+    int64_t prompt_tokens;
+    int64_t completion_tokens;
+    int64_t submit_us, start_us, first_us, done_us; /* -1 until known */
+    double per_token_us;
+};
+
+struct hent {
+    int64_t t_us;  /* when */
+    uint64_t seq;  /* scheduling order, breaks ties */
+    uint32_t slot; /* whose */
+};
+
+struct heap {
+    struct hent *e;
+    uint32_t n;
+};
+
+/*
+ * Invariants: running + waiting + stalled == in_flight == slots not free;
+ * running <= max_running (when set); waiting > 0 only if running == max_running;
+ * every running slot has an end entry, and a first-token entry until it fires;
+ * every stalled slot has an end entry.
+ */
+struct provider {
+    struct server_config cfg;
+    struct rng rng;
+    struct srvlimit rpm, tpm, tpd;
+    int64_t now_us;            /* latest time seen; never decreases */
+    struct slot *slots;
+    uint32_t cap;              /* slots allocated (and heap capacity) */
+    uint32_t free_head;        /* free list, NIL if empty */
+    uint32_t wait_head, wait_tail; /* FIFO waiting queue, NIL if empty */
+    struct heap heap[2];
+    uint64_t seq;
+    int64_t in_flight;
+    struct provider_stats st;  /* gauges kept current; kv_cache_usage computed on read */
+};
+
+/* ---- pool and heaps ----------------------------------------------------- */
+
+static void grow(provider *p)
+{
+    uint32_t old = p->cap, cap = old ? old * 2 : 64;
+    assert(cap > old && cap < NIL);
+    p->slots = xrealloc(p->slots, (size_t)cap * sizeof *p->slots);
+    for (int h = 0; h < 2; h++)
+        p->heap[h].e = xrealloc(p->heap[h].e, (size_t)cap * sizeof(struct hent));
+    for (uint32_t i = old; i < cap; i++) {
+        struct slot *s = &p->slots[i];
+        memset(s, 0, sizeof *s);
+        s->state = SLOT_FREE;
+        s->next = i + 1 < cap ? i + 1 : p->free_head;
+    }
+    p->free_head = old;
+    p->cap = cap;
+}
+
+static uint32_t slot_take(provider *p)
+{
+    if (p->free_head == NIL)
+        grow(p);
+    uint32_t i = p->free_head;
+    struct slot *s = &p->slots[i];
+    p->free_head = s->next;
+    uint32_t gen = s->gen + 1;
+    memset(s, 0, sizeof *s);
+    s->gen = gen;
+    s->id = ((uint64_t)gen << 32) | (uint64_t)(i + 1);
+    s->next = s->prev = NIL;
+    s->hpos[0] = s->hpos[1] = NIL;
+    s->start_us = s->first_us = s->done_us = -1;
+    p->in_flight++;
+    return i;
+}
+
+static void slot_release(provider *p, uint32_t i)
+{
+    struct slot *s = &p->slots[i];
+    assert(s->hpos[0] == NIL && s->hpos[1] == NIL);
+    s->state = SLOT_FREE;
+    s->id = 0;
+    s->next = p->free_head;
+    p->free_head = i;
+    p->in_flight--;
+}
+
+static bool hless(const struct hent *a, const struct hent *b)
+{
+    return a->t_us < b->t_us || (a->t_us == b->t_us && a->seq < b->seq);
+}
+
+static void hset(provider *p, int h, uint32_t pos, struct hent e)
+{
+    p->heap[h].e[pos] = e;
+    p->slots[e.slot].hpos[h] = pos;
+}
+
+static void sift_up(provider *p, int h, uint32_t pos)
+{
+    struct hent e = p->heap[h].e[pos];
+    while (pos > 0) {
+        uint32_t up = (pos - 1) / 2;
+        if (!hless(&e, &p->heap[h].e[up]))
+            break;
+        hset(p, h, pos, p->heap[h].e[up]);
+        pos = up;
+    }
+    hset(p, h, pos, e);
+}
+
+static void sift_down(provider *p, int h, uint32_t pos)
+{
+    struct heap *hp = &p->heap[h];
+    struct hent e = hp->e[pos];
+    for (;;) {
+        uint32_t c = 2 * pos + 1;
+        if (c >= hp->n)
+            break;
+        if (c + 1 < hp->n && hless(&hp->e[c + 1], &hp->e[c]))
+            c++;
+        if (!hless(&hp->e[c], &e))
+            break;
+        hset(p, h, pos, hp->e[c]);
+        pos = c;
+    }
+    hset(p, h, pos, e);
+}
+
+/* Capacity never runs out: a slot has at most one entry per heap. */
+static void heap_push(provider *p, int h, int64_t t_us, uint32_t slot)
+{
+    struct heap *hp = &p->heap[h];
+    assert(hp->n < p->cap);
+    struct hent e = {t_us, p->seq++, slot};
+    hp->e[hp->n] = e;
+    sift_up(p, h, hp->n++);
+}
+
+static void heap_remove(provider *p, int h, uint32_t slot)
+{
+    struct heap *hp = &p->heap[h];
+    uint32_t pos = p->slots[slot].hpos[h];
+    assert(pos != NIL && pos < hp->n);
+    p->slots[slot].hpos[h] = NIL;
+    uint32_t last = --hp->n;
+    if (pos == last)
+        return;
+    hset(p, h, pos, hp->e[last]);
+    if (pos > 0 && hless(&hp->e[pos], &hp->e[(pos - 1) / 2]))
+        sift_up(p, h, pos);
+    else
+        sift_down(p, h, pos);
+}
+
+static const struct hent *heap_top(const provider *p, int h)
+{
+    return p->heap[h].n ? &p->heap[h].e[0] : NULL;
+}
+
+/* ---- configuration ------------------------------------------------------- */
+
+provider *provider_new(const struct server_config *cfg, struct rng *parent)
+{
+    assert(cfg && parent);
+    assert(cfg->requests_per_minute >= 0 && cfg->tokens_per_minute >= 0 &&
+           cfg->tokens_per_day >= 0 && cfg->max_concurrent >= 0);
+    assert(cfg->max_running >= 0 && cfg->max_waiting >= 0 && cfg->stall_us >= 0);
+    assert(cfg->ttft_base_us >= 0 && cfg->prefill_us_per_token >= 0 &&
+           cfg->decode_us_per_token >= 0 && cfg->decode_batch_slope >= 0 &&
+           cfg->service_mean_us >= 0);
+    assert(cfg->error_rate >= 0 && cfg->timeout_rate >= 0 && cfg->reset_rate >= 0 &&
+           cfg->malformed_rate >= 0 &&
+           cfg->error_rate + cfg->timeout_rate + cfg->reset_rate + cfg->malformed_rate <= 1 + 1e-9);
+
+    provider *p = xcalloc(1, sizeof *p);
+    p->cfg = *cfg;
+    rng_split(parent, &p->rng);
+    srvlimit_init(&p->rpm, cfg->requests_per_minute, US_PER_MIN, cfg->enforce, 0);
+    srvlimit_init(&p->tpm, cfg->tokens_per_minute, US_PER_MIN, cfg->enforce, 0);
+    srvlimit_init(&p->tpd, cfg->tokens_per_day, US_PER_DAY, cfg->enforce, 0);
+    p->now_us = INT64_MIN;
+    p->free_head = p->wait_head = p->wait_tail = NIL;
+    grow(p);
+    return p;
+}
+
+void provider_free(provider *p)
+{
+    if (!p)
+        return;
+    free(p->slots);
+    free(p->heap[0].e);
+    free(p->heap[1].e);
+    free(p);
+}
+
+/*
+ * Buckets start full, so the first call (whatever its time: the mock may pass
+ * Unix-epoch µs) finds them full; windows are aligned to multiples of their
+ * period on the caller's timeline.
+ */
+static void clock_to(provider *p, int64_t now)
+{
+    assert(now >= p->now_us); /* time never runs backwards */
+    p->now_us = now;
+    srvlimit_update(&p->rpm, now);
+    srvlimit_update(&p->tpm, now);
+    srvlimit_update(&p->tpd, now);
+}
+
+static void fill_rlinfo(const provider *p, struct rlinfo *ri)
+{
+    rlinfo_clear(ri);
+    if (!srvlimit_unlimited(&p->rpm)) {
+        ri->limit_requests = p->rpm.limit;
+        ri->remaining_requests = srvlimit_remaining(&p->rpm);
+        ri->reset_requests_us = srvlimit_reset_us(&p->rpm);
+    }
+    const struct srvlimit *tok = !srvlimit_unlimited(&p->tpm) ? &p->tpm : &p->tpd;
+    if (!srvlimit_unlimited(tok)) {
+        ri->limit_tokens = tok->limit;
+        ri->remaining_tokens = srvlimit_remaining(tok);
+        ri->reset_tokens_us = srvlimit_reset_us(tok);
+    }
+}
+
+void provider_rlinfo(provider *p, int64_t now, struct rlinfo *out)
+{
+    clock_to(p, now);
+    fill_rlinfo(p, out);
+}
+
+/* ---- running --------------------------------------------------------------- */
+
+static int64_t round_us(double x)
+{
+    return x >= 9e18 ? (int64_t)9e18 : llround(x);
+}
+
+/* Start slot i running at t: its whole timing is fixed here (see provider.h). */
+static void start(provider *p, uint32_t i, int64_t t)
+{
+    struct slot *s = &p->slots[i];
+    const struct server_config *c = &p->cfg;
+    s->state = SLOT_RUNNING;
+    s->start_us = t;
+    p->st.running++;
+    p->st.prompt_tokens_total += s->prompt_tokens;
+    switch (c->service) {
+    case SERVICE_BATCHING: {
+        double batch = (double)(p->st.running - 1);
+        s->per_token_us = c->decode_us_per_token * (1 + c->decode_batch_slope * batch);
+        s->first_us = t + c->ttft_base_us + round_us(c->prefill_us_per_token * (double)s->prompt_tokens);
+        s->done_us = s->first_us + round_us(s->per_token_us * (double)(s->completion_tokens - 1));
+        break;
+    }
+    case SERVICE_EXPONENTIAL:
+        s->done_us = t + round_us(rng_exp(&p->rng, (double)c->service_mean_us));
+        s->first_us = s->done_us;
+        s->per_token_us = 0;
+        break;
+    case SERVICE_DETERMINISTIC:
+        s->done_us = t + c->service_mean_us;
+        s->first_us = s->done_us;
+        s->per_token_us = 0;
+        break;
+    }
+    heap_push(p, HEAP_FIRST, s->first_us, i);
+    heap_push(p, HEAP_END, s->done_us, i);
+}
+
+static bool batch_full(const provider *p)
+{
+    return p->cfg.max_running > 0 && p->st.running >= p->cfg.max_running;
+}
+
+/* A batch slot was freed at t: start waiting requests, oldest first. */
+static void start_waiting(provider *p, int64_t t)
+{
+    while (p->wait_head != NIL && !batch_full(p)) {
+        uint32_t i = p->wait_head;
+        struct slot *s = &p->slots[i];
+        p->wait_head = s->next;
+        if (p->wait_head == NIL)
+            p->wait_tail = NIL;
+        else
+            p->slots[p->wait_head].prev = NIL;
+        s->next = s->prev = NIL;
+        p->st.waiting--;
+        start(p, i, t);
+    }
+}
+
+static void enqueue(provider *p, uint32_t i)
+{
+    struct slot *s = &p->slots[i];
+    s->state = SLOT_WAITING;
+    s->prev = p->wait_tail;
+    s->next = NIL;
+    if (p->wait_tail == NIL)
+        p->wait_head = i;
+    else
+        p->slots[p->wait_tail].next = i;
+    p->wait_tail = i;
+    p->st.waiting++;
+}
+
+static void unlink_waiting(provider *p, uint32_t i)
+{
+    struct slot *s = &p->slots[i];
+    if (s->prev == NIL)
+        p->wait_head = s->next;
+    else
+        p->slots[s->prev].next = s->next;
+    if (s->next == NIL)
+        p->wait_tail = s->prev;
+    else
+        p->slots[s->next].prev = s->prev;
+    s->next = s->prev = NIL;
+    p->st.waiting--;
+}
+
+/* ---- submit -------------------------------------------------------------- */
+
+static enum provider_fault draw_fault(provider *p)
+{
+    const struct server_config *c = &p->cfg;
+    double total = c->error_rate + c->reset_rate + c->timeout_rate + c->malformed_rate;
+    if (total <= 0)
+        return PROVIDER_FAULT_NONE; /* no draw: fault-free runs keep the service stream */
+    double u = rng_unit(&p->rng);
+    if ((u -= c->error_rate) < 0)
+        return PROVIDER_FAULT_ERROR;
+    if ((u -= c->reset_rate) < 0)
+        return PROVIDER_FAULT_RESET;
+    if ((u -= c->timeout_rate) < 0)
+        return PROVIDER_FAULT_STALL;
+    if ((u -= c->malformed_rate) < 0)
+        return PROVIDER_FAULT_MALFORMED;
+    return PROVIDER_FAULT_NONE;
+}
+
+/* µs until the earliest in-flight request ends, 0 if one is already due, -1 if none. */
+static int64_t until_next_end(const provider *p)
+{
+    const struct hent *e = heap_top(p, HEAP_END);
+    if (!e)
+        return -1;
+    return e->t_us > p->now_us ? e->t_us - p->now_us : 0;
+}
+
+/*
+ * Check every limit without charging. Returns true if the request may pass;
+ * otherwise fills the 429 part of *out. The wait reported is the longest one
+ * among the limits that lack room: buckets only fill and windows only reset, so
+ * after it every token limit has room (the concurrency part is exact as long as
+ * no one else is admitted meanwhile).
+ */
+static bool limits_pass(provider *p, int64_t tokens, struct provider_decision *out)
+{
+    int64_t wait[PROVIDER_LIMIT_N];
+    wait[PROVIDER_LIMIT_RPM] = srvlimit_wait_us(&p->rpm, 1);
+    wait[PROVIDER_LIMIT_TPM] = srvlimit_wait_us(&p->tpm, tokens);
+    wait[PROVIDER_LIMIT_TPD] = srvlimit_wait_us(&p->tpd, tokens);
+    wait[PROVIDER_LIMIT_CONCURRENCY] = 0;
+    bool conc_full = p->cfg.max_concurrent > 0 && p->in_flight >= p->cfg.max_concurrent;
+    if (conc_full) {
+        int64_t w = until_next_end(p);
+        wait[PROVIDER_LIMIT_CONCURRENCY] = w < 0 ? 0 : w;
+    }
+    int never = -1, worst = -1;
+    for (int l = 0; l < PROVIDER_LIMIT_N; l++) {
+        if (wait[l] < 0 && never < 0)
+            never = l;
+        bool short_here = wait[l] > 0 || (l == PROVIDER_LIMIT_CONCURRENCY && conc_full);
+        if (short_here && (worst < 0 || wait[l] > wait[worst]))
+            worst = l;
+    }
+    if (never < 0 && worst < 0)
+        return true;
+    out->kind = PROVIDER_RATE_LIMITED;
+    out->status = 429;
+    if (never >= 0) {
+        out->reason = (enum provider_limit)never;
+        out->rl.retry_after_us = -1;
+        out->rl.should_retry = 0;
+    } else {
+        out->reason = (enum provider_limit)worst;
+        out->rl.retry_after_us = wait[worst];
+    }
+    p->st.rate_limited[out->reason]++;
+    return false;
+}
+
+int provider_submit(provider *p, int64_t now, int64_t prompt_tokens, int64_t max_tokens,
+                    int64_t completion_tokens, void *handle, struct provider_decision *out)
+{
+    assert(p && out && prompt_tokens >= 0 && max_tokens >= 0);
+    clock_to(p, now);
+    if (completion_tokens < 1)
+        completion_tokens = 1;
+    p->st.submitted++;
+
+    memset(out, 0, sizeof *out);
+    out->fault = PROVIDER_FAULT_NONE;
+    int64_t tokens = prompt_tokens + (max_tokens > 0 ? max_tokens : completion_tokens);
+    struct rlinfo limited;
+    rlinfo_clear(&limited);
+    out->rl = limited;
+    if (!limits_pass(p, tokens, out)) {
+        limited = out->rl;
+        fill_rlinfo(p, &out->rl);
+        out->rl.retry_after_us = limited.retry_after_us;
+        out->rl.should_retry = limited.should_retry;
+        return out->kind;
+    }
+
+    enum provider_fault f = draw_fault(p);
+    bool to_batch = f == PROVIDER_FAULT_NONE || f == PROVIDER_FAULT_MALFORMED;
+    if (to_batch && batch_full(p) && p->cfg.max_waiting > 0 && p->st.waiting >= p->cfg.max_waiting) {
+        out->kind = PROVIDER_OVERLOADED;
+        out->status = 503;
+        p->st.overloaded++;
+        fill_rlinfo(p, &out->rl);
+        out->rl.retry_after_us = until_next_end(p);
+        return out->kind;
+    }
+
+    srvlimit_charge(&p->rpm, 1);
+    srvlimit_charge(&p->tpm, tokens);
+    srvlimit_charge(&p->tpd, tokens);
+    fill_rlinfo(p, &out->rl);
+    out->fault = f;
+    if (f != PROVIDER_FAULT_NONE)
+        p->st.faults[f]++;
+
+    if (f == PROVIDER_FAULT_ERROR) {
+        out->kind = PROVIDER_ERROR;
+        out->status = rng_below(&p->rng, 2) ? 503 : 500;
+        return out->kind;
+    }
+    if (f == PROVIDER_FAULT_RESET) {
+        out->kind = PROVIDER_RESET;
+        out->status = 0;
+        return out->kind;
+    }
+
+    uint32_t i = slot_take(p);
+    struct slot *s = &p->slots[i];
+    s->handle = handle;
+    s->fault = f;
+    s->prompt_tokens = prompt_tokens;
+    s->completion_tokens = completion_tokens;
+    s->submit_us = now;
+    out->kind = PROVIDER_ACCEPTED;
+    out->status = 200;
+    out->id = s->id;
+    p->st.accepted++;
+    if (f == PROVIDER_FAULT_STALL) {
+        s->state = SLOT_STALLED;
+        p->st.stalled++;
+        heap_push(p, HEAP_END, now + p->cfg.stall_us, i);
+    } else if (!batch_full(p)) {
+        start(p, i, now);
+        out->running = true;
+    } else {
+        enqueue(p, i);
+    }
+    return out->kind;
+}
+
+/* ---- events -------------------------------------------------------------- */
+
+int64_t provider_next_event_us(const provider *p)
+{
+    const struct hent *a = heap_top(p, HEAP_FIRST), *b = heap_top(p, HEAP_END);
+    if (!a && !b)
+        return TIME_NEVER;
+    if (!a)
+        return b->t_us;
+    if (!b)
+        return a->t_us;
+    return a->t_us < b->t_us ? a->t_us : b->t_us;
+}
+
+static void fill_event(const struct slot *s, enum provider_event_kind kind, int64_t t,
+                       struct provider_event *ev)
+{
+    ev->kind = kind;
+    ev->t_us = t;
+    ev->id = s->id;
+    ev->handle = s->handle;
+    ev->prompt_tokens = s->prompt_tokens;
+    ev->completion_tokens = s->completion_tokens;
+    ev->submit_us = s->submit_us;
+    ev->start_us = s->start_us;
+    ev->first_token_us = s->first_us;
+    ev->done_us = s->done_us;
+    ev->per_token_us = s->per_token_us;
+    rlinfo_clear(&ev->rl);
+}
+
+int provider_advance(provider *p, int64_t now, provider_event_fn fn, void *ctx)
+{
+    assert(p && fn);
+    int n = 0;
+    for (;;) {
+        const struct hent *a = heap_top(p, HEAP_FIRST), *b = heap_top(p, HEAP_END);
+        int h;
+        if (a && (!b || hless(a, b)))
+            h = HEAP_FIRST;
+        else if (b)
+            h = HEAP_END;
+        else
+            break;
+        const struct hent top = *(h == HEAP_FIRST ? a : b);
+        if (top.t_us > now)
+            break;
+        uint32_t i = top.slot;
+        struct slot *s = &p->slots[i];
+        struct provider_event ev;
+        heap_remove(p, h, i);
+        /* Events due before the last submit are delivered late; the clock stays put. */
+        if (top.t_us > p->now_us)
+            clock_to(p, top.t_us);
+        if (h == HEAP_FIRST) {
+            fill_event(s, PROVIDER_EV_FIRST_TOKEN, top.t_us, &ev);
+        } else if (s->state == SLOT_STALLED) {
+            fill_event(s, PROVIDER_EV_DROPPED, top.t_us, &ev);
+            p->st.stalled--;
+            slot_release(p, i);
+        } else {
+            assert(s->state == SLOT_RUNNING && s->hpos[HEAP_FIRST] == NIL);
+            bool broken = s->fault == PROVIDER_FAULT_MALFORMED;
+            fill_event(s, broken ? PROVIDER_EV_MALFORMED : PROVIDER_EV_DONE, top.t_us, &ev);
+            fill_rlinfo(p, &ev.rl);
+            p->st.running--;
+            p->st.generation_tokens_total += s->completion_tokens;
+            if (!broken)
+                p->st.completed++;
+            slot_release(p, i);
+            start_waiting(p, top.t_us);
+        }
+        n++;
+        fn(ctx, &ev);
+    }
+    if (now > p->now_us)
+        clock_to(p, now);
+    return n;
+}
+
+int provider_cancel(provider *p, uint64_t id, int64_t now)
+{
+    assert(p);
+    uint64_t idx = (id & 0xffffffffu);
+    if (idx == 0 || idx > p->cap)
+        return -ENOENT;
+    uint32_t i = (uint32_t)(idx - 1);
+    struct slot *s = &p->slots[i];
+    if (s->state == SLOT_FREE || s->id != id)
+        return -ENOENT;
+    clock_to(p, now);
+    switch (s->state) {
+    case SLOT_WAITING:
+        unlink_waiting(p, i);
+        slot_release(p, i);
+        break;
+    case SLOT_RUNNING:
+        if (s->hpos[HEAP_FIRST] != NIL)
+            heap_remove(p, HEAP_FIRST, i);
+        heap_remove(p, HEAP_END, i);
+        p->st.running--;
+        slot_release(p, i);
+        start_waiting(p, now);
+        break;
+    case SLOT_STALLED:
+        heap_remove(p, HEAP_END, i);
+        p->st.stalled--;
+        slot_release(p, i);
+        break;
+    case SLOT_FREE:
+        break;
+    }
+    p->st.cancelled++;
+    return 0;
+}
+
+void provider_stats(const provider *p, struct provider_stats *out)
+{
+    *out = p->st;
+    out->kv_cache_usage =
+        p->cfg.max_running > 0 ? (double)p->st.running / (double)p->cfg.max_running : 0;
+}
+
+const char *provider_limit_name(enum provider_limit l)
+{
+    static const char *const names[] = {"rpm", "tpm", "tpd", "concurrency"};
+    return (unsigned)l < PROVIDER_LIMIT_N ? names[l] : "?";
+}
+
+const char *provider_fault_name(enum provider_fault f)
+{
+    static const char *const names[] = {"none", "error", "reset", "stall", "malformed"};
+    return (unsigned)f < PROVIDER_FAULT_N ? names[f] : "?";
+}
