@@ -6,5 +6,7 @@
 #define RATELAB_COMMANDS_H
 
 int cmd_check(int argc, char **argv);
+int cmd_sim(int argc, char **argv);
+int cmd_mock(int argc, char **argv);
 
 #endif

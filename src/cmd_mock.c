@@ -1,0 +1,132 @@
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "mock.h"
+#include "scenario.h"
+#include "util.h"
+
+static void help(void)
+{
+    fputs("usage: ratelab mock [SCENARIO] [--listen ADDR:PORT] [OPTIONS]\n"
+          "\n"
+          "Serve an OpenAI-compatible API (chat and legacy completions, streaming or not,\n"
+          "/v1/models, /health, /metrics) driven by the scenario's [server] section: its rate\n"
+          "limits answer 429 with rate-limit headers, its capacity model sets latency, its\n"
+          "fault rates inject 500/503, stalls, resets and malformed bodies. Without a\n"
+          "SCENARIO the defaults apply (no limits, no faults). Runs until SIGINT or SIGTERM.\n"
+          "\n"
+          "Options:\n"
+          "  --listen ADDR:PORT       where to listen (default 127.0.0.1:8000); port 0 picks a\n"
+          "                           free one; prints 'listening on HOST:PORT' on stdout\n"
+          "  --api-key-env NAME       require 'Authorization: Bearer KEY', KEY from the\n"
+          "                           environment variable NAME (no key: no authentication)\n"
+          "  --max-body BYTES         largest request body accepted (default 1048576); 413 above\n",
+          stdout);
+    cli_print_common_help();
+    fputs("\nSee doc/mock.md for endpoints, headers, faults and metrics.\n", stdout);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    fprintf(stderr, "ratelab mock: %s, shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    event_base_loopbreak(arg);
+}
+
+/* The scenario: the file if given, else the defaults (with --set applied to them). */
+static int load(const struct run_options *o, struct scenario *sc)
+{
+    if (o->scenario_path)
+        return cli_load_scenario(o, sc);
+    scenario_defaults(sc);
+    if (o->n_overrides > 0) {
+        struct scenario_error err;
+        if (scenario_load_string(sc, "(defaults)", "", o->overrides, o->n_overrides, &err) < 0) {
+            fprintf(stderr, "%s: %s\n", err.file, err.msg);
+            scenario_fini(sc);
+            return -EINVAL;
+        }
+    }
+    if (o->have_seed)
+        sc->seed = o->seed;
+    return 0;
+}
+
+int cmd_mock(int argc, char **argv)
+{
+    struct run_options o = {0};
+    o.extra[0] = (struct cli_extra){.name = "listen", .has_arg = true};
+    o.extra[1] = (struct cli_extra){.name = "api-key-env", .has_arg = true};
+    o.extra[2] = (struct cli_extra){.name = "max-body", .has_arg = true};
+    o.n_extra = 3;
+    if (cli_parse(argc, argv, &o) < 0)
+        return EXIT_RUN_USAGE;
+    if (o.help) {
+        help();
+        return EXIT_RUN_OK;
+    }
+    const char *listen = o.extra[0].value ? o.extra[0].value : "127.0.0.1:8000";
+    struct mock_options mo = {0};
+    if (o.extra[1].value) {
+        mo.api_key = getenv(o.extra[1].value);
+        if (!mo.api_key || !mo.api_key[0]) {
+            fprintf(stderr, "ratelab mock: --api-key-env %s: the variable is unset or empty\n",
+                    o.extra[1].value);
+            return EXIT_RUN_USAGE;
+        }
+    }
+    if (o.extra[2].value && (parse_count(o.extra[2].value, &mo.max_body_bytes) < 0 ||
+                             mo.max_body_bytes < 1)) {
+        fprintf(stderr, "ratelab mock: --max-body wants a positive byte count, not '%s'\n",
+                o.extra[2].value);
+        return EXIT_RUN_USAGE;
+    }
+    struct scenario *sc = xmalloc(sizeof *sc);
+    if (load(&o, sc) < 0) {
+        free(sc);
+        return EXIT_RUN_USAGE;
+    }
+    /* A client hanging up mid-stream must not kill the server. */
+    signal(SIGPIPE, SIG_IGN);
+    struct event_base *base = event_base_new();
+    if (!base) {
+        fprintf(stderr, "ratelab mock: cannot create the event loop\n");
+        scenario_fini(sc);
+        free(sc);
+        return EXIT_RUN_FAIL;
+    }
+    mock *m = mock_new(base, sc, &mo);
+    char bound[300];
+    int rc = mock_listen(m, listen, bound, sizeof bound);
+    int exit_code = EXIT_RUN_OK;
+    if (rc < 0) {
+        fprintf(stderr, "ratelab mock: cannot listen on %s: %s\n", listen,
+                rc == -EINVAL ? "not HOST:PORT" : strerror(-rc));
+        exit_code = rc == -EINVAL ? EXIT_RUN_USAGE : EXIT_RUN_FAIL;
+    } else {
+        struct event *sigint = evsignal_new(base, SIGINT, on_signal, base);
+        struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, base);
+        event_add(sigint, NULL);
+        event_add(sigterm, NULL);
+        printf("listening on %s\n", bound);
+        fflush(stdout);
+        if (event_base_dispatch(base) < 0)
+            exit_code = EXIT_RUN_FAIL;
+        event_free(sigint);
+        event_free(sigterm);
+    }
+    mock_free(m);
+    event_base_free(base);
+    scenario_fini(sc);
+    free(sc);
+    return exit_code;
+}

@@ -1,0 +1,600 @@
+#include "config.h"
+
+#include "mock.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/util.h>
+
+#include "mock_int.h"
+#include "mock_prom.h"
+#include "mock_proto.h"
+#include "provider.h"
+#include "util.h"
+#include "workload.h"
+
+#define CALLS_PER_SLAB 256
+
+/* ---- clock and provider tick ------------------------------------------- */
+
+int64_t mock_now_us(const mock *m)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * US_PER_S + ts.tv_nsec / 1000 + m->epoch_offset_us;
+}
+
+static struct timeval tv_of(int64_t us)
+{
+    if (us < 0)
+        us = 0;
+    struct timeval tv = {.tv_sec = us / US_PER_S, .tv_usec = us % US_PER_S};
+    return tv;
+}
+
+/* Keep the tick armed at the provider's next event; cheap when nothing moved. */
+static void arm_tick(mock *m, int64_t now)
+{
+    int64_t next = provider_next_event_us(m->prov);
+    if (next == m->tick_at_us)
+        return;
+    m->tick_at_us = next;
+    if (next == TIME_NEVER) {
+        evtimer_del(m->tick);
+        return;
+    }
+    struct timeval tv = tv_of(next - now);
+    evtimer_add(m->tick, &tv);
+}
+
+/* ---- the call pool ----------------------------------------------------- */
+
+static void on_call_timer(evutil_socket_t fd, short what, void *arg);
+
+/* A call from the pool, not yet linked as live. The pool only grows, to the peak in flight. */
+static struct call *call_get(mock *m)
+{
+    if (!m->free_calls) {
+        m->slabs = xrealloc(m->slabs, (size_t)(m->n_slabs + 1) * sizeof *m->slabs);
+        struct call *slab = xcalloc(CALLS_PER_SLAB, sizeof *slab);
+        m->slabs[m->n_slabs++] = slab;
+        for (int i = 0; i < CALLS_PER_SLAB; i++) {
+            slab[i].m = m;
+            event_assign(&slab[i].timer, m->base, -1, 0, on_call_timer, &slab[i]);
+            slab[i].next = m->free_calls;
+            m->free_calls = &slab[i];
+        }
+    }
+    struct call *c = m->free_calls;
+    m->free_calls = c->next;
+    c->req = NULL;
+    c->detached = false;
+    c->live = false;
+    c->stream_started = false;
+    c->deferred = DEFER_NONE;
+    c->pid = 0;
+    c->next_token = 0;
+    c->prev = c->next = NULL;
+    return c;
+}
+
+static void call_link(mock *m, struct call *c)
+{
+    c->live = true;
+    c->prev = NULL;
+    c->next = m->live;
+    if (m->live)
+        m->live->prev = c;
+    m->live = c;
+    m->n_live++;
+}
+
+/* Back to the pool; the caller has dealt with c->req and the provider. */
+static void call_put(mock *m, struct call *c)
+{
+    assert(c->pid == 0);
+    event_del(&c->timer);
+    if (c->live) {
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            m->live = c->next;
+        if (c->next)
+            c->next->prev = c->prev;
+        m->n_live--;
+        c->live = false;
+    }
+    c->req = NULL;
+    c->next = m->free_calls;
+    m->free_calls = c;
+}
+
+/* Forget the connection's close callback before libevent may reuse or free it. */
+static void unhook(struct call *c)
+{
+    struct evhttp_connection *evcon = c->req ? evhttp_request_get_connection(c->req) : NULL;
+    if (evcon)
+        evhttp_connection_set_closecb(evcon, NULL, NULL);
+}
+
+/*
+ * The client's connection is going away under a live call: stop the provider's
+ * work for it at once, and finish the rest from a zero timer, outside libevent's
+ * teardown. When libevent has detached the request (the connection failed mid
+ * answer) it is ours to free; otherwise libevent frees it right after this.
+ */
+static void on_close(struct evhttp_connection *evcon, void *arg)
+{
+    struct call *c = arg;
+    mock *m = c->m;
+    evhttp_connection_set_closecb(evcon, NULL, NULL);
+    if (c->pid) {
+        int64_t now = mock_now_us(m);
+        provider_cancel(m->prov, c->pid, now);
+        c->pid = 0;
+        m->client_gone++;
+        arm_tick(m, now);
+    }
+    if (c->req && evhttp_request_get_connection(c->req) == NULL)
+        c->detached = true;
+    else
+        c->req = NULL;
+    c->deferred = DEFER_GONE;
+    event_del(&c->timer);
+    event_active(&c->timer, EV_TIMEOUT, 0);
+}
+
+/* ---- answers ----------------------------------------------------------- */
+
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 413: return "Payload Too Large";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+    }
+}
+
+static void count_status(mock *m, int status)
+{
+    if (status >= 0 && status < MOCK_STATUS_MAX)
+        m->by_status[status]++;
+}
+
+/* Send the request's output buffer as the whole answer. */
+void mock_send(mock *m, struct evhttp_request *req, int status)
+{
+    count_status(m, status);
+    evhttp_send_reply(req, status, reason_phrase(status), NULL);
+}
+
+void mock_send_error(mock *m, struct evhttp_request *req, const struct mock_error *e)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "application/json");
+    mock_render_error(evhttp_request_get_output_buffer(req), e);
+    mock_send(m, req, e->status);
+}
+
+static void emit_header(void *ctx, const char *name, const char *value)
+{
+    evhttp_add_header(ctx, name, value);
+}
+
+static void add_rl_headers(mock *m, struct evhttp_request *req, const struct rlinfo *rl,
+                           int64_t at_us)
+{
+    provider_format_headers(m->sc->server.headers, rl, at_us, emit_header,
+                            evhttp_request_get_output_headers(req));
+}
+
+static void reply_limited(mock *m, struct evhttp_request *req, const struct mock_request *r,
+                          int64_t completion, const struct provider_decision *d, int64_t now)
+{
+    static const char *const what[PROVIDER_LIMIT_N] = {
+        "requests per min (RPM)", "tokens per min (TPM)", "tokens per day (TPD)",
+        "concurrent requests"};
+    bool tokens = d->reason == PROVIDER_LIMIT_TPM || d->reason == PROVIDER_LIMIT_TPD;
+    int64_t limit = d->reason == PROVIDER_LIMIT_RPM ? d->rl.limit_requests
+                    : d->reason == PROVIDER_LIMIT_CONCURRENCY ? m->sc->server.max_concurrent
+                                                              : d->rl.limit_tokens;
+    int64_t remaining = d->reason == PROVIDER_LIMIT_RPM ? d->rl.remaining_requests
+                        : tokens                       ? d->rl.remaining_tokens
+                                                       : 0;
+    if (d->reason == PROVIDER_LIMIT_TPD)
+        limit = m->sc->server.tokens_per_day;
+    int64_t requested = tokens ? r->prompt_tokens + (r->max_tokens ? r->max_tokens : completion)
+                               : 1;
+    int64_t used = limit >= 0 && remaining >= 0 ? limit - remaining : limit;
+    struct mock_error e;
+    if (d->rl.retry_after_us < 0) {
+        mock_error_set(&e, 429, "tokens", "rate_limit_exceeded", NULL,
+                       "Request too large for %s in organization org-ratelab on %s: Limit %" PRId64
+                       ", Requested %" PRId64 ". The input or output tokens must be reduced in "
+                       "order to run successfully.",
+                       r->model, what[d->reason], limit, requested);
+    } else {
+        char wait[32];
+        provider_format_reset(d->rl.retry_after_us, wait, sizeof wait);
+        mock_error_set(&e, 429, tokens ? "tokens" : "requests", "rate_limit_exceeded", NULL,
+                       "Rate limit reached for %s in organization org-ratelab on %s: Limit %" PRId64
+                       ", Used %" PRId64 ", Requested %" PRId64 ". Please try again in %s.",
+                       r->model, what[d->reason], limit, used, requested, wait);
+    }
+    add_rl_headers(m, req, &d->rl, now);
+    mock_send_error(m, req, &e);
+}
+
+/* A 200 whose body stops half way through, as a crashed proxy would leave it. */
+static void render_malformed(struct evbuffer *out, const struct mock_answer *a)
+{
+    evbuffer_add_printf(out, "{\"id\":\"%s-%" PRIu64 "\",\"object\":\"chat.compl",
+                        a->req->api == MOCK_API_CHAT ? "chatcmpl" : "cmpl", a->id);
+}
+
+/* ---- streaming --------------------------------------------------------- */
+
+static void send_chunk(mock *m, struct call *c)
+{
+    evhttp_send_reply_chunk(c->req, m->scratch);
+    evbuffer_drain(m->scratch, evbuffer_get_length(m->scratch));
+}
+
+/* Tokens 1 .. completion-2 are paced here; the last one goes with DONE at done_us. */
+static void schedule_token(mock *m, struct call *c, int64_t now)
+{
+    (void)m;
+    if (c->next_token >= c->a.completion_tokens - 1)
+        return;
+    int64_t t = c->first_token_us + (int64_t)((double)c->next_token * c->per_token_us + 0.5);
+    struct timeval tv = tv_of(t - now);
+    evtimer_add(&c->timer, &tv);
+}
+
+static void send_due_tokens(mock *m, struct call *c, int64_t now, int64_t upto)
+{
+    while (c->next_token < upto) {
+        int64_t t = c->first_token_us + (int64_t)((double)c->next_token * c->per_token_us + 0.5);
+        if (t > now)
+            break;
+        mock_render_chunk_token(m->scratch, &c->a, c->next_token++);
+    }
+}
+
+static void stream_start(mock *m, struct call *c)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+    evhttp_add_header(h, "Content-Type", "text/event-stream; charset=utf-8");
+    evhttp_add_header(h, "Cache-Control", "no-cache");
+    add_rl_headers(m, c->req, &c->rl, c->submit_us);
+    count_status(m, 200);
+    evhttp_send_reply_start(c->req, 200, "OK");
+    c->stream_started = true;
+    mock_render_chunk_first(m->scratch, &c->a);
+    mock_render_chunk_token(m->scratch, &c->a, 0);
+    c->next_token = 1;
+    send_chunk(m, c);
+}
+
+/* ---- provider events --------------------------------------------------- */
+
+/* The answer is complete (or broken): send what remains and release the call. */
+static void finish(mock *m, struct call *c, bool malformed, int64_t now)
+{
+    (void)now;
+    c->pid = 0;
+    event_del(&c->timer);
+    if (!c->req || c->detached)
+        return; /* the close path releases it */
+    unhook(c);
+    if (c->r.stream) {
+        if (!c->stream_started)
+            stream_start(m, c);
+        while (c->next_token < c->a.completion_tokens)
+            mock_render_chunk_token(m->scratch, &c->a, c->next_token++);
+        if (malformed) {
+            evbuffer_add(m->scratch, "data: ", 6);
+            render_malformed(m->scratch, &c->a);
+            evbuffer_add(m->scratch, "\n\n", 2);
+        } else {
+            mock_render_chunk_finish(m->scratch, &c->a);
+            if (c->r.include_usage)
+                mock_render_chunk_usage(m->scratch, &c->a);
+            mock_render_done(m->scratch);
+        }
+        send_chunk(m, c);
+        evhttp_send_reply_end(c->req);
+    } else {
+        struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+        evhttp_add_header(h, "Content-Type", "application/json");
+        add_rl_headers(m, c->req, &c->rl, c->submit_us);
+        struct evbuffer *out = evhttp_request_get_output_buffer(c->req);
+        if (malformed)
+            render_malformed(out, &c->a);
+        else
+            mock_render_body(out, &c->a);
+        mock_send(m, c->req, 200);
+    }
+    call_put(m, c);
+}
+
+/*
+ * Close the client's connection without an answer: a FIN for a stall that ran
+ * out, an RST (SO_LINGER 0) for a reset fault. libevent frees the request with
+ * the connection.
+ */
+static void drop_connection(mock *m, struct call *c, bool rst)
+{
+    assert(c->pid == 0);
+    if (c->req && !c->detached) {
+        struct evhttp_connection *evcon = evhttp_request_get_connection(c->req);
+        evhttp_connection_set_closecb(evcon, NULL, NULL);
+        if (rst) {
+            struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+            evutil_socket_t fd = bufferevent_getfd(bev);
+            struct linger lg = {.l_onoff = 1, .l_linger = 0};
+            if (fd >= 0)
+                setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        }
+        c->req = NULL;
+        evhttp_connection_free(evcon);
+    } else if (c->req) {
+        evhttp_request_free(c->req);
+        c->req = NULL;
+    }
+    call_put(m, c);
+}
+
+static void on_event(void *ctx, const struct provider_event *ev)
+{
+    mock *m = ctx;
+    struct call *c = ev->handle;
+    switch (ev->kind) {
+    case PROVIDER_EV_FIRST_TOKEN:
+        prom_hist_observe(&m->h_queue, ev->start_us - ev->submit_us);
+        prom_hist_observe(&m->h_ttft, ev->first_token_us - ev->submit_us);
+        c->first_token_us = ev->first_token_us;
+        c->per_token_us = ev->per_token_us;
+        if (c->r.stream && c->req && !c->detached) {
+            stream_start(m, c);
+            schedule_token(m, c, ev->t_us);
+        }
+        break;
+    case PROVIDER_EV_DONE:
+    case PROVIDER_EV_MALFORMED:
+        prom_hist_observe(&m->h_e2e, ev->done_us - ev->submit_us);
+        finish(m, c, ev->kind == PROVIDER_EV_MALFORMED, ev->t_us);
+        break;
+    case PROVIDER_EV_DROPPED:
+        c->pid = 0;
+        if (c->req && !c->detached)
+            drop_connection(m, c, false);
+        break;
+    }
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    mock *m = arg;
+    int64_t now = mock_now_us(m);
+    m->tick_at_us = TIME_NEVER;
+    provider_advance(m->prov, now, on_event, m);
+    arm_tick(m, mock_now_us(m));
+}
+
+static void on_call_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct call *c = arg;
+    mock *m = c->m;
+    switch (c->deferred) {
+    case DEFER_RESET:
+        drop_connection(m, c, true);
+        return;
+    case DEFER_GONE:
+        if (c->detached && c->req)
+            evhttp_request_free(c->req);
+        c->req = NULL;
+        call_put(m, c);
+        return;
+    case DEFER_NONE:
+        break;
+    }
+    /* Stream pacing: send every token due by now, then wait for the next. */
+    int64_t now = mock_now_us(m);
+    send_due_tokens(m, c, now, c->a.completion_tokens - 1);
+    if (evbuffer_get_length(m->scratch))
+        send_chunk(m, c);
+    schedule_token(m, c, now);
+}
+
+/* ---- completions ------------------------------------------------------- */
+
+/*
+ * Completion length: with classes in the scenario, a draw from the class named
+ * like the request's model (else the first class), capped by the request's
+ * max_tokens (else the class's); without classes, max_tokens itself (16 when the
+ * request gives none), as if the model always ran to its limit.
+ */
+static int64_t draw_completion(mock *m, const struct mock_request *r, bool *capped)
+{
+    const struct scenario *sc = m->sc;
+    int64_t n, cap;
+    if (sc->n_classes > 0) {
+        const struct class_config *cl = &sc->classes[0];
+        for (int i = 0; i < sc->n_classes; i++)
+            if (strcmp(sc->classes[i].name, r->model) == 0)
+                cl = &sc->classes[i];
+        n = dist_draw(&cl->completion_tokens, &m->rng);
+        cap = r->max_tokens ? r->max_tokens : cl->max_tokens;
+    } else {
+        cap = r->max_tokens ? r->max_tokens : MOCK_DEFAULT_MAX_TOKENS;
+        n = cap;
+    }
+    if (cap > 0 && n >= cap) {
+        n = cap;
+        *capped = true;
+    }
+    return n < 1 ? 1 : n;
+}
+
+void mock_serve_completion(mock *m, struct evhttp_request *req, enum mock_api api)
+{
+    struct mock_error e;
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    if ((int64_t)len > m->max_body) {
+        mock_error_set(&e, 413, "invalid_request_error", "request_too_large", NULL,
+                       "Request body too large: %zu bytes; this server accepts at most %" PRId64
+                       ".",
+                       len, m->max_body);
+        mock_send_error(m, req, &e);
+        return;
+    }
+    struct call *c = call_get(m);
+    const char *body = len ? (const char *)evbuffer_pullup(in, -1) : "";
+    if (mock_parse_request(api, body, len, &c->r, &e) < 0) {
+        call_put(m, c);
+        mock_send_error(m, req, &e);
+        return;
+    }
+    int64_t now = mock_now_us(m);
+    bool capped = false;
+    int64_t completion = draw_completion(m, &c->r, &capped);
+    c->req = req;
+    c->submit_us = now;
+    c->a = (struct mock_answer){.req = &c->r,
+                                .id = ++m->next_id,
+                                .created_s = now / US_PER_S,
+                                .completion_tokens = completion,
+                                .length_capped = capped};
+    struct provider_decision d;
+    provider_submit(m->prov, now, c->r.prompt_tokens, c->r.max_tokens, completion, c, &d);
+    switch (d.kind) {
+    case PROVIDER_ACCEPTED:
+        c->pid = d.id;
+        c->rl = d.rl;
+        call_link(m, c);
+        evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_close, c);
+        break;
+    case PROVIDER_RATE_LIMITED:
+        reply_limited(m, req, &c->r, completion, &d, now);
+        call_put(m, c);
+        break;
+    case PROVIDER_OVERLOADED:
+    case PROVIDER_ERROR:
+        if (d.kind == PROVIDER_OVERLOADED || d.status == 503)
+            mock_error_set(&e, 503, "server_error", "overloaded", NULL,
+                           "The server is overloaded or not ready yet.");
+        else
+            mock_error_set(&e, 500, "server_error", NULL, NULL,
+                           "The server had an error while processing your request. Sorry about "
+                           "that!");
+        add_rl_headers(m, req, &d.rl, now);
+        mock_send_error(m, req, &e);
+        call_put(m, c);
+        break;
+    case PROVIDER_RESET:
+        /* Not from inside libevent's request callback: it still uses the connection. */
+        call_link(m, c);
+        evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_close, c);
+        c->deferred = DEFER_RESET;
+        event_active(&c->timer, EV_TIMEOUT, 0);
+        break;
+    }
+    arm_tick(m, now);
+}
+
+/* ---- lifecycle --------------------------------------------------------- */
+
+mock *mock_new(struct event_base *base, const struct scenario *sc, const struct mock_options *o)
+{
+    mock *m = xcalloc(1, sizeof *m);
+    m->base = base;
+    m->sc = sc;
+    struct rng root;
+    rng_seed(&root, sc->seed);
+    m->prov = provider_new(&sc->server, &root);
+    rng_split(&root, &m->rng);
+    struct timespec mono, real;
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    clock_gettime(CLOCK_REALTIME, &real);
+    m->epoch_offset_us = ((int64_t)real.tv_sec - (int64_t)mono.tv_sec) * US_PER_S +
+                         (real.tv_nsec - mono.tv_nsec) / 1000;
+    m->max_body = o && o->max_body_bytes > 0 ? o->max_body_bytes : MOCK_DEFAULT_MAX_BODY;
+    if (o && o->api_key && o->api_key[0])
+        m->api_key = xstrdup(o->api_key);
+    m->tick = evtimer_new(base, on_tick, m);
+    m->tick_at_us = TIME_NEVER;
+    m->scratch = evbuffer_new();
+    if (!m->tick || !m->scratch) {
+        fprintf(stderr, "ratelab: out of memory\n");
+        abort();
+    }
+    prom_hist_init(&m->h_ttft, PROM_BUCKETS_TTFT);
+    prom_hist_init(&m->h_e2e, PROM_BUCKETS_LATENCY);
+    prom_hist_init(&m->h_queue, PROM_BUCKETS_LATENCY);
+    m->http = mock_http_new(m);
+    return m;
+}
+
+int mock_listen(mock *m, const char *addr, char *bound, size_t n)
+{
+    return mock_http_listen(m, addr, bound, n);
+}
+
+void mock_free(mock *m)
+{
+    if (!m)
+        return;
+    /*
+     * Freeing evhttp closes every connection: close callbacks run for live calls
+     * and libevent frees their attached requests. Detached ones are ours.
+     */
+    if (m->http)
+        evhttp_free(m->http);
+    while (m->live) {
+        struct call *c = m->live;
+        if (c->detached && c->req)
+            evhttp_request_free(c->req);
+        c->req = NULL;
+        c->pid = 0;
+        call_put(m, c);
+    }
+    for (int i = 0; i < m->n_slabs; i++)
+        free(m->slabs[i]);
+    free(m->slabs);
+    provider_free(m->prov);
+    if (m->tick)
+        event_free(m->tick);
+    if (m->scratch)
+        evbuffer_free(m->scratch);
+    free(m->api_key);
+    free(m);
+}

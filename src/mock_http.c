@@ -1,0 +1,334 @@
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/util.h>
+
+#include "mock_int.h"
+#include "util.h"
+
+/* ---- small endpoints --------------------------------------------------- */
+
+static void add_model(struct evbuffer *out, const char *name, int *n)
+{
+    evbuffer_add_printf(out, "%s{\"id\":\"", *n ? "," : "");
+    mock_json_escape(out, name);
+    evbuffer_add_printf(out, "\",\"object\":\"model\",\"created\":0,\"owned_by\":\"ratelab\"}");
+    (*n)++;
+}
+
+/* GET /v1/models: the scenario's [live] model, then every class name (a model picks a class). */
+static void serve_models(struct mock *m, struct evhttp_request *req)
+{
+    struct evbuffer *out = evhttp_request_get_output_buffer(req);
+    const struct scenario *sc = m->sc;
+    int n = 0;
+    evbuffer_add_printf(out, "{\"object\":\"list\",\"data\":[");
+    add_model(out, sc->live.model, &n);
+    for (int i = 0; i < sc->n_classes; i++)
+        if (strcmp(sc->classes[i].name, sc->live.model) != 0)
+            add_model(out, sc->classes[i].name, &n);
+    evbuffer_add(out, "]}\n", 3);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "application/json");
+    mock_send(m, req, 200);
+}
+
+static void metric_value(struct evbuffer *out, const char *name, const char *labels, double v)
+{
+    evbuffer_add_printf(out, "%s{%s} %.17g\n", name, labels, v);
+}
+
+/* GET /metrics: vLLM's names for what vLLM would show, ratelab_mock_* for the rest. */
+static void serve_metrics(struct mock *m, struct evhttp_request *req)
+{
+    struct evbuffer *out = evhttp_request_get_output_buffer(req);
+    struct provider_stats st;
+    provider_stats(m->prov, &st);
+    struct evbuffer *lb = evbuffer_new();
+    evbuffer_add_printf(lb, "model_name=\"");
+    prom_escape_label(lb, m->sc->live.model);
+    evbuffer_add(lb, "\"\0", 2);
+    const char *labels = (const char *)evbuffer_pullup(lb, -1);
+
+    prom_meta(out, "vllm:num_requests_running", "gauge",
+              "Number of requests in model execution batches.");
+    metric_value(out, "vllm:num_requests_running", labels, (double)st.running);
+    prom_meta(out, "vllm:num_requests_waiting", "gauge",
+              "Number of requests waiting to be processed.");
+    metric_value(out, "vllm:num_requests_waiting", labels, (double)st.waiting);
+    prom_meta(out, "vllm:kv_cache_usage_perc", "gauge",
+              "KV-cache usage. 1 means 100 percent usage (ratelab: batch slots in use).");
+    metric_value(out, "vllm:kv_cache_usage_perc", labels, st.kv_cache_usage);
+    prom_meta(out, "vllm:prompt_tokens_total", "counter", "Number of prefill tokens processed.");
+    metric_value(out, "vllm:prompt_tokens_total", labels, (double)st.prompt_tokens_total);
+    prom_meta(out, "vllm:generation_tokens_total", "counter",
+              "Number of generation tokens processed.");
+    metric_value(out, "vllm:generation_tokens_total", labels,
+                 (double)st.generation_tokens_total);
+    prom_meta(out, "vllm:time_to_first_token_seconds", "histogram",
+              "Histogram of time to first token in seconds.");
+    prom_hist_render(out, "vllm:time_to_first_token_seconds", labels, &m->h_ttft);
+    prom_meta(out, "vllm:e2e_request_latency_seconds", "histogram",
+              "Histogram of end to end request latency in seconds.");
+    prom_hist_render(out, "vllm:e2e_request_latency_seconds", labels, &m->h_e2e);
+    prom_meta(out, "vllm:request_queue_time_seconds", "histogram",
+              "Histogram of time spent in WAITING phase for request.");
+    prom_hist_render(out, "vllm:request_queue_time_seconds", labels, &m->h_queue);
+
+    prom_meta(out, "ratelab_mock_rate_limited_total", "counter",
+              "429 answers sent, by the limit that was hit.");
+    for (int i = 0; i < PROVIDER_LIMIT_N; i++)
+        evbuffer_add_printf(out, "ratelab_mock_rate_limited_total{reason=\"%s\"} %" PRId64 "\n",
+                            provider_limit_name(i), st.rate_limited[i]);
+    prom_meta(out, "ratelab_mock_overloaded_total", "counter",
+              "503 answers sent because the server's waiting queue was full.");
+    evbuffer_add_printf(out, "ratelab_mock_overloaded_total %" PRId64 "\n", st.overloaded);
+    prom_meta(out, "ratelab_mock_faults_total", "counter", "Injected faults, by kind.");
+    for (int i = PROVIDER_FAULT_ERROR; i < PROVIDER_FAULT_N; i++)
+        evbuffer_add_printf(out, "ratelab_mock_faults_total{kind=\"%s\"} %" PRId64 "\n",
+                            provider_fault_name(i), st.faults[i]);
+    prom_meta(out, "ratelab_mock_client_cancelled_total", "counter",
+              "Accepted requests whose client hung up before the answer.");
+    evbuffer_add_printf(out, "ratelab_mock_client_cancelled_total %" PRId64 "\n", m->client_gone);
+    prom_meta(out, "ratelab_mock_responses_total", "counter",
+              "Answers sent, by HTTP status (dropped connections are not answers).");
+    for (int s = 0; s < MOCK_STATUS_MAX; s++)
+        if (m->by_status[s])
+            evbuffer_add_printf(out, "ratelab_mock_responses_total{code=\"%d\"} %" PRIu64 "\n", s,
+                                m->by_status[s]);
+    prom_meta(out, "ratelab_mock_in_flight", "gauge",
+              "Accepted requests not yet answered (waiting, running or stalled).");
+    evbuffer_add_printf(out, "ratelab_mock_in_flight %" PRId64 "\n", m->n_live);
+    evbuffer_free(lb);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "text/plain; version=0.0.4; charset=utf-8");
+    mock_send(m, req, 200);
+}
+
+/* ---- routing ----------------------------------------------------------- */
+
+enum route { R_CHAT, R_COMPLETIONS, R_MODELS, R_HEALTH, R_METRICS, R_N };
+
+static const struct {
+    const char *path;
+    bool post; /* POST only; else GET (and HEAD) */
+    bool auth; /* behind the API key */
+} routes[R_N] = {
+    [R_CHAT] = {"/v1/chat/completions", true, true},
+    [R_COMPLETIONS] = {"/v1/completions", true, true},
+    [R_MODELS] = {"/v1/models", false, true},
+    [R_HEALTH] = {"/health", false, false},
+    [R_METRICS] = {"/metrics", false, false},
+};
+
+static const char *method_name(enum evhttp_cmd_type t)
+{
+    switch (t) {
+    case EVHTTP_REQ_GET: return "GET";
+    case EVHTTP_REQ_POST: return "POST";
+    case EVHTTP_REQ_HEAD: return "HEAD";
+    case EVHTTP_REQ_PUT: return "PUT";
+    case EVHTTP_REQ_DELETE: return "DELETE";
+    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+    case EVHTTP_REQ_TRACE: return "TRACE";
+    case EVHTTP_REQ_CONNECT: return "CONNECT";
+    case EVHTTP_REQ_PATCH: return "PATCH";
+    }
+    return "?";
+}
+
+/* Compare without leaking the key's length or prefix through timing. */
+static bool key_matches(const char *want, const char *got)
+{
+    size_t lw = strlen(want), lg = strlen(got);
+    unsigned diff = lw != lg;
+    for (size_t i = 0; i < lw; i++)
+        diff |= (unsigned char)want[i] ^ (unsigned char)(i < lg ? got[i] : 0);
+    return diff == 0;
+}
+
+static bool authorised(struct mock *m, struct evhttp_request *req, struct mock_error *e)
+{
+    if (!m->api_key)
+        return true;
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
+        mock_error_set(e, 401, "invalid_request_error", NULL, NULL,
+                       "You didn't provide an API key. You need to provide your API key in an "
+                       "Authorization header using Bearer auth (i.e. Authorization: Bearer "
+                       "YOUR_KEY).");
+        return false;
+    }
+    const char *key = h + 7;
+    while (*key == ' ')
+        key++;
+    if (!key_matches(m->api_key, key)) {
+        mock_error_set(e, 401, "invalid_request_error", "invalid_api_key", NULL,
+                       "Incorrect API key provided.");
+        return false;
+    }
+    return true;
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    struct mock *m = arg;
+    struct mock_error e;
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    enum evhttp_cmd_type method = evhttp_request_get_command(req);
+    if (!path || !path[0])
+        path = "/";
+    int r = 0;
+    while (r < R_N && strcmp(routes[r].path, path) != 0)
+        r++;
+    if (r == R_N) {
+        mock_error_set(&e, 404, "invalid_request_error", NULL, NULL, "Invalid URL (%s %.200s)",
+                       method_name(method), path);
+        mock_send_error(m, req, &e);
+        return;
+    }
+    bool ok = routes[r].post ? method == EVHTTP_REQ_POST
+                             : method == EVHTTP_REQ_GET || method == EVHTTP_REQ_HEAD;
+    if (!ok) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+                          routes[r].post ? "POST" : "GET, HEAD");
+        mock_error_set(&e, 405, "invalid_request_error", NULL, NULL,
+                       "Invalid method for URL (%s %s): use %s.", method_name(method), path,
+                       routes[r].post ? "POST" : "GET");
+        mock_send_error(m, req, &e);
+        return;
+    }
+    if (routes[r].auth && !authorised(m, req, &e)) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+        mock_send_error(m, req, &e);
+        return;
+    }
+    switch ((enum route)r) {
+    case R_CHAT:
+        mock_serve_completion(m, req, MOCK_API_CHAT);
+        break;
+    case R_COMPLETIONS:
+        mock_serve_completion(m, req, MOCK_API_COMPLETIONS);
+        break;
+    case R_MODELS:
+        serve_models(m, req);
+        break;
+    case R_HEALTH:
+        mock_send(m, req, 200); /* as vLLM: 200 with an empty body */
+        break;
+    case R_METRICS:
+        serve_metrics(m, req);
+        break;
+    case R_N:
+        break;
+    }
+}
+
+struct evhttp *mock_http_new(struct mock *m)
+{
+    struct evhttp *http = evhttp_new(m->base);
+    if (!http) {
+        fprintf(stderr, "ratelab: out of memory\n");
+        abort();
+    }
+    /* Every method reaches us, so unknown ones get a JSON 405 instead of libevent's 501. */
+    evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                         EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                         EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+                                         EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+    /*
+     * Bodies up to max_body get parsed; up to 4x (plus 64 KiB) they are read and
+     * answered with a JSON 413; beyond that libevent refuses them unread.
+     */
+    evhttp_set_max_body_size(http, (ev_ssize_t)(4 * m->max_body + 65536));
+    evhttp_set_max_headers_size(http, 64 * 1024);
+    evhttp_set_default_content_type(http, "application/json");
+    evhttp_set_gencb(http, on_request, m);
+    return http;
+}
+
+/* Split "HOST:PORT", "[V6]:PORT", ":PORT" or "PORT"; host defaults to 127.0.0.1. */
+static int split_addr(const char *addr, char *host, size_t hn, char *port, size_t pn)
+{
+    const char *p;
+    size_t hl;
+    if (addr[0] == '[') {
+        const char *close = strchr(addr, ']');
+        if (!close || close[1] != ':')
+            return -EINVAL;
+        hl = (size_t)(close - addr - 1);
+        memcpy(host, addr + 1, hl < hn ? hl : 0);
+        p = close + 2;
+    } else if ((p = strrchr(addr, ':')) != NULL) {
+        hl = (size_t)(p - addr);
+        if (hl < hn)
+            memcpy(host, addr, hl);
+        p++;
+    } else {
+        hl = 0;
+        p = addr;
+    }
+    if (hl >= hn || !*p || strlen(p) >= pn || strspn(p, "0123456789") != strlen(p) ||
+        atol(p) > 65535)
+        return -EINVAL;
+    host[hl] = '\0';
+    if (!hl)
+        snprintf(host, hn, "127.0.0.1");
+    snprintf(port, pn, "%s", p);
+    return 0;
+}
+
+int mock_http_listen(struct mock *m, const char *addr, char *bound, size_t n)
+{
+    char host[256], port[8];
+    if (split_addr(addr, host, sizeof host, port, sizeof port) < 0)
+        return -EINVAL;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai;
+    if (getaddrinfo(host, port, &hints, &ai) != 0)
+        return -EINVAL;
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    ai->ai_protocol);
+    int one = 1, rc = 0;
+    if (fd < 0)
+        rc = -errno;
+    else if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+             bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, SOMAXCONN) < 0)
+        rc = -errno;
+    freeaddrinfo(ai);
+    /* The accept queue is the kernel's maximum, so a burst of thousands of clients connects. */
+    if (rc == 0 && !evhttp_accept_socket_with_handle(m->http, fd))
+        rc = -ENOMEM;
+    if (rc < 0) {
+        if (fd >= 0)
+            close(fd);
+        return rc;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    char h[NI_MAXHOST], s[NI_MAXSERV];
+    if (bound && n) {
+        if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 &&
+            getnameinfo((struct sockaddr *)&ss, sl, h, sizeof h, s, sizeof s,
+                        NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+            snprintf(bound, n, strchr(h, ':') ? "[%s]:%s" : "%s:%s", h, s);
+        else
+            snprintf(bound, n, "%s", addr);
+    }
+    return 0;
+}

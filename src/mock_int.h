@@ -1,0 +1,97 @@
+/*
+ * mock_int: the mock server's internals, shared by mock.c (calls, the provider
+ * and their timers) and mock_http.c (listening, routing, the small endpoints).
+ * Not part of the mock's contract; include only from src/mock*.c.
+ */
+#ifndef RATELAB_MOCK_INT_H
+#define RATELAB_MOCK_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event_struct.h>
+
+#include "mock.h"
+#include "mock_prom.h"
+#include "mock_proto.h"
+#include "provider.h"
+#include "rlinfo.h"
+#include "rng.h"
+
+struct evhttp;
+struct evhttp_request;
+
+#define MOCK_STATUS_MAX 600
+
+/* What a call's timer does next, besides pacing a stream. */
+enum call_deferred {
+    DEFER_NONE,  /* pace stream tokens */
+    DEFER_RESET, /* reset the connection (a reset fault drawn at submit) */
+    DEFER_GONE,  /* the connection closed under us: release the call */
+};
+
+/*
+ * One completion request the provider accepted, from submit to its last byte.
+ * Invariant: a call is live (on mock.live) exactly while it has a provider id
+ * or a connection-level action pending; pid != 0 only while the provider still
+ * has it; req is NULL once libevent owns or freed it, and detached means
+ * libevent handed it to us (the connection failed) to free.
+ */
+struct call {
+    struct mock *m;
+    struct evhttp_request *req;  /* the client's request, NULL once gone */
+    bool detached;               /* req outlived its connection: ours to free */
+    bool live;                   /* linked on m->live */
+    bool stream_started;         /* stream headers sent */
+    enum call_deferred deferred;
+    uint64_t pid;                /* provider id, 0 when the provider is done with it */
+    struct mock_request r;       /* the parsed request */
+    struct mock_answer a;        /* what the answer says */
+    struct rlinfo rl;            /* rate-limit state at admission, sent on the 200 */
+    int64_t submit_us;           /* when it arrived, µs on the mock's timeline */
+    int64_t first_token_us;      /* stream pacing: token k at first + k·per_token */
+    double per_token_us;
+    int64_t next_token;          /* the next stream token to send */
+    struct event timer;          /* stream pacing and deferred actions */
+    struct call *prev, *next;    /* live list; next links the free list */
+};
+
+struct mock {
+    struct event_base *base;     /* borrowed */
+    struct evhttp *http;
+    const struct scenario *sc;   /* borrowed */
+    provider *prov;
+    struct rng rng;              /* completion-length draws */
+    char *api_key;               /* required Bearer token, NULL = none */
+    int64_t max_body;            /* bytes */
+    int64_t epoch_offset_us;     /* Unix time minus CLOCK_MONOTONIC at start */
+    struct event *tick;          /* fires at the provider's next event */
+    int64_t tick_at_us;          /* when tick is armed for, TIME_NEVER when not */
+    struct evbuffer *scratch;    /* stream chunks are rendered here, then moved */
+    struct call *live;           /* calls in flight */
+    int64_t n_live;
+    struct call *free_calls;
+    struct call **slabs;         /* the pool's blocks, freed at the end */
+    int n_slabs;
+    uint64_t next_id;            /* answer ids */
+    int64_t client_gone;         /* requests cancelled because the client hung up */
+    uint64_t by_status[MOCK_STATUS_MAX]; /* answers sent, by HTTP status */
+    struct prom_hist h_ttft, h_e2e, h_queue; /* vLLM's histograms, seconds */
+};
+
+/* The mock's clock: CLOCK_MONOTONIC shifted to the Unix epoch at start, µs. */
+int64_t mock_now_us(const struct mock *m);
+
+/* Send the request's output buffer (headers already added) as a complete answer. */
+void mock_send(struct mock *m, struct evhttp_request *req, int status);
+void mock_send_error(struct mock *m, struct evhttp_request *req, const struct mock_error *e);
+
+/* POST /v1/chat/completions and /v1/completions, after routing and authentication. */
+void mock_serve_completion(struct mock *m, struct evhttp_request *req, enum mock_api api);
+
+/* mock_http.c: the evhttp server with its routes; listening. */
+struct evhttp *mock_http_new(struct mock *m);
+int mock_http_listen(struct mock *m, const char *addr, char *bound, size_t n);
+
+#endif

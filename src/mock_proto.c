@@ -1,0 +1,422 @@
+#include "config.h"
+
+#include "mock_proto.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <event2/buffer.h>
+
+int mock_error_set(struct mock_error *e, int status, const char *type, const char *code,
+                   const char *param, const char *fmt, ...)
+{
+    e->status = status;
+    e->type = type;
+    e->code = code;
+    e->param = param;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+    return -EINVAL;
+}
+
+static const char *json_type_name(const cJSON *v)
+{
+    if (cJSON_IsString(v))
+        return "a string";
+    if (cJSON_IsNumber(v))
+        return "a number";
+    if (cJSON_IsBool(v))
+        return "a boolean";
+    if (cJSON_IsArray(v))
+        return "an array";
+    if (cJSON_IsObject(v))
+        return "an object";
+    return "null";
+}
+
+/* OpenAI's wording for a mistyped parameter. */
+static int bad_type(struct mock_error *e, const char *param, const char *want, const cJSON *got)
+{
+    return mock_error_set(e, 400, "invalid_request_error", "invalid_type", param,
+                          "Invalid type for '%s': expected %s, but got %s instead.", param, want,
+                          json_type_name(got));
+}
+
+static int missing(struct mock_error *e, const char *param)
+{
+    return mock_error_set(e, 400, "invalid_request_error", "missing_required_parameter", param,
+                          "Missing required parameter: '%s'.", param);
+}
+
+int64_t mock_estimate_text_tokens(size_t bytes)
+{
+    return (int64_t)((bytes + 3) / 4);
+}
+
+/* Tokens of a message's content: a string, null, or an array of parts ({"type":"text","text":..}). */
+static int content_tokens(const cJSON *content, int64_t *tokens, struct mock_error *e)
+{
+    if (!content || cJSON_IsNull(content))
+        return 0;
+    if (cJSON_IsString(content)) {
+        *tokens += mock_estimate_text_tokens(strlen(content->valuestring));
+        return 0;
+    }
+    if (!cJSON_IsArray(content))
+        return bad_type(e, "messages.content", "a string or an array", content);
+    const cJSON *part;
+    cJSON_ArrayForEach(part, content)
+    {
+        if (!cJSON_IsObject(part))
+            return bad_type(e, "messages.content", "an array of objects", part);
+        const cJSON *text = cJSON_GetObjectItemCaseSensitive(part, "text");
+        if (cJSON_IsString(text))
+            *tokens += mock_estimate_text_tokens(strlen(text->valuestring));
+        else
+            *tokens += 85; /* an image or other non-text part: OpenAI's low-detail image cost */
+    }
+    return 0;
+}
+
+static int parse_messages(const cJSON *root, int64_t *tokens, struct mock_error *e)
+{
+    static const char *const roles[] = {"system", "user", "assistant", "tool", "developer",
+                                        "function"};
+    const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
+    if (!msgs)
+        return missing(e, "messages");
+    if (!cJSON_IsArray(msgs))
+        return bad_type(e, "messages", "an array", msgs);
+    if (cJSON_GetArraySize(msgs) == 0)
+        return mock_error_set(e, 400, "invalid_request_error", "empty_array", "messages",
+                              "Invalid 'messages': empty array. Expected an array with minimum "
+                              "length 1, but got an empty array instead.");
+    int64_t t = 3; /* every reply is primed with <|start|>assistant<|message|> */
+    int i = 0;
+    const cJSON *m;
+    cJSON_ArrayForEach(m, msgs)
+    {
+        if (!cJSON_IsObject(m))
+            return mock_error_set(e, 400, "invalid_request_error", "invalid_type", "messages",
+                                  "Invalid type for 'messages[%d]': expected an object, but got "
+                                  "%s instead.",
+                                  i, json_type_name(m));
+        const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+        if (!role)
+            return mock_error_set(e, 400, "invalid_request_error", "missing_required_parameter",
+                                  "messages", "Missing required parameter: 'messages[%d].role'.",
+                                  i);
+        if (!cJSON_IsString(role))
+            return bad_type(e, "messages.role", "a string", role);
+        bool known = false;
+        for (size_t k = 0; k < sizeof roles / sizeof roles[0]; k++)
+            known = known || strcmp(role->valuestring, roles[k]) == 0;
+        if (!known)
+            return mock_error_set(e, 400, "invalid_request_error", "invalid_value", "messages",
+                                  "Invalid value for 'messages[%d].role': expected one of "
+                                  "'system', 'user', 'assistant', 'tool', 'developer'.",
+                                  i);
+        t += 4;
+        if (content_tokens(cJSON_GetObjectItemCaseSensitive(m, "content"), &t, e) < 0)
+            return -EINVAL;
+        i++;
+    }
+    *tokens = t;
+    return 0;
+}
+
+static int parse_prompt(const cJSON *root, int64_t *tokens, struct mock_error *e)
+{
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(root, "prompt");
+    if (!p)
+        return missing(e, "prompt");
+    int64_t t = 0;
+    if (cJSON_IsString(p)) {
+        t = mock_estimate_text_tokens(strlen(p->valuestring));
+    } else if (cJSON_IsArray(p)) {
+        const cJSON *x;
+        cJSON_ArrayForEach(x, p)
+        {
+            if (cJSON_IsString(x))
+                t += mock_estimate_text_tokens(strlen(x->valuestring));
+            else if (cJSON_IsNumber(x))
+                t += 1; /* a pre-tokenised prompt: one token per integer */
+            else if (cJSON_IsArray(x))
+                t += cJSON_GetArraySize(x);
+            else
+                return bad_type(e, "prompt", "a string or an array of strings or integers", x);
+        }
+    } else {
+        return bad_type(e, "prompt", "a string or an array", p);
+    }
+    *tokens = t;
+    return 0;
+}
+
+/* An optional positive integer field; 0 when absent or null. */
+static int positive_int(const cJSON *root, const char *name, int64_t *out, struct mock_error *e)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, name);
+    if (!v || cJSON_IsNull(v))
+        return 0;
+    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int64_t)v->valuedouble)
+        return bad_type(e, name, "an integer", v);
+    if (v->valuedouble < 1 || v->valuedouble > 1e9)
+        return mock_error_set(e, 400, "invalid_request_error", "integer_below_min_value", name,
+                              "Invalid '%s': integer out of range. Expected a value between 1 "
+                              "and 1000000000, but got %.0f instead.",
+                              name, v->valuedouble);
+    *out = (int64_t)v->valuedouble;
+    return 0;
+}
+
+static int optional_bool(const cJSON *obj, const char *name, const char *param, bool *out,
+                         struct mock_error *e)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    if (!v || cJSON_IsNull(v))
+        return 0;
+    if (!cJSON_IsBool(v))
+        return bad_type(e, param, "a boolean", v);
+    *out = cJSON_IsTrue(v);
+    return 0;
+}
+
+static int parse_root(enum mock_api api, const cJSON *root, struct mock_request *r,
+                      struct mock_error *e)
+{
+    if (!cJSON_IsObject(root))
+        return mock_error_set(e, 400, "invalid_request_error", NULL, NULL,
+                              "We could not parse the JSON body of your request: expected a JSON "
+                              "object, but got %s.",
+                              json_type_name(root));
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    if (!model)
+        return mock_error_set(e, 400, "invalid_request_error", "missing_required_parameter",
+                              "model", "You must provide a model parameter.");
+    if (!cJSON_IsString(model))
+        return bad_type(e, "model", "a string", model);
+    size_t mlen = strlen(model->valuestring);
+    if (mlen == 0 || mlen > MOCK_MODEL_MAX)
+        return mock_error_set(e, 400, "invalid_request_error", "invalid_value", "model",
+                              "Invalid 'model': expected a name of 1 to %d bytes.",
+                              MOCK_MODEL_MAX);
+    memcpy(r->model, model->valuestring, mlen + 1);
+
+    int rc = api == MOCK_API_CHAT ? parse_messages(root, &r->prompt_tokens, e)
+                                  : parse_prompt(root, &r->prompt_tokens, e);
+    if (rc < 0)
+        return rc;
+    if (r->prompt_tokens < 1)
+        r->prompt_tokens = 1;
+
+    int64_t max_tokens = 0, max_completion = 0, n = 0;
+    if (positive_int(root, "max_tokens", &max_tokens, e) < 0 ||
+        positive_int(root, "max_completion_tokens", &max_completion, e) < 0 ||
+        positive_int(root, "n", &n, e) < 0)
+        return -EINVAL;
+    if (n > 1)
+        return mock_error_set(e, 400, "invalid_request_error", "unsupported_value", "n",
+                              "Invalid 'n': the ratelab mock generates one choice per request.");
+    r->max_tokens = max_completion ? max_completion : max_tokens;
+
+    if (optional_bool(root, "stream", "stream", &r->stream, e) < 0)
+        return -EINVAL;
+    const cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
+    if (so && !cJSON_IsNull(so)) {
+        if (!cJSON_IsObject(so))
+            return bad_type(e, "stream_options", "an object", so);
+        if (!r->stream)
+            return mock_error_set(e, 400, "invalid_request_error", "invalid_value",
+                                  "stream_options",
+                                  "The 'stream_options' parameter is only allowed when 'stream' "
+                                  "is enabled.");
+        if (optional_bool(so, "include_usage", "stream_options.include_usage", &r->include_usage,
+                          e) < 0)
+            return -EINVAL;
+    }
+    return 0;
+}
+
+int mock_parse_request(enum mock_api api, const char *body, size_t len, struct mock_request *r,
+                       struct mock_error *e)
+{
+    memset(r, 0, sizeof *r);
+    r->api = api;
+    if (len == 0)
+        return mock_error_set(e, 400, "invalid_request_error", NULL, NULL,
+                              "We could not parse the JSON body of your request: the body is "
+                              "empty. The API expects a JSON payload.");
+    if (memchr(body, '\0', len))
+        return mock_error_set(e, 400, "invalid_request_error", NULL, NULL,
+                              "We could not parse the JSON body of your request: it contains a "
+                              "NUL byte.");
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    if (!root)
+        return mock_error_set(e, 400, "invalid_request_error", NULL, NULL,
+                              "We could not parse the JSON body of your request. (HINT: This "
+                              "likely means you aren't using your HTTP library correctly. The "
+                              "API expects a JSON payload, but what was sent was not valid "
+                              "JSON.)");
+    int rc = parse_root(api, root, r, e);
+    cJSON_Delete(root);
+    return rc;
+}
+
+void mock_json_escape(struct evbuffer *out, const char *s)
+{
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        evbuffer_add(out, run, (size_t)(s - run));
+        switch (c) {
+        case '"':
+            evbuffer_add(out, "\\\"", 2);
+            break;
+        case '\\':
+            evbuffer_add(out, "\\\\", 2);
+            break;
+        case '\n':
+            evbuffer_add(out, "\\n", 2);
+            break;
+        default:
+            evbuffer_add_printf(out, "\\u%04x", c);
+        }
+        run = s + 1;
+    }
+    evbuffer_add(out, run, (size_t)(s - run));
+}
+
+static void add_str_or_null(struct evbuffer *out, const char *s)
+{
+    if (!s) {
+        evbuffer_add(out, "null", 4);
+        return;
+    }
+    evbuffer_add(out, "\"", 1);
+    mock_json_escape(out, s);
+    evbuffer_add(out, "\"", 1);
+}
+
+void mock_render_error(struct evbuffer *out, const struct mock_error *e)
+{
+    evbuffer_add_printf(out, "{\"error\":{\"message\":\"");
+    mock_json_escape(out, e->message);
+    evbuffer_add_printf(out, "\",\"type\":\"%s\",\"param\":", e->type);
+    add_str_or_null(out, e->param);
+    evbuffer_add_printf(out, ",\"code\":");
+    add_str_or_null(out, e->code);
+    evbuffer_add(out, "}}\n", 3);
+}
+
+/* Sixteen four-byte words; a token is one of them, so text length tracks the estimator. */
+static const char *const words[] = {" the", " sky", " was", " red", " and", " one", " cat",
+                                    " sat", " on", " a", " big", " mat", " all", " day",
+                                    " so", " it"};
+
+const char *mock_token_text(int64_t index)
+{
+    return words[(uint64_t)index % (sizeof words / sizeof words[0])];
+}
+
+static void add_header(struct evbuffer *out, const struct mock_answer *a, const char *object)
+{
+    bool chat = a->req->api == MOCK_API_CHAT;
+    evbuffer_add_printf(out, "{\"id\":\"%s-%" PRIu64 "\",\"object\":\"%s\",\"created\":%" PRId64
+                             ",\"model\":\"",
+                        chat ? "chatcmpl" : "cmpl", a->id, object, a->created_s);
+    mock_json_escape(out, a->req->model);
+    evbuffer_add(out, "\",", 2);
+}
+
+static void add_usage(struct evbuffer *out, const struct mock_answer *a)
+{
+    int64_t p = a->req->prompt_tokens, c = a->completion_tokens;
+    evbuffer_add_printf(out,
+                        "\"usage\":{\"prompt_tokens\":%" PRId64 ",\"completion_tokens\":%" PRId64
+                        ",\"total_tokens\":%" PRId64 "}",
+                        p, c, p + c);
+}
+
+static const char *finish_reason(const struct mock_answer *a)
+{
+    return a->length_capped ? "length" : "stop";
+}
+
+void mock_render_body(struct evbuffer *out, const struct mock_answer *a)
+{
+    bool chat = a->req->api == MOCK_API_CHAT;
+    add_header(out, a, chat ? "chat.completion" : "text_completion");
+    evbuffer_add_printf(out, chat ? "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+                                    "\"content\":\""
+                                  : "\"choices\":[{\"index\":0,\"text\":\"");
+    for (int64_t i = 0; i < a->completion_tokens; i++)
+        evbuffer_add(out, mock_token_text(i), strlen(mock_token_text(i)));
+    evbuffer_add_printf(out, chat ? "\"},\"logprobs\":null,\"finish_reason\":\"%s\"}],"
+                                  : "\",\"logprobs\":null,\"finish_reason\":\"%s\"}],",
+                        finish_reason(a));
+    add_usage(out, a);
+    evbuffer_add(out, "}\n", 2);
+}
+
+/* One stream event: header, choices with the given inner text, usage null. */
+static void chunk(struct evbuffer *out, const struct mock_answer *a, const char *delta_or_text,
+                  const char *finish)
+{
+    bool chat = a->req->api == MOCK_API_CHAT;
+    evbuffer_add(out, "data: ", 6);
+    add_header(out, a, chat ? "chat.completion.chunk" : "text_completion");
+    evbuffer_add_printf(out, "\"choices\":[{\"index\":0,%s,\"logprobs\":null,\"finish_reason\":",
+                        delta_or_text);
+    if (finish)
+        evbuffer_add_printf(out, "\"%s\"}]", finish);
+    else
+        evbuffer_add(out, "null}]", 6);
+    if (a->req->include_usage)
+        evbuffer_add(out, ",\"usage\":null", 13);
+    evbuffer_add(out, "}\n\n", 3);
+}
+
+void mock_render_chunk_first(struct evbuffer *out, const struct mock_answer *a)
+{
+    if (a->req->api == MOCK_API_CHAT)
+        chunk(out, a, "\"delta\":{\"role\":\"assistant\",\"content\":\"\"}", NULL);
+}
+
+void mock_render_chunk_token(struct evbuffer *out, const struct mock_answer *a, int64_t index)
+{
+    char inner[64];
+    snprintf(inner, sizeof inner,
+             a->req->api == MOCK_API_CHAT ? "\"delta\":{\"content\":\"%s\"}" : "\"text\":\"%s\"",
+             mock_token_text(index));
+    chunk(out, a, inner, NULL);
+}
+
+void mock_render_chunk_finish(struct evbuffer *out, const struct mock_answer *a)
+{
+    chunk(out, a, a->req->api == MOCK_API_CHAT ? "\"delta\":{}" : "\"text\":\"\"",
+          finish_reason(a));
+}
+
+void mock_render_chunk_usage(struct evbuffer *out, const struct mock_answer *a)
+{
+    bool chat = a->req->api == MOCK_API_CHAT;
+    evbuffer_add(out, "data: ", 6);
+    add_header(out, a, chat ? "chat.completion.chunk" : "text_completion");
+    evbuffer_add(out, "\"choices\":[],", 13);
+    add_usage(out, a);
+    evbuffer_add(out, "}\n\n", 3);
+}
+
+void mock_render_done(struct evbuffer *out)
+{
+    evbuffer_add(out, "data: [DONE]\n\n", 14);
+}

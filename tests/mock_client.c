@@ -1,0 +1,206 @@
+#include "config.h"
+
+#include "mock_client.h"
+
+#include <check.h>
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "util.h"
+
+void test_server_init(struct test_server *s)
+{
+    memset(s, 0, sizeof *s);
+    scenario_defaults(&s->sc);
+    s->sc.server.ttft_base_us = 1000;
+    s->sc.server.prefill_us_per_token = 0;
+    s->sc.server.decode_us_per_token = 100;
+    s->sc.server.stall_us = 50 * US_PER_MS;
+}
+
+static void on_stop(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    event_base_loopbreak(arg);
+}
+
+static void *run(void *arg)
+{
+    struct test_server *s = arg;
+    event_base_dispatch(s->base);
+    return NULL;
+}
+
+void test_server_start(struct test_server *s)
+{
+    signal(SIGPIPE, SIG_IGN);
+    s->base = event_base_new();
+    ck_assert_ptr_nonnull(s->base);
+    s->m = mock_new(s->base, &s->sc, &s->opt);
+    ck_assert_int_eq(mock_listen(s->m, "127.0.0.1:0", s->addr, sizeof s->addr), 0);
+    ck_assert_int_eq(pipe(s->stop_pipe), 0);
+    struct event *stop = event_new(s->base, s->stop_pipe[0], EV_READ, on_stop, s->base);
+    event_add(stop, NULL);
+    ck_assert_int_eq(pthread_create(&s->thread, NULL, run, s), 0);
+}
+
+void test_server_stop(struct test_server *s)
+{
+    ck_assert_int_eq(write(s->stop_pipe[1], "x", 1), 1);
+    pthread_join(s->thread, NULL);
+    mock_free(s->m);
+    event_base_free(s->base); /* frees the stop event too */
+    close(s->stop_pipe[0]);
+    close(s->stop_pipe[1]);
+    scenario_fini(&s->sc);
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+    struct http_resp *r = arg;
+    size_t k = size * n;
+    r->body = xrealloc(r->body, r->len + k + 1);
+    memcpy(r->body + r->len, p, k);
+    r->len += k;
+    r->body[r->len] = '\0';
+    if (r->abort_after > 0 && r->len >= (size_t)r->abort_after)
+        return 0; /* hang up */
+    return k;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
+{
+    struct http_resp *r = arg;
+    size_t k = size * n;
+    r->headers = xrealloc(r->headers, r->headers_len + k + 1);
+    memcpy(r->headers + r->headers_len, p, k);
+    r->headers_len += k;
+    r->headers[r->headers_len] = '\0';
+    return k;
+}
+
+static CURL *prepare(const char *addr, const char *method, const char *path, const char *body,
+                     struct curl_slist *hl, struct http_resp *r)
+{
+    char url[512];
+    snprintf(url, sizeof url, "http://%s%s", addr, path);
+    r->body = xstrdup("");
+    r->headers = xstrdup("");
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    }
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    return c;
+}
+
+void http_do(const char *addr, const char *method, const char *path, const char *body,
+             const char *const *headers, struct http_resp *r)
+{
+    int abort_after = r->abort_after;
+    memset(r, 0, sizeof *r);
+    r->abort_after = abort_after;
+    struct curl_slist *hl = curl_slist_append(NULL, "Content-Type: application/json");
+    hl = curl_slist_append(hl, "Expect:");
+    for (int i = 0; headers && headers[i]; i++)
+        hl = curl_slist_append(hl, headers[i]);
+    CURL *c = prepare(addr, method, path, body, hl, r);
+    r->curl_rc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_easy_cleanup(c);
+    curl_slist_free_all(hl);
+}
+
+void http_many(const char *addr, const char *path, const char *body, int n, struct http_resp *r)
+{
+    struct curl_slist *hl = curl_slist_append(NULL, "Content-Type: application/json");
+    hl = curl_slist_append(hl, "Expect:");
+    CURLM *multi = curl_multi_init();
+    CURL **easy = xcalloc((size_t)n, sizeof *easy);
+    for (int i = 0; i < n; i++) {
+        memset(&r[i], 0, sizeof r[i]);
+        easy[i] = prepare(addr, "POST", path, body, hl, &r[i]);
+        curl_easy_setopt(easy[i], CURLOPT_PRIVATE, &r[i]);
+        curl_multi_add_handle(multi, easy[i]);
+    }
+    int running = n;
+    while (running > 0) {
+        curl_multi_perform(multi, &running);
+        if (running > 0)
+            curl_multi_poll(multi, NULL, 0, 100, NULL);
+    }
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
+        struct http_resp *ri;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&ri);
+        ri->curl_rc = msg->data.result;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &ri->status);
+    }
+    for (int i = 0; i < n; i++) {
+        curl_multi_remove_handle(multi, easy[i]);
+        curl_easy_cleanup(easy[i]);
+    }
+    free(easy);
+    curl_multi_cleanup(multi);
+    curl_slist_free_all(hl);
+}
+
+const char *http_header(const struct http_resp *r, const char *name, char *buf, size_t n)
+{
+    size_t nl = strlen(name);
+    for (const char *line = r->headers; line && *line;) {
+        const char *end = strstr(line, "\r\n");
+        size_t ll = end ? (size_t)(end - line) : strlen(line);
+        if (ll > nl && line[nl] == ':' && strncasecmp(line, name, nl) == 0) {
+            const char *v = line + nl + 1;
+            while (*v == ' ')
+                v++;
+            size_t vl = (size_t)(line + ll - v);
+            if (vl >= n)
+                vl = n - 1;
+            memcpy(buf, v, vl);
+            buf[vl] = '\0';
+            return buf;
+        }
+        line = end ? end + 2 : NULL;
+    }
+    return NULL;
+}
+
+void http_resp_free(struct http_resp *r)
+{
+    free(r->body);
+    free(r->headers);
+    r->body = r->headers = NULL;
+}
+
+double prom_value(const char *text, const char *series)
+{
+    size_t sl = strlen(series);
+    for (const char *line = text; line && *line;) {
+        if (strncmp(line, series, sl) == 0 && line[sl] == ' ')
+            return strtod(line + sl + 1, NULL);
+        line = strchr(line, '\n');
+        if (line)
+            line++;
+    }
+    return -1;
+}

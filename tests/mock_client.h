@@ -1,0 +1,61 @@
+/*
+ * mock_client: test helpers for check_mock — an in-process mock server on its
+ * own thread and event loop, and a small libcurl client (one request, or many
+ * at once through curl multi) that keeps status, headers and body.
+ */
+#ifndef RATELAB_TESTS_MOCK_CLIENT_H
+#define RATELAB_TESTS_MOCK_CLIENT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "mock.h"
+#include "scenario.h"
+
+struct test_server {
+    struct scenario sc;        /* fill after test_server_init, before test_server_start */
+    struct mock_options opt;
+    struct event_base *base;
+    mock *m;
+    pthread_t thread;
+    int stop_pipe[2];
+    char addr[64];             /* "127.0.0.1:PORT" once started */
+};
+
+/* Defaults with tiny latencies: 1 ms to first token, 0.1 ms per token, no limits. */
+void test_server_init(struct test_server *s);
+/* Listen on 127.0.0.1:0 and run the loop on a thread. */
+void test_server_start(struct test_server *s);
+/* Stop the loop, join, free everything (LeakSanitizer sees the rest). */
+void test_server_stop(struct test_server *s);
+
+struct http_resp {
+    int curl_rc;        /* CURLcode */
+    long status;        /* 0 when no answer */
+    char *body;         /* NUL-terminated, owned */
+    size_t len;
+    char *headers;      /* raw header block, NUL-terminated, owned */
+    size_t headers_len;
+    int abort_after;    /* > 0: hang up once this many body bytes arrived */
+};
+
+/*
+ * method "GET"/"POST"/...; body NULL for none; headers NULL-terminated list of
+ * "Name: value" or NULL. The URL is "http://ADDR" path.
+ */
+void http_do(const char *addr, const char *method, const char *path, const char *body,
+             const char *const *headers, struct http_resp *r);
+
+/* n POSTs of the same body at once (curl multi), each answer in r[i]. */
+void http_many(const char *addr, const char *path, const char *body, int n, struct http_resp *r);
+
+/* A header's value (case-insensitive name) copied into buf, or NULL if absent. */
+const char *http_header(const struct http_resp *r, const char *name, char *buf, size_t n);
+
+void http_resp_free(struct http_resp *r);
+
+/* The value of one metric line in Prometheus text ("name{labels} value"), -1 if absent. */
+double prom_value(const char *text, const char *series);
+
+#endif
