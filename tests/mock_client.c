@@ -47,8 +47,8 @@ void test_server_start(struct test_server *s)
     s->m = mock_new(s->base, &s->sc, &s->opt);
     ck_assert_int_eq(mock_listen(s->m, "127.0.0.1:0", s->addr, sizeof s->addr), 0);
     ck_assert_int_eq(pipe(s->stop_pipe), 0);
-    struct event *stop = event_new(s->base, s->stop_pipe[0], EV_READ, on_stop, s->base);
-    event_add(stop, NULL);
+    s->stop = event_new(s->base, s->stop_pipe[0], EV_READ, on_stop, s->base);
+    event_add(s->stop, NULL);
     ck_assert_int_eq(pthread_create(&s->thread, NULL, run, s), 0);
 }
 
@@ -57,7 +57,8 @@ void test_server_stop(struct test_server *s)
     ck_assert_int_eq(write(s->stop_pipe[1], "x", 1), 1);
     pthread_join(s->thread, NULL);
     mock_free(s->m);
-    event_base_free(s->base); /* frees the stop event too */
+    event_free(s->stop);
+    event_base_free(s->base);
     close(s->stop_pipe[0]);
     close(s->stop_pipe[1]);
     scenario_fini(&s->sc);

@@ -20,6 +20,7 @@ struct test_server {
     mock *m;
     pthread_t thread;
     int stop_pipe[2];
+    struct event *stop;       /* fires when stop_pipe is written */
     char addr[64];             /* "127.0.0.1:PORT" once started */
 };
 
