@@ -13,6 +13,7 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"check", cmd_check, "validate a scenario and print it fully resolved"},
+    {"sim", cmd_sim, "simulate a scenario on a virtual clock and report"},
     {"mock", cmd_mock, "serve an OpenAI-compatible mock API that answers 429s (doc/mock.md)"},
 };
 

@@ -1,0 +1,328 @@
+#include "config.h"
+
+#include "report.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+static const char *const outcome_key[OUTCOME__COUNT] = {"succeeded", "failed", "rejected",
+                                                         "timed_out", "cancelled"};
+
+static double ms(int64_t us)
+{
+    return (double)us / US_PER_MS;
+}
+
+static double share(uint64_t part, uint64_t whole)
+{
+    return whole ? (double)part / (double)whole : 0;
+}
+
+static uint64_t lost(const struct metrics_counts *c)
+{
+    return c->ended[OUTCOME_FAILED] + c->ended[OUTCOME_REJECTED] + c->ended[OUTCOME_TIMED_OUT];
+}
+
+/* ---- SLOs ------------------------------------------------------------------ */
+
+static void slo_add(struct slo_result *r, const char *name, const char *key, double target,
+                    double actual, const char *unit, bool ok)
+{
+    snprintf(r->name, sizeof r->name, "%s", name);
+    snprintf(r->key, sizeof r->key, "%s", key);
+    r->target = target;
+    r->actual = actual;
+    r->unit = unit;
+    r->ok = ok;
+}
+
+int report_slos(const struct scenario *sc, const metrics *m, struct slo_result *out)
+{
+    int n = 0;
+    struct metrics_row t;
+    metrics_total(m, -1, &t);
+    if (sc->slo_p95_us > 0)
+        slo_add(&out[n++], "p95", "scenario.slo_p95", ms(sc->slo_p95_us), ms(t.latency_p95_us),
+                "ms", t.latency_p95_us <= sc->slo_p95_us);
+    if (sc->slo_zero_lost)
+        slo_add(&out[n++], "zero_lost", "scenario.slo_zero_lost", 0, (double)lost(&t.c),
+                "requests", lost(&t.c) == 0);
+    if (sc->slo_max_429_share >= 0) {
+        double sh = share(t.c.saw_429, t.c.arrivals);
+        slo_add(&out[n++], "max_429_share", "scenario.slo_max_429_share", sc->slo_max_429_share,
+                sh, "share", sh <= sc->slo_max_429_share);
+    }
+    for (int i = 0; i < sc->n_classes && i < metrics_classes(m); i++) {
+        const struct class_config *cl = &sc->classes[i];
+        if (cl->slo_p95_us <= 0)
+            continue;
+        struct metrics_row c;
+        metrics_total(m, i, &c);
+        char name[96], key[96];
+        snprintf(name, sizeof name, "class %s p95", cl->name);
+        snprintf(key, sizeof key, "class.%s.slo_p95", cl->name);
+        slo_add(&out[n++], name, key, ms(cl->slo_p95_us), ms(c.latency_p95_us), "ms",
+                c.latency_p95_us <= cl->slo_p95_us);
+    }
+    return n;
+}
+
+/* ---- human summary ---------------------------------------------------------- */
+
+static void summary_row(FILE *out, int w, const char *name, const struct metrics_row *r)
+{
+    const struct metrics_counts *c = &r->c;
+    fprintf(out,
+            "%-*s %9" PRIu64 " %9" PRIu64 " %7" PRIu64 " %8" PRIu64 " %8" PRIu64 " %9" PRIu64
+            " %6.1f%% %6.1f%% %8" PRIu64 " %9.1f %9.1f %9.1f %9.1f %9.1f %9.2f %10.1f %6" PRId64
+            " %8.2f\n",
+            w, name, c->arrivals, c->ended[OUTCOME_SUCCEEDED], c->ended[OUTCOME_FAILED],
+            c->ended[OUTCOME_REJECTED], c->ended[OUTCOME_TIMED_OUT], c->ended[OUTCOME_CANCELLED],
+            100 * share(c->client_throttled, c->arrivals), 100 * share(c->saw_429, c->arrivals),
+            c->retries, ms(r->latency_p50_us), ms(r->latency_p95_us), ms(r->latency_p99_us),
+            ms(r->latency_max_us), ms(r->ttft_p95_us), r->requests_per_s, r->tokens_per_s,
+            r->queue_max, r->queue_mean);
+}
+
+void report_summary(FILE *out, const struct scenario *sc, const metrics *m,
+                    const struct report_extra *x)
+{
+    char d1[64], d2[64];
+    struct metrics_row t;
+    metrics_total(m, -1, &t);
+    fprintf(out, "scenario %s, seed %" PRIu64 ": arrivals for %s, run ended at %s\n\n", sc->name,
+            sc->seed, format_duration(sc->duration_us, d1, sizeof d1),
+            format_duration(t.end_us, d2, sizeof d2));
+    int w = 5;
+    for (int i = 0; i < sc->n_classes; i++)
+        if ((int)strlen(sc->classes[i].name) > w)
+            w = (int)strlen(sc->classes[i].name);
+    fprintf(out,
+            "%-*s %9s %9s %7s %8s %8s %9s %7s %7s %8s %9s %9s %9s %9s %9s %9s %10s %6s %8s\n", w,
+            "class", "arrived", "succeeded", "failed", "rejected", "timedout", "cancelled",
+            "thrott", "429", "retries", "p50 ms", "p95 ms", "p99 ms", "max ms", "ttft95 ms",
+            "req/s", "tok/s", "qmax", "qmean");
+    for (int i = 0; i < sc->n_classes; i++) {
+        struct metrics_row r;
+        metrics_total(m, i, &r);
+        summary_row(out, w, sc->classes[i].name, &r);
+    }
+    if (sc->n_classes > 1)
+        summary_row(out, w, "all", &t);
+
+    const struct metrics_counts *c = &t.c;
+    uint64_t sum = 0;
+    for (int o = 0; o < OUTCOME__COUNT; o++)
+        sum += c->ended[o];
+    fprintf(out,
+            "\naccounting: %" PRIu64 " arrived = %" PRIu64 " succeeded + %" PRIu64
+            " failed + %" PRIu64 " rejected + %" PRIu64 " timed out + %" PRIu64 " cancelled%s\n",
+            c->arrivals, c->ended[OUTCOME_SUCCEEDED], c->ended[OUTCOME_FAILED],
+            c->ended[OUTCOME_REJECTED], c->ended[OUTCOME_TIMED_OUT], c->ended[OUTCOME_CANCELLED],
+            sum == c->arrivals ? "" : "  (DOES NOT ADD UP: a bug, please report it)");
+    fprintf(out,
+            "attempts: %" PRIu64 " sent (%" PRIu64 " retries), %" PRIu64 " answered 429, %" PRIu64
+            " other errors; %" PRIu64 " requests delayed by the client limiter\n",
+            c->sends, c->retries, c->http_429, c->errors, c->client_throttled);
+    if (x)
+        fprintf(out,
+                "server: 429 by limit rpm %" PRId64 ", tpm %" PRId64 ", tpd %" PRId64
+                ", concurrency %" PRId64 "; 503 queue full %" PRId64 "; injected faults %" PRId64
+                "\n",
+                x->server_429[0], x->server_429[1], x->server_429[2], x->server_429[3],
+                x->server_503, x->server_faults);
+    struct slo_result slo[REPORT_MAX_SLOS];
+    int n = report_slos(sc, m, slo);
+    for (int i = 0; i < n; i++) {
+        if (strcmp(slo[i].unit, "share") == 0)
+            fprintf(out, "SLO %s <= %.4g: %s (%.4g)\n", slo[i].name, slo[i].target,
+                    slo[i].ok ? "ok" : "FAILED", slo[i].actual);
+        else if (strcmp(slo[i].unit, "ms") == 0)
+            fprintf(out, "SLO %s <= %.1f ms: %s (%.1f ms)\n", slo[i].name, slo[i].target,
+                    slo[i].ok ? "ok" : "FAILED", slo[i].actual);
+        else
+            fprintf(out, "SLO %s: %s (%.0f lost)\n", slo[i].name, slo[i].ok ? "ok" : "FAILED",
+                    slo[i].actual);
+    }
+}
+
+/* ---- JSON --------------------------------------------------------------------- */
+
+static cJSON *obj(cJSON *parent, const char *name)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(parent, name, o);
+    return o;
+}
+
+static void num(cJSON *o, const char *name, double v)
+{
+    cJSON_AddNumberToObject(o, name, v);
+}
+
+/* µs to ms, rounded to the µs so the text stays short and exact. */
+static void num_ms(cJSON *o, const char *name, int64_t us)
+{
+    cJSON_AddNumberToObject(o, name, ms(us));
+}
+
+static void json_scope(cJSON *o, const struct metrics_row *r)
+{
+    const struct metrics_counts *c = &r->c;
+    cJSON *q = obj(o, "requests");
+    num(q, "arrived", (double)c->arrivals);
+    for (int i = 0; i < OUTCOME__COUNT; i++)
+        num(q, outcome_key[i], (double)c->ended[i]);
+    cJSON *h = obj(o, "hit_rate");
+    num(h, "client_throttled", share(c->client_throttled, c->arrivals));
+    num(h, "server_429", share(c->saw_429, c->arrivals));
+    cJSON *l = obj(o, "latency_ms");
+    num_ms(l, "p50", r->latency_p50_us);
+    num_ms(l, "p95", r->latency_p95_us);
+    num_ms(l, "p99", r->latency_p99_us);
+    num_ms(l, "max", r->latency_max_us);
+    num(l, "mean", r->latency_mean_us / US_PER_MS);
+    cJSON *tt = obj(o, "ttft_ms");
+    num_ms(tt, "p50", r->ttft_p50_us);
+    num_ms(tt, "p95", r->ttft_p95_us);
+    num_ms(tt, "p99", r->ttft_p99_us);
+    cJSON *th = obj(o, "throughput");
+    num(th, "requests_per_s", r->requests_per_s);
+    num(th, "tokens_per_s", r->tokens_per_s);
+    cJSON *qd = obj(o, "queue_depth");
+    num(qd, "max", (double)r->queue_max);
+    num(qd, "mean", r->queue_mean);
+    num(o, "retries", (double)c->retries);
+    cJSON *a = obj(o, "attempts");
+    num(a, "sent", (double)c->sends);
+    num(a, "http_429", (double)c->http_429);
+    num(a, "errors", (double)c->errors);
+    num(a, "inflight_max", (double)r->inflight_max);
+    cJSON *tk = obj(o, "tokens");
+    num(tk, "prompt", (double)c->prompt_tokens);
+    num(tk, "output", (double)c->output_tokens);
+}
+
+int report_json(FILE *out, const struct scenario *sc, const metrics *m,
+                const struct report_extra *x)
+{
+    struct metrics_row t;
+    metrics_total(m, -1, &t);
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "scenario", sc->name);
+    if (sc->seed <= (UINT64_C(1) << 53)) {
+        num(root, "seed", (double)sc->seed);
+    } else {
+        char buf[32];
+        snprintf(buf, sizeof buf, "%" PRIu64, sc->seed);
+        cJSON_AddStringToObject(root, "seed", buf);
+    }
+    num(root, "duration_s", (double)sc->duration_us / US_PER_S);
+    num(root, "end_s", (double)t.end_us / US_PER_S);
+    num(root, "window_s", (double)sc->window_us / US_PER_S);
+    json_scope(root, &t);
+    cJSON *cls = obj(root, "classes");
+    for (int i = 0; i < sc->n_classes; i++) {
+        struct metrics_row r;
+        metrics_total(m, i, &r);
+        json_scope(obj(cls, sc->classes[i].name), &r);
+    }
+    if (x) {
+        cJSON *sv = obj(root, "server");
+        cJSON *rl = obj(sv, "rate_limited");
+        num(rl, "rpm", (double)x->server_429[0]);
+        num(rl, "tpm", (double)x->server_429[1]);
+        num(rl, "tpd", (double)x->server_429[2]);
+        num(rl, "concurrency", (double)x->server_429[3]);
+        num(sv, "overloaded", (double)x->server_503);
+        num(sv, "faults", (double)x->server_faults);
+    }
+    struct slo_result slo[REPORT_MAX_SLOS];
+    int n = report_slos(sc, m, slo);
+    cJSON *s = obj(root, "slo");
+    bool all_ok = true;
+    cJSON *checks = cJSON_CreateArray();
+    for (int i = 0; i < n; i++) {
+        cJSON *c = cJSON_CreateObject();
+        cJSON_AddStringToObject(c, "name", slo[i].name);
+        cJSON_AddStringToObject(c, "key", slo[i].key);
+        num(c, "target", slo[i].target);
+        num(c, "actual", slo[i].actual);
+        cJSON_AddStringToObject(c, "unit", slo[i].unit);
+        cJSON_AddBoolToObject(c, "ok", slo[i].ok);
+        cJSON_AddItemToArray(checks, c);
+        all_ok &= slo[i].ok;
+    }
+    cJSON_AddBoolToObject(s, "ok", all_ok);
+    cJSON_AddItemToObject(s, "checks", checks);
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!text)
+        return -ENOMEM;
+    int rc = fputs(text, out) < 0 || fputc('\n', out) == EOF ? -EIO : 0;
+    free(text);
+    return rc;
+}
+
+/* ---- CSV ---------------------------------------------------------------------- */
+
+static const char *const csv_cols[] = {
+    "arrivals",       "sends",           "succeeded",       "failed",         "rejected",
+    "timed_out",      "cancelled",       "client_throttled", "http_429",      "saw_429",
+    "retries",        "errors",          "queue_max",       "queue_mean",     "inflight_max",
+    "inflight_end",   "latency_p50_ms",  "latency_p95_ms",  "latency_p99_ms", "latency_max_ms",
+    "latency_mean_ms", "ttft_p50_ms",    "ttft_p95_ms",     "ttft_p99_ms",    "requests_per_s",
+    "tokens_per_s",
+};
+#define N_CSV_COLS (sizeof csv_cols / sizeof csv_cols[0])
+
+void report_csv_init(struct report_csv *c, FILE *out, const struct scenario *sc)
+{
+    c->out = out;
+    c->sc = sc;
+    c->header_done = false;
+    c->n_classes = sc->n_classes;
+}
+
+static void csv_header(struct report_csv *c)
+{
+    fputs("window_start_s,window_end_s", c->out);
+    for (int k = -1; k < c->n_classes; k++)
+        for (size_t i = 0; i < N_CSV_COLS; i++) {
+            if (k < 0)
+                fprintf(c->out, ",%s", csv_cols[i]);
+            else
+                fprintf(c->out, ",%s.%s", c->sc->classes[k].name, csv_cols[i]);
+        }
+    fputc('\n', c->out);
+    c->header_done = true;
+}
+
+void report_csv_sink(void *ctx, int cls, const struct metrics_row *r)
+{
+    struct report_csv *c = ctx;
+    FILE *f = c->out;
+    if (!c->header_done)
+        csv_header(c);
+    if (cls < 0)
+        fprintf(f, "%.6f,%.6f", (double)r->start_us / US_PER_S, (double)r->end_us / US_PER_S);
+    const struct metrics_counts *k = &r->c;
+    fprintf(f,
+            ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
+            ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRId64 ",%.4f,%" PRId64
+            ",%" PRId64 ",%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f",
+            k->arrivals, k->sends, k->ended[OUTCOME_SUCCEEDED], k->ended[OUTCOME_FAILED],
+            k->ended[OUTCOME_REJECTED], k->ended[OUTCOME_TIMED_OUT], k->ended[OUTCOME_CANCELLED],
+            k->client_throttled, k->http_429, k->saw_429, k->retries, k->errors, r->queue_max,
+            r->queue_mean, r->inflight_max, r->inflight_end, ms(r->latency_p50_us),
+            ms(r->latency_p95_us), ms(r->latency_p99_us), ms(r->latency_max_us),
+            r->latency_mean_us / US_PER_MS, ms(r->ttft_p50_us), ms(r->ttft_p95_us),
+            ms(r->ttft_p99_us), r->requests_per_s, r->tokens_per_s);
+    if (cls == c->n_classes - 1)
+        fputc('\n', f);
+}

@@ -1,0 +1,77 @@
+/*
+ * sim: the discrete-event simulator. One run = one struct sim: the workload
+ * generators of every class, the client core (client.h, unchanged), the
+ * provider model (provider.h) and metrics, glued on a virtual clock
+ * (int64_t µs) by an event heap ordered by (time, insertion sequence).
+ *
+ * No global state: a sim owns its random generator (seeded from the scenario,
+ * split into independent children for the client, the provider and each class
+ * in scenario order), so two sims run side by side in one process and the
+ * same scenario and seed give the same events, metrics and reports.
+ *
+ * Memory is flat in the number of requests: request objects come from a pool
+ * sized by the peak number of requests in the system at once (free list,
+ * never released until sim_free), metrics are fixed-size histograms, and
+ * window rows stream to a sink instead of being stored.
+ *
+ * A run: arrivals happen in [0, duration); then at_end = cancel ends every
+ * open request at the duration, at_end = drain lets them finish, up to
+ * drain_limit_us after the duration (0 = no limit), and cancels the rest.
+ * Either way every request that arrived ends in exactly one terminal state.
+ */
+#ifndef RATELAB_SIM_H
+#define RATELAB_SIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "metrics.h"
+#include "scenario.h"
+
+typedef struct sim sim;
+
+/*
+ * A simulation of sc (borrowed: it must outlive the sim, and not change). Uses
+ * sc->seed. Returns NULL with *err = -EINVAL when the client core refuses the
+ * configuration or the scenario has no class.
+ */
+sim *sim_new(const struct scenario *sc, int *err);
+void sim_free(sim *s);
+
+/* Receive each window's rows as windows close (before the first sim_run). */
+void sim_set_window_sink(sim *s, metrics_sink sink, void *ctx);
+
+/*
+ * Process at most max_events engine steps (each one moment of virtual time;
+ * <= 0 = no limit). Returns 1 when the run has ended (metrics finished), 0 when
+ * there is more to do. Callers that show progress run it in slices.
+ */
+int sim_run(sim *s, int64_t max_events);
+
+/* Virtual time now, µs. */
+int64_t sim_now(const sim *s);
+
+/* When the run ended (valid once sim_run returned 1), µs. */
+int64_t sim_end_us(const sim *s);
+
+/* The run's metrics (complete once sim_run returned 1). */
+const metrics *sim_metrics(const sim *s);
+
+/* Engine counters, for benchmarks and reports. */
+struct sim_stats {
+    int64_t steps;           /* engine steps (distinct moments processed) */
+    int64_t heap_events;     /* events popped from the heap */
+    int64_t requests;        /* requests created (arrivals) */
+    int64_t pool_peak;       /* most requests alive at once (pool size) */
+    int64_t heap_peak;       /* most events pending at once */
+    int64_t spin_guards;     /* times the client asked to be polled again at once and did nothing */
+    int64_t server_429[4];   /* provider 429s by limit: rpm, tpm, tpd, concurrency */
+    int64_t server_503;      /* provider waiting queue full */
+    int64_t server_faults;   /* injected faults (error, reset, stall, malformed) */
+    int64_t server_served;   /* attempts the provider finished (DONE or MALFORMED) */
+    int64_t server_waited;   /* of those, how many waited for a batch slot (start > submit) */
+    int64_t server_wait_us;  /* their total time in the provider's waiting queue, µs */
+};
+void sim_stats(const sim *s, struct sim_stats *out);
+
+#endif

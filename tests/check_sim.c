@@ -1,0 +1,580 @@
+#include "config.h"
+
+#include <check.h>
+#include <glob.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+#include "report.h"
+#include "scenario.h"
+#include "sim.h"
+#include "util.h"
+
+/* ---- helpers ----------------------------------------------------------------- */
+
+/* A scenario with the client out of the way: no limits, unbounded queue, no timeout or retry. */
+static void open_client(struct scenario *sc)
+{
+    scenario_defaults(sc);
+    struct client_config *c = &sc->client;
+    c->requests_per_minute = c->tokens_per_minute = c->tokens_per_day = 0;
+    c->max_concurrent = 0;
+    c->queue_capacity = 0;
+    c->request_timeout_us = 0;
+    c->priority = PRIORITY_FIFO;
+    c->retry.max_attempts = 1;
+    c->retry.budget_window_us = 0;
+    struct server_config *s = &sc->server;
+    s->max_running = 0;
+    s->max_waiting = 0;
+    sc->at_end = END_DRAIN;
+    sc->drain_limit_us = 0;
+}
+
+static struct class_config *add_class(struct scenario *sc, const char *name,
+                                      enum arrival_kind kind, double rate_per_s)
+{
+    struct class_config *cl = &sc->classes[sc->n_classes++];
+    memset(cl, 0, sizeof *cl);
+    snprintf(cl->name, sizeof cl->name, "%s", name);
+    cl->arrival.kind = kind;
+    cl->arrival.rate_per_s = rate_per_s;
+    cl->prompt_tokens.kind = DIST_CONST;
+    cl->prompt_tokens.a = 10;
+    cl->completion_tokens.kind = DIST_CONST;
+    cl->completion_tokens.a = 10;
+    cl->weight = 1;
+    return cl;
+}
+
+static sim *run(const struct scenario *sc)
+{
+    int err = -1;
+    sim *s = sim_new(sc, &err);
+    ck_assert_msg(s != NULL, "sim_new: %d", err);
+    ck_assert_int_eq(sim_run(s, 0), 1);
+    return s;
+}
+
+/* Every request that arrived ended in exactly one state, overall and per class. */
+static void assert_accounting(const sim *s, int n_classes)
+{
+    const metrics *m = sim_metrics(s);
+    ck_assert_uint_eq(metrics_open_requests(m), 0);
+    for (int k = -1; k < n_classes; k++) {
+        struct metrics_row t;
+        metrics_total(m, k, &t);
+        uint64_t sum = 0;
+        for (int o = 0; o < OUTCOME__COUNT; o++)
+            sum += t.c.ended[o];
+        ck_assert_uint_eq(sum, t.c.arrivals);
+        /* First attempts: at most one per request that was not rejected at the door. */
+        ck_assert_uint_ge(t.c.sends, t.c.retries);
+        ck_assert_uint_le(t.c.sends - t.c.retries, t.c.arrivals - t.c.ended[OUTCOME_REJECTED]);
+    }
+    ck_assert_int_eq(metrics_queue_depth(m, -1), 0);
+    ck_assert_int_eq(metrics_inflight(m, -1), 0);
+}
+
+/* Student t quantile (two-sided 95%) for small degrees of freedom. */
+static double t95(int df)
+{
+    static const double t[] = {0, 12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365,
+                               2.306, 2.262, 2.228, 2.201, 2.179};
+    return df < 13 ? t[df] : 2.1;
+}
+
+struct ci {
+    double mean, half;
+};
+
+static struct ci ci_of(const double *x, int n)
+{
+    double m = 0, v = 0;
+    for (int i = 0; i < n; i++)
+        m += x[i];
+    m /= n;
+    for (int i = 0; i < n; i++)
+        v += (x[i] - m) * (x[i] - m);
+    v /= n - 1;
+    return (struct ci){m, t95(n - 1) * sqrt(v / n)};
+}
+
+/* Erlang C: the probability an arrival waits in M/M/c with offered load a = λ/μ. */
+static double erlang_c(int c, double a)
+{
+    double term = 1, sum = 1; /* k = 0 */
+    for (int k = 1; k < c; k++) {
+        term *= a / k;
+        sum += term;
+    }
+    double last = term * a / c; /* a^c / c! */
+    double rho = a / c;
+    double top = last / (1 - rho);
+    return top / (sum + top);
+}
+
+/* Mean latency over the windows after the first tenth of the run (warm-up discarded). */
+struct steady {
+    int windows;
+    double sum_us;
+    uint64_t n;
+};
+
+static void steady_sink(void *ctx, int cls, const struct metrics_row *r)
+{
+    struct steady *st = ctx;
+    if (cls != -1)
+        return;
+    if (st->windows++ >= 1) {
+        uint64_t n = r->c.ended[OUTCOME_SUCCEEDED] + r->c.ended[OUTCOME_FAILED];
+        st->sum_us += r->latency_mean_us * (double)n;
+        st->n += n;
+    }
+}
+
+/*
+ * One queueing model over several seeds: the mean sojourn (latency from arrival
+ * to answer, after a warm-up of a tenth of the run) and, for M/M/c, the share of
+ * customers that waited, against theory, within the 95% confidence interval of
+ * the mean over seeds (Student t).
+ */
+static void queue_model(enum service_kind kind, int c, double rho, int64_t customers,
+                        double want_w_s, double want_pwait)
+{
+    enum { SEEDS = 10 };
+    const double mu = 1.0; /* service rate per server, per second */
+    double lambda = rho * c * mu;
+    double w[SEEDS], pw[SEEDS];
+    for (int k = 0; k < SEEDS; k++) {
+        struct scenario sc;
+        open_client(&sc);
+        /* Each model its own seeds, so one unlucky stream cannot sink every case. */
+        sc.seed = (uint64_t)(100000 * kind + 1000 * c + (int)(rho * 100) * 10 + k);
+        sc.server.service = kind;
+        sc.server.service_mean_us = (int64_t)(US_PER_S / mu);
+        sc.server.max_running = c;
+        sc.duration_us = (int64_t)((double)customers / lambda * US_PER_S);
+        sc.window_us = sc.duration_us / 10;
+        add_class(&sc, "q", ARRIVAL_POISSON, lambda);
+        int err;
+        sim *s = sim_new(&sc, &err);
+        struct steady st = {0};
+        sim_set_window_sink(s, steady_sink, &st);
+        ck_assert_int_eq(sim_run(s, 0), 1);
+        struct metrics_row t;
+        metrics_total(sim_metrics(s), -1, &t);
+        struct sim_stats ss;
+        sim_stats(s, &ss);
+        ck_assert_uint_eq(t.c.ended[OUTCOME_SUCCEEDED], t.c.arrivals);
+        ck_assert_int_eq(ss.server_served, (int64_t)t.c.arrivals);
+        w[k] = st.sum_us / (double)st.n / US_PER_S;
+        pw[k] = (double)ss.server_waited / (double)ss.server_served;
+        assert_accounting(s, 1);
+        sim_free(s);
+    }
+    struct ci cw = ci_of(w, SEEDS), cp = ci_of(pw, SEEDS);
+    fprintf(stderr, "M/%c/%d rho=%.2f: mean sojourn %.4f s ± %.4f (theory %.4f)", 
+            kind == SERVICE_DETERMINISTIC ? 'D' : 'M', c, rho, cw.mean, cw.half, want_w_s);
+    if (want_pwait >= 0)
+        fprintf(stderr, ", P(wait) %.4f ± %.4f (Erlang C %.4f)", cp.mean, cp.half, want_pwait);
+    fputc('\n', stderr);
+    ck_assert_msg(fabs(cw.mean - want_w_s) <= cw.half,
+                  "c=%d rho=%.2f: mean sojourn %.4f s ± %.4f, theory %.4f s", c, rho, cw.mean,
+                  cw.half, want_w_s);
+    if (want_pwait >= 0)
+        ck_assert_msg(fabs(cp.mean - want_pwait) <= cp.half,
+                      "c=%d rho=%.2f: P(wait) %.4f ± %.4f, Erlang C %.4f", c, rho, cp.mean,
+                      cp.half, want_pwait);
+}
+
+/* ---- queueing theory ---------------------------------------------------------- */
+
+START_TEST(mm1)
+{
+    const double rhos[] = {0.5, 0.9};
+    for (int i = 0; i < 2; i++) {
+        double rho = rhos[i];
+        /* W = 1 / (μ − λ); P(wait) = ρ */
+        queue_model(SERVICE_EXPONENTIAL, 1, rho, rho > 0.8 ? 200000 : 50000, 1 / (1 - rho), rho);
+    }
+}
+END_TEST
+
+START_TEST(mmc)
+{
+    const double rhos[] = {0.7, 0.9};
+    const int c = 4;
+    for (int i = 0; i < 2; i++) {
+        double rho = rhos[i], a = rho * c;
+        double pc = erlang_c(c, a);
+        /* Wq = C / (cμ − λ), W = Wq + 1/μ */
+        double wq = pc / (c * 1.0 - a);
+        queue_model(SERVICE_EXPONENTIAL, c, rho, 100000, wq + 1, pc);
+    }
+}
+END_TEST
+
+START_TEST(md1)
+{
+    const double rhos[] = {0.5, 0.9};
+    for (int i = 0; i < 2; i++) {
+        double rho = rhos[i];
+        /* Pollaczek–Khinchine for deterministic service: Wq = ρ / (2μ(1 − ρ)). */
+        queue_model(SERVICE_DETERMINISTIC, 1, rho, rho > 0.8 ? 200000 : 50000,
+                    rho / (2 * (1 - rho)) + 1, -1);
+    }
+}
+END_TEST
+
+/* ---- the client limiter in the loop -------------------------------------------- */
+
+struct series {
+    int n;
+    int64_t end_us[4096];
+    uint64_t sends[4096];
+    double queue_mean[4096];
+};
+
+static void series_sink(void *ctx, int cls, const struct metrics_row *r)
+{
+    struct series *s = ctx;
+    if (cls != -1 || s->n >= 4096)
+        return;
+    s->end_us[s->n] = r->end_us;
+    s->sends[s->n] = r->c.sends;
+    s->queue_mean[s->n] = r->queue_mean;
+    s->n++;
+}
+
+/* Poisson 20/s behind a 600/min (10/s) request bucket, unbounded queue. */
+START_TEST(token_bucket)
+{
+    struct scenario sc;
+    open_client(&sc);
+    sc.client.requests_per_minute = 600;
+    sc.server.service = SERVICE_DETERMINISTIC;
+    sc.server.service_mean_us = 10 * US_PER_MS;
+    sc.duration_us = 1500 * US_PER_S;
+    sc.window_us = 10 * US_PER_S;
+    sc.at_end = END_CANCEL;
+    add_class(&sc, "p", ARRIVAL_POISSON, 20);
+    int err;
+    sim *s = sim_new(&sc, &err);
+    struct series *ser = calloc(1, sizeof *ser);
+    sim_set_window_sink(s, series_sink, ser);
+    ck_assert_int_eq(sim_run(s, 0), 1);
+    ck_assert_int_eq(ser->n, 150);
+    /* After the cold-start burst (the bucket starts full: 600 requests), admissions run at
+     * the limit: sends over (100 s, 1500 s] at 10/s within 1%. */
+    uint64_t sends = 0;
+    for (int i = 10; i < ser->n; i++)
+        sends += ser->sends[i];
+    double rate = (double)sends / 1400.0;
+    ck_assert_msg(fabs(rate - 10) <= 0.1, "admitted %.4f/s, limit 10/s", rate);
+    /* The queue grows at offered − limit = 10/s: slope of the window means. */
+    double slope = (ser->queue_mean[139] - ser->queue_mean[19]) / 1200.0;
+    ck_assert_msg(fabs(slope - 10) <= 0.3, "queue grows %.4f/s, expected 10/s", slope);
+    struct metrics_row t;
+    metrics_total(sim_metrics(s), -1, &t);
+    ck_assert(t.c.client_throttled > t.c.arrivals / 2);
+    ck_assert_uint_eq(t.c.http_429, 0);
+    assert_accounting(s, 1);
+    free(ser);
+    sim_free(s);
+}
+END_TEST
+
+/*
+ * Constant 2/s against a provider allowing 60/min (bucket of 60, refilled 1/s).
+ * By hand: at arrival k (t = k/2 s) the bucket holds 60 + k/2 − k before it
+ * is charged while every earlier one got in, so arrivals 0..118 pass; from 119
+ * on the level alternates 0.5 / 1.0: odd k get 429, even k pass. Over 300 s
+ * (600 arrivals): 359 admitted, 241 answered 429.
+ */
+static void provider_limit_scenario(struct scenario *sc)
+{
+    open_client(sc);
+    sc->server.requests_per_minute = 60;
+    sc->server.service = SERVICE_DETERMINISTIC;
+    sc->server.service_mean_us = 100 * US_PER_MS;
+    sc->duration_us = 300 * US_PER_S;
+    sc->client.retry.jitter = JITTER_NONE;
+    sc->client.retry.honor_retry_after = true;
+    add_class(sc, "c", ARRIVAL_CONSTANT, 2);
+}
+
+START_TEST(provider_limit_no_retry)
+{
+    struct scenario sc;
+    provider_limit_scenario(&sc);
+    sim *s = run(&sc);
+    struct metrics_row t;
+    metrics_total(sim_metrics(s), -1, &t);
+    ck_assert_uint_eq(t.c.arrivals, 600);
+    ck_assert_uint_eq(t.c.http_429, 241);
+    ck_assert_uint_eq(t.c.saw_429, 241);
+    ck_assert_uint_eq(t.c.retries, 0);
+    ck_assert_uint_eq(t.c.ended[OUTCOME_SUCCEEDED], 359);
+    ck_assert_uint_eq(t.c.ended[OUTCOME_FAILED], 241);
+    struct sim_stats st;
+    sim_stats(s, &st);
+    ck_assert_int_eq(st.server_429[0], 241);
+    assert_accounting(s, 1);
+    sim_free(s);
+}
+END_TEST
+
+/*
+ * The same with one retry after a fixed 1000 s backoff (no jitter, no budget):
+ * the 241 retries come at 1 s intervals from t = 1059.5 s, when the bucket is
+ * full again and refills as fast as they come, so every one passes.
+ */
+START_TEST(provider_limit_retry)
+{
+    struct scenario sc;
+    provider_limit_scenario(&sc);
+    sc.client.retry.max_attempts = 2;
+    sc.client.retry.base_delay_us = 1000 * US_PER_S;
+    sc.client.retry.max_delay_us = 1000 * US_PER_S;
+    sim *s = run(&sc);
+    struct metrics_row t;
+    metrics_total(sim_metrics(s), -1, &t);
+    ck_assert_uint_eq(t.c.arrivals, 600);
+    ck_assert_uint_eq(t.c.http_429, 241);
+    ck_assert_uint_eq(t.c.retries, 241);
+    ck_assert_uint_eq(t.c.sends, 841);
+    ck_assert_uint_eq(t.c.ended[OUTCOME_SUCCEEDED], 600);
+    ck_assert_int_eq(t.latency_max_us, 1000 * US_PER_S + 100 * US_PER_MS);
+    ck_assert_int_eq(t.end_us, 1299500 * US_PER_MS + 100 * US_PER_MS);
+    assert_accounting(s, 1);
+    sim_free(s);
+}
+END_TEST
+
+/* ---- accounting and determinism ------------------------------------------------- */
+
+/* Everything at once: faults, a small queue, timeouts, retries, two classes, both endings. */
+static void messy(struct scenario *sc, uint64_t seed, enum end_policy end)
+{
+    scenario_defaults(sc);
+    sc->seed = seed;
+    sc->duration_us = 120 * US_PER_S;
+    sc->at_end = end;
+    sc->drain_limit_us = 30 * US_PER_S;
+    sc->client.requests_per_minute = 900;
+    sc->client.tokens_per_minute = 400000;
+    sc->client.max_concurrent = 16;
+    sc->client.queue_capacity = 200;
+    sc->client.request_timeout_us = 20 * US_PER_S;
+    sc->client.retry.base_delay_us = 200 * US_PER_MS;
+    sc->client.retry.max_delay_us = 5 * US_PER_S;
+    sc->server.requests_per_minute = 800;
+    sc->server.max_concurrent = 12;
+    sc->server.max_running = 8;
+    sc->server.max_waiting = 20;
+    sc->server.error_rate = 0.03;
+    sc->server.timeout_rate = 0.01;
+    sc->server.reset_rate = 0.01;
+    sc->server.malformed_rate = 0.01;
+    sc->server.stall_us = 30 * US_PER_S;
+    sc->server.decode_us_per_token = 5 * US_PER_MS;
+    struct class_config *a = add_class(sc, "chat", ARRIVAL_POISSON, 8);
+    a->priority = 0;
+    a->prompt_tokens.kind = DIST_LOGNORMAL;
+    a->prompt_tokens.a = 300;
+    a->prompt_tokens.b = 0.8;
+    a->completion_tokens.kind = DIST_UNIFORM;
+    a->completion_tokens.a = 20;
+    a->completion_tokens.b = 400;
+    a->max_tokens = 512;
+    a->timeout_us = 10 * US_PER_S;
+    struct class_config *b = add_class(sc, "batch", ARRIVAL_GAMMA, 12);
+    b->arrival.burstiness = 4;
+    b->priority = 9;
+    b->completion_tokens.a = 200;
+    struct class_config *u = add_class(sc, "users", ARRIVAL_CLOSED, 0);
+    u->arrival.users = 10;
+    u->arrival.think_us = 2 * US_PER_S;
+    u->priority = 3;
+}
+
+START_TEST(accounting_property)
+{
+    for (uint64_t seed = 1; seed <= 12; seed++) {
+        struct scenario sc;
+        messy(&sc, seed, seed % 2 ? END_DRAIN : END_CANCEL);
+        if (seed % 3 == 0)
+            sc.client.queue_full = QUEUE_FULL_BLOCK;
+        sim *s = run(&sc);
+        assert_accounting(s, sc.n_classes);
+        struct metrics_row t;
+        metrics_total(sim_metrics(s), -1, &t);
+        ck_assert_uint_gt(t.c.arrivals, 1000);
+        ck_assert_uint_gt(t.c.ended[OUTCOME_SUCCEEDED], 0);
+        for (int k = 0; k < sc.n_classes; k++) {
+            struct metrics_row c;
+            metrics_total(sim_metrics(s), k, &c);
+            ck_assert_msg(c.c.ended[OUTCOME_SUCCEEDED] > 0, "seed %d class %d starved",
+                          (int)seed, k);
+        }
+        sim_free(s);
+    }
+}
+END_TEST
+
+/* Run sc and capture its JSON and CSV. */
+static void capture(const struct scenario *sc, char **json, size_t *jn, char **csv, size_t *cn)
+{
+    FILE *fj = open_memstream(json, jn), *fc = open_memstream(csv, cn);
+    int err;
+    sim *s = sim_new(sc, &err);
+    struct report_csv w;
+    report_csv_init(&w, fc, sc);
+    sim_set_window_sink(s, report_csv_sink, &w);
+    while (!sim_run(s, 1000))
+        ;
+    struct report_extra x = {.end_us = sim_end_us(s)};
+    ck_assert_int_eq(report_json(fj, sc, sim_metrics(s), &x), 0);
+    fclose(fj);
+    fclose(fc);
+    sim_free(s);
+}
+
+START_TEST(same_seed_same_bytes)
+{
+    struct scenario sc;
+    messy(&sc, 42, END_DRAIN);
+    char *j1, *j2, *c1, *c2;
+    size_t jn1, jn2, cn1, cn2;
+    capture(&sc, &j1, &jn1, &c1, &cn1);
+    capture(&sc, &j2, &jn2, &c2, &cn2);
+    ck_assert_uint_gt(jn1, 100);
+    ck_assert_uint_gt(cn1, 1000);
+    ck_assert(jn1 == jn2 && memcmp(j1, j2, jn1) == 0);
+    ck_assert(cn1 == cn2 && memcmp(c1, c2, cn1) == 0);
+    /* One row per window plus the header: 150 s of run in 1 s windows. */
+    int lines = 0;
+    for (size_t i = 0; i < cn1; i++)
+        lines += c1[i] == '\n';
+    ck_assert_int_ge(lines, 121);
+    /* A different seed gives a different run. */
+    struct scenario sc2;
+    messy(&sc2, 43, END_DRAIN);
+    char *j3, *c3;
+    size_t jn3, cn3;
+    capture(&sc2, &j3, &jn3, &c3, &cn3);
+    ck_assert(jn1 != jn3 || memcmp(j1, j3, jn1) != 0);
+    free(j1), free(j2), free(j3), free(c1), free(c2), free(c3);
+}
+END_TEST
+
+/* Two sims interleaved in one process give the same results as one alone: no shared state. */
+START_TEST(two_sims_side_by_side)
+{
+    struct scenario a, b;
+    messy(&a, 5, END_DRAIN);
+    messy(&b, 6, END_CANCEL);
+    int err;
+    sim *sa = sim_new(&a, &err), *sb = sim_new(&b, &err);
+    int da = 0, db = 0;
+    while (!da || !db) {
+        if (!da)
+            da = sim_run(sa, 37);
+        if (!db)
+            db = sim_run(sb, 53);
+    }
+    sim *ra = run(&a);
+    struct metrics_row x, y;
+    metrics_total(sim_metrics(sa), -1, &x);
+    metrics_total(sim_metrics(ra), -1, &y);
+    ck_assert_uint_eq(x.c.arrivals, y.c.arrivals);
+    ck_assert_uint_eq(x.c.sends, y.c.sends);
+    ck_assert_int_eq(x.latency_p99_us, y.latency_p99_us);
+    ck_assert(x.latency_mean_us == y.latency_mean_us);
+    sim_free(sa);
+    sim_free(sb);
+    sim_free(ra);
+}
+END_TEST
+
+/* Memory is flat: the request pool is sized by requests in the system, not by arrivals. */
+START_TEST(pool_is_flat)
+{
+    struct scenario sc;
+    open_client(&sc);
+    sc.server.service = SERVICE_EXPONENTIAL;
+    sc.server.service_mean_us = 10 * US_PER_MS;
+    sc.server.max_running = 4;
+    sc.duration_us = 1000 * US_PER_S;
+    add_class(&sc, "q", ARRIVAL_POISSON, 200);
+    sim *s = run(&sc);
+    struct sim_stats st;
+    sim_stats(s, &st);
+    ck_assert_int_gt(st.requests, 190000);
+    ck_assert_int_le(st.pool_peak, 4096);
+    ck_assert_int_le(st.heap_peak, 16);
+    sim_free(s);
+}
+END_TEST
+
+/* Every bundled scenario runs as shipped and ends with its accounting closed. */
+START_TEST(bundled_scenarios)
+{
+    glob_t g;
+    int rc = glob(SRCDIR "/scenarios/*.ini", 0, NULL, &g);
+    if (rc == GLOB_NOMATCH) {
+        fprintf(stderr, "no scenarios/*.ini yet: skipped\n");
+        return;
+    }
+    ck_assert_int_eq(rc, 0);
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        struct scenario sc;
+        struct scenario_error err;
+        int lrc = scenario_load(&sc, g.gl_pathv[i], NULL, 0, &err);
+        ck_assert_msg(lrc == 0, "%s:%d: %s", err.file, err.line, err.msg);
+        sim *s = run(&sc);
+        assert_accounting(s, sc.n_classes);
+        struct metrics_row t;
+        metrics_total(sim_metrics(s), -1, &t);
+        ck_assert_msg(t.c.arrivals > 0, "%s: no arrivals", g.gl_pathv[i]);
+        FILE *devnull = fopen("/dev/null", "w");
+        report_summary(devnull, &sc, sim_metrics(s), NULL);
+        ck_assert_int_eq(report_json(devnull, &sc, sim_metrics(s), NULL), 0);
+        fclose(devnull);
+        sim_free(s);
+        scenario_fini(&sc);
+    }
+    globfree(&g);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("sim");
+    TCase *theory = tcase_create("theory");
+    tcase_set_timeout(theory, 120);
+    tcase_add_test(theory, mm1);
+    tcase_add_test(theory, mmc);
+    tcase_add_test(theory, md1);
+    suite_add_tcase(s, theory);
+    TCase *tc = tcase_create("engine");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, token_bucket);
+    tcase_add_test(tc, provider_limit_no_retry);
+    tcase_add_test(tc, provider_limit_retry);
+    tcase_add_test(tc, accounting_property);
+    tcase_add_test(tc, same_seed_same_bytes);
+    tcase_add_test(tc, two_sims_side_by_side);
+    tcase_add_test(tc, pool_is_flat);
+    tcase_add_test(tc, bundled_scenarios);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
