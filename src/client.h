@@ -90,6 +90,7 @@ struct client_req {
     int64_t ready_us;          /* when it (re)entered the queue, µs */
     int64_t prev_delay_us;     /* last backoff (decorrelated jitter) */
     uint64_t seq;              /* submit order: FIFO ties */
+    uint64_t sent_seq;         /* send order of the current attempt (AIMD) */
     struct client_req *prev, *next;       /* queue / in-flight list */
     struct client_req *hp_child, *hp_sib, *hp_prev; /* timer heap (deadline or retry) */
     int64_t hp_key;            /* that heap's key, µs */
@@ -104,7 +105,7 @@ void client_req_init(struct client_req *r, int class_idx, int64_t arrival_us,
 struct client_class {
     int priority;       /* 0 = most urgent .. 9 */
     int weight;         /* PRIORITY_WEIGHTED share, >= 1 */
-    int64_t timeout_us; /* arrival to final answer, 0 = none */
+    int64_t timeout_us; /* arrival to final answer; 0 = the config's request_timeout_us */
 };
 
 /* Lifecycle events for metrics (besides the terminal ones). */

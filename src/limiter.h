@@ -147,6 +147,12 @@ int limiter_init(struct limiter *l, int64_t rpm, int64_t tpm, int64_t tpd,
  */
 int limiter_try(struct limiter *l, int64_t now_us, int64_t cost_tokens, int64_t *wait_until_us);
 
+/*
+ * As limiter_try without charging anything: LIMITER_OK means limiter_try at the
+ * same now would admit. Same returns otherwise.
+ */
+int limiter_peek(struct limiter *l, int64_t now_us, int64_t cost_tokens, int64_t *wait_until_us);
+
 /* Whether a request of cost_tokens could ever be admitted (cost <= every capacity). */
 bool limiter_fits(const struct limiter *l, int64_t cost_tokens);
 

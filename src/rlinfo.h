@@ -6,7 +6,8 @@
  * The client core reads only this struct, so both paths feed one mechanism.
  *
  * All times are relative to the moment the response was received, in µs.
- * -1 in any field means "not given".
+ * -1 in any field means "not given". Always start from rlinfo_clear(): fields
+ * may be added. Owned by the client core (src/ratehdr.h fills it from headers).
  */
 #ifndef RATELAB_RLINFO_H
 #define RATELAB_RLINFO_H
@@ -22,6 +23,13 @@ struct rlinfo {
     int64_t limit_tokens;        /* token budget per its window */
     int64_t remaining_tokens;    /* tokens left now */
     int64_t reset_tokens_us;     /* until the token budget is full again */
+    /* Anthropic's separate input/output token limits (anthropic-ratelimit-{input,output}-tokens-*) */
+    int64_t limit_input_tokens;
+    int64_t remaining_input_tokens;
+    int64_t reset_input_tokens_us;
+    int64_t limit_output_tokens;
+    int64_t remaining_output_tokens;
+    int64_t reset_output_tokens_us;
     int parse_errors;            /* header values that were present but malformed */
 };
 
@@ -32,6 +40,8 @@ static inline void rlinfo_clear(struct rlinfo *i)
     i->should_retry = -1;
     i->limit_requests = i->remaining_requests = i->reset_requests_us = -1;
     i->limit_tokens = i->remaining_tokens = i->reset_tokens_us = -1;
+    i->limit_input_tokens = i->remaining_input_tokens = i->reset_input_tokens_us = -1;
+    i->limit_output_tokens = i->remaining_output_tokens = i->reset_output_tokens_us = -1;
     i->parse_errors = 0;
 }
 

@@ -1,0 +1,231 @@
+#include "config.h"
+
+#include "limiter.h"
+
+#include <assert.h>
+#include <errno.h>
+
+#include "util.h"
+
+typedef __int128 i128;
+
+static bool bucket_ok(const struct limiter_bucket *b)
+{
+    if (b->amount == 0)
+        return true;
+    return b->period_us > 0 && b->capacity > 0 && b->level_uus <= b->cap_uus &&
+           b->cap_uus == (i128)b->capacity * b->period_us;
+}
+
+int limiter_bucket_init(struct limiter_bucket *b, int64_t amount, int64_t period_us,
+                        int64_t capacity, int64_t now_us)
+{
+    if (amount < 0 || period_us <= 0 || capacity < 0)
+        return -EINVAL;
+    b->amount = amount;
+    b->period_us = period_us;
+    b->capacity = amount == 0 ? 0 : (capacity ? capacity : amount);
+    b->cap_uus = (i128)b->capacity * period_us;
+    b->level_uus = b->cap_uus;
+    b->last_us = now_us;
+    assert(bucket_ok(b));
+    return 0;
+}
+
+/*
+ * Bring the level up to now. Exact: elapsed × amount is added in unit-µs, so the
+ * refill over [a, c] equals the refill over [a, b] plus [b, c] for any b; no
+ * fraction is ever lost, and elapsed == 0 adds nothing.
+ */
+static inline void refill(struct limiter_bucket *b, int64_t now_us)
+{
+    assert(now_us >= b->last_us);
+    if (b->level_uus < b->cap_uus) {
+        i128 l = b->level_uus + (i128)(now_us - b->last_us) * b->amount;
+        b->level_uus = l < b->cap_uus ? l : b->cap_uus;
+    }
+    b->last_us = now_us;
+}
+
+/* Earliest time the bucket holds `need` unit-µs, rounded up to a whole µs. */
+static inline int64_t time_for(const struct limiter_bucket *b, i128 need_uus)
+{
+    i128 missing = need_uus - b->level_uus;
+    if (missing <= 0)
+        return b->last_us;
+    i128 wait = (missing + b->amount - 1) / b->amount;
+    i128 t = (i128)b->last_us + wait;
+    return t >= TIME_NEVER ? TIME_NEVER : (int64_t)t;
+}
+
+int limiter_bucket_peek(struct limiter_bucket *b, int64_t now_us, int64_t cost,
+                        int64_t *wait_until_us)
+{
+    if (cost < 0)
+        return -EINVAL;
+    if (b->amount == 0 || cost == 0)
+        return LIMITER_OK;
+    if (cost > b->capacity)
+        return -E2BIG;
+    refill(b, now_us);
+    i128 need = (i128)cost * b->period_us;
+    if (b->level_uus >= need)
+        return LIMITER_OK;
+    *wait_until_us = time_for(b, need);
+    return LIMITER_WAIT;
+}
+
+int limiter_bucket_try(struct limiter_bucket *b, int64_t now_us, int64_t cost,
+                       int64_t *wait_until_us)
+{
+    int rc = limiter_bucket_peek(b, now_us, cost, wait_until_us);
+    if (rc == LIMITER_OK && b->amount != 0)
+        b->level_uus -= (i128)cost * b->period_us;
+    assert(bucket_ok(b));
+    return rc;
+}
+
+void limiter_bucket_adjust(struct limiter_bucket *b, int64_t now_us, int64_t delta)
+{
+    if (b->amount == 0 || delta == 0)
+        return;
+    refill(b, now_us);
+    i128 l = b->level_uus + (i128)delta * b->period_us;
+    b->level_uus = l < b->cap_uus ? l : b->cap_uus;
+    assert(bucket_ok(b));
+}
+
+int64_t limiter_bucket_level(struct limiter_bucket *b, int64_t now_us)
+{
+    if (b->amount == 0)
+        return INT64_MAX;
+    refill(b, now_us);
+    i128 q = b->level_uus / b->period_us;
+    if (q * b->period_us > b->level_uus) /* floor for negative levels */
+        q--;
+    return (int64_t)q;
+}
+
+void limiter_bucket_clamp(struct limiter_bucket *b, int64_t now_us, int64_t units)
+{
+    if (b->amount == 0)
+        return;
+    refill(b, now_us);
+    if (units < 0)
+        units = 0;
+    i128 u = (i128)units * b->period_us;
+    if (b->level_uus > u)
+        b->level_uus = u;
+    assert(bucket_ok(b));
+}
+
+void limiter_bucket_fini(struct limiter_bucket *b)
+{
+    (void)b;
+}
+
+/* ---- four dimensions ---------------------------------------------------- */
+
+static bool limiter_ok(const struct limiter *l)
+{
+    return l->in_flight >= 0 && l->conc_limit >= 0 && bucket_ok(&l->rpm) &&
+           bucket_ok(&l->tpm) && bucket_ok(&l->tpd);
+}
+
+int limiter_init(struct limiter *l, int64_t rpm, int64_t tpm, int64_t tpd,
+                 int64_t max_concurrent, int64_t now_us)
+{
+    if (rpm < 0 || tpm < 0 || tpd < 0 || max_concurrent < 0)
+        return -EINVAL;
+    limiter_bucket_init(&l->rpm, rpm, US_PER_MIN, 0, now_us);
+    limiter_bucket_init(&l->tpm, tpm, US_PER_MIN, 0, now_us);
+    limiter_bucket_init(&l->tpd, tpd, US_PER_DAY, 0, now_us);
+    l->max_concurrent = max_concurrent;
+    l->conc_limit = max_concurrent;
+    l->in_flight = 0;
+    l->paused_until_us = 0;
+    l->max_cost = INT64_MAX;
+    if (tpm)
+        l->max_cost = tpm;
+    if (tpd && tpd < l->max_cost)
+        l->max_cost = tpd;
+    return 0;
+}
+
+bool limiter_fits(const struct limiter *l, int64_t cost_tokens)
+{
+    return cost_tokens >= 0 && cost_tokens <= l->max_cost;
+}
+
+int limiter_peek(struct limiter *l, int64_t now_us, int64_t cost_tokens, int64_t *wait_until_us)
+{
+    if (cost_tokens < 0)
+        return -EINVAL;
+    if (cost_tokens > l->max_cost)
+        return -E2BIG;
+    if (l->conc_limit && l->in_flight >= l->conc_limit)
+        return LIMITER_BUSY;
+    /* Peek every dimension first so a refusal charges nothing; the answer is the
+     * latest of their times, when all of them hold enough together. */
+    int64_t t = now_us, w;
+    if (l->paused_until_us > now_us)
+        t = l->paused_until_us;
+    if (limiter_bucket_peek(&l->rpm, now_us, 1, &w) == LIMITER_WAIT && w > t)
+        t = w;
+    if (limiter_bucket_peek(&l->tpm, now_us, cost_tokens, &w) == LIMITER_WAIT && w > t)
+        t = w;
+    if (limiter_bucket_peek(&l->tpd, now_us, cost_tokens, &w) == LIMITER_WAIT && w > t)
+        t = w;
+    if (t > now_us) {
+        *wait_until_us = t;
+        return LIMITER_WAIT;
+    }
+    return LIMITER_OK;
+}
+
+int limiter_try(struct limiter *l, int64_t now_us, int64_t cost_tokens, int64_t *wait_until_us)
+{
+    int rc = limiter_peek(l, now_us, cost_tokens, wait_until_us);
+    if (rc != LIMITER_OK)
+        return rc;
+    if (l->rpm.amount)
+        l->rpm.level_uus -= l->rpm.period_us;
+    if (l->tpm.amount)
+        l->tpm.level_uus -= (i128)cost_tokens * l->tpm.period_us;
+    if (l->tpd.amount)
+        l->tpd.level_uus -= (i128)cost_tokens * l->tpd.period_us;
+    l->in_flight++;
+    assert(limiter_ok(l));
+    return LIMITER_OK;
+}
+
+void limiter_release(struct limiter *l)
+{
+    assert(l->in_flight > 0);
+    l->in_flight--;
+}
+
+void limiter_reconcile(struct limiter *l, int64_t now_us, int64_t charged_tokens,
+                       int64_t actual_tokens)
+{
+    int64_t delta = charged_tokens - actual_tokens;
+    limiter_bucket_adjust(&l->tpm, now_us, delta);
+    limiter_bucket_adjust(&l->tpd, now_us, delta);
+}
+
+void limiter_pause(struct limiter *l, int64_t until_us)
+{
+    if (until_us > l->paused_until_us)
+        l->paused_until_us = until_us;
+}
+
+void limiter_set_concurrency(struct limiter *l, int64_t limit)
+{
+    assert(limit >= 0);
+    l->conc_limit = limit ? limit : l->max_concurrent;
+}
+
+void limiter_fini(struct limiter *l)
+{
+    (void)l;
+}

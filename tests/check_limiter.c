@@ -1,0 +1,438 @@
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+
+#include "limiter.h"
+#include "rng.h"
+#include "util.h"
+
+/* ck_assert records a mark point per call (a pipe write): too slow for loops of
+ * millions. FAST_ASSERT only reports failures. */
+#define FAST_ASSERT(cond, ...)                                                                    \
+    do {                                                                                          \
+        if (!(cond))                                                                              \
+            ck_abort_msg(__VA_ARGS__);                                                            \
+    } while (0)
+
+/* ---- one bucket, scripted clock ------------------------------------------ */
+
+START_TEST(bucket_exact_waits)
+{
+    struct limiter_bucket b;
+    int64_t w = -1;
+    ck_assert_int_eq(limiter_bucket_init(&b, 60, US_PER_MIN, 0, 0), 0);
+    /* cold start: a full period's worth at once */
+    for (int i = 0; i < 60; i++)
+        ck_assert_int_eq(limiter_bucket_try(&b, 0, 1, &w), LIMITER_OK);
+    ck_assert_int_eq(limiter_bucket_try(&b, 0, 1, &w), LIMITER_WAIT);
+    ck_assert_int_eq(w, US_PER_S);
+    ck_assert_int_eq(limiter_bucket_try(&b, US_PER_S - 1, 1, &w), LIMITER_WAIT);
+    ck_assert_int_eq(w, US_PER_S);
+    ck_assert_int_eq(limiter_bucket_try(&b, US_PER_S, 1, &w), LIMITER_OK);
+    /* a cost of 3 needs 3 s of refill */
+    ck_assert_int_eq(limiter_bucket_try(&b, US_PER_S, 3, &w), LIMITER_WAIT);
+    ck_assert_int_eq(w, 4 * US_PER_S);
+}
+END_TEST
+
+START_TEST(bucket_rounds_up)
+{
+    /* 7 per minute: one unit every 8,571,428.57 µs; the wait must round up */
+    struct limiter_bucket b;
+    int64_t w = -1;
+    limiter_bucket_init(&b, 7, US_PER_MIN, 1, 0);
+    ck_assert_int_eq(limiter_bucket_try(&b, 0, 1, &w), LIMITER_OK);
+    ck_assert_int_eq(limiter_bucket_try(&b, 0, 1, &w), LIMITER_WAIT);
+    ck_assert_int_eq(w, 8571429);
+    ck_assert_int_eq(limiter_bucket_try(&b, 8571428, 1, &w), LIMITER_WAIT);
+    ck_assert_int_eq(limiter_bucket_try(&b, 8571429, 1, &w), LIMITER_OK);
+}
+END_TEST
+
+START_TEST(bucket_same_now_twice)
+{
+    struct limiter_bucket b;
+    int64_t w;
+    limiter_bucket_init(&b, 1000, US_PER_MIN, 0, 0);
+    ck_assert_int_eq(limiter_bucket_try(&b, 12345, 1000, &w), LIMITER_OK);
+    for (int i = 0; i < 1000; i++) {
+        ck_assert_int_eq(limiter_bucket_try(&b, 12345, 1, &w), LIMITER_WAIT);
+        ck_assert_int_eq(limiter_bucket_level(&b, 12345), 0);
+    }
+    /* 60 ms later exactly one token */
+    ck_assert_int_eq(limiter_bucket_try(&b, 12345 + 60000, 1, &w), LIMITER_OK);
+    ck_assert_int_eq(limiter_bucket_try(&b, 12345 + 60000, 1, &w), LIMITER_WAIT);
+}
+END_TEST
+
+START_TEST(bucket_no_drift_24h)
+{
+    /* 7/min does not divide a minute in µs; greedy takes over 24 h must be exact */
+    struct limiter_bucket b;
+    int64_t w, t = 0, n = 0;
+    limiter_bucket_init(&b, 7, US_PER_MIN, 0, 0);
+    while (limiter_bucket_try(&b, 0, 1, &w) == LIMITER_OK)
+        n++;
+    ck_assert_int_eq(n, 7);
+    n = 0;
+    for (;;) {
+        int rc = limiter_bucket_try(&b, t, 1, &w);
+        if (rc == LIMITER_WAIT) {
+            FAST_ASSERT(w > t, "wait not after now");
+            t = w;
+            if (t > US_PER_DAY)
+                break;
+            continue;
+        }
+        FAST_ASSERT(rc == LIMITER_OK, "rc %d", rc);
+        n++;
+    }
+    ck_assert_int_eq(n, 7 * 24 * 60);
+    /* and the last one went at exactly the day's end */
+    ck_assert_int_eq(limiter_bucket_level(&b, US_PER_DAY), 0);
+}
+END_TEST
+
+START_TEST(bucket_edges)
+{
+    struct limiter_bucket b;
+    int64_t w = 42;
+    ck_assert_int_eq(limiter_bucket_init(&b, -1, US_PER_MIN, 0, 0), -EINVAL);
+    ck_assert_int_eq(limiter_bucket_init(&b, 1, 0, 0, 0), -EINVAL);
+    ck_assert_int_eq(limiter_bucket_init(&b, 1, US_PER_MIN, -1, 0), -EINVAL);
+    limiter_bucket_init(&b, 100, US_PER_MIN, 0, 0);
+    ck_assert_int_eq(limiter_bucket_try(&b, 0, 101, &w), -E2BIG);
+    ck_assert_int_eq(limiter_bucket_try(&b, 0, INT64_MAX, &w), -E2BIG);
+    ck_assert_int_eq(limiter_bucket_try(&b, 0, -1, &w), -EINVAL);
+    ck_assert_int_eq(w, 42); /* untouched on errors */
+    ck_assert_int_eq(limiter_bucket_try(&b, 0, 0, &w), LIMITER_OK);
+    ck_assert_int_eq(limiter_bucket_try(&b, 0, 100, &w), LIMITER_OK);
+    ck_assert_int_eq(limiter_bucket_try(&b, 0, 100, &w), LIMITER_WAIT);
+    ck_assert_int_eq(w, US_PER_MIN);
+    /* unlimited */
+    limiter_bucket_init(&b, 0, US_PER_MIN, 0, 0);
+    ck_assert_int_eq(limiter_bucket_try(&b, 0, INT64_MAX, &w), LIMITER_OK);
+    ck_assert_int_eq(limiter_bucket_try(&b, 0, INT64_MAX, &w), LIMITER_OK);
+    /* enormous limits and times: no overflow */
+    limiter_bucket_init(&b, INT64_MAX, US_PER_DAY, 0, 0);
+    ck_assert_int_eq(limiter_bucket_try(&b, 0, INT64_MAX, &w), LIMITER_OK);
+    ck_assert_int_eq(limiter_bucket_try(&b, 0, INT64_MAX, &w), LIMITER_WAIT);
+    ck_assert_int_eq(w, US_PER_DAY);
+    ck_assert_int_eq(limiter_bucket_try(&b, TIME_NEVER - 1, INT64_MAX, &w), LIMITER_OK);
+    /* a wait past the end of time saturates */
+    limiter_bucket_init(&b, 1, INT64_MAX, 1, 0);
+    ck_assert_int_eq(limiter_bucket_try(&b, INT64_MAX / 2, 1, &w), LIMITER_OK);
+    ck_assert_int_eq(limiter_bucket_try(&b, INT64_MAX / 2, 1, &w), LIMITER_WAIT);
+    ck_assert_int_eq(w, TIME_NEVER);
+}
+END_TEST
+
+START_TEST(bucket_reconcile)
+{
+    struct limiter_bucket b;
+    int64_t w;
+    limiter_bucket_init(&b, 1000, US_PER_MIN, 0, 0);
+    ck_assert_int_eq(limiter_bucket_try(&b, 0, 1000, &w), LIMITER_OK);
+    limiter_bucket_adjust(&b, 0, 600); /* used 400 of 1000: refund 600 */
+    ck_assert_int_eq(limiter_bucket_level(&b, 0), 600);
+    limiter_bucket_adjust(&b, 0, 5000); /* never above capacity */
+    ck_assert_int_eq(limiter_bucket_level(&b, 0), 1000);
+    ck_assert_int_eq(limiter_bucket_try(&b, 0, 1000, &w), LIMITER_OK);
+    limiter_bucket_adjust(&b, 0, -300); /* overrun: debt */
+    ck_assert_int_eq(limiter_bucket_level(&b, 0), -300);
+    ck_assert_int_eq(limiter_bucket_try(&b, 0, 1, &w), LIMITER_WAIT);
+    ck_assert_int_eq(w, 301 * 60000); /* refill past the debt, then one more */
+    ck_assert_int_eq(limiter_bucket_level(&b, 150 * 60000), -150);
+    ck_assert_int_eq(limiter_bucket_level(&b, 150 * 60000 + 1), -150); /* floor */
+    limiter_bucket_clamp(&b, 400 * 60000, 50);
+    ck_assert_int_eq(limiter_bucket_level(&b, 400 * 60000), 50);
+}
+END_TEST
+
+/* ---- four dimensions ----------------------------------------------------- */
+
+START_TEST(limiter_each_dimension)
+{
+    struct limiter l;
+    int64_t w;
+    ck_assert_int_eq(limiter_init(&l, -1, 0, 0, 0, 0), -EINVAL);
+    /* RPM only */
+    limiter_init(&l, 2, 0, 0, 0, 0);
+    ck_assert_int_eq(limiter_try(&l, 0, 1000000, &w), LIMITER_OK);
+    ck_assert_int_eq(limiter_try(&l, 0, 5, &w), LIMITER_OK);
+    ck_assert_int_eq(limiter_try(&l, 0, 5, &w), LIMITER_WAIT);
+    ck_assert_int_eq(w, 30 * US_PER_S);
+    /* TPM only */
+    limiter_init(&l, 0, 1000, 0, 0, 0);
+    ck_assert_int_eq(limiter_try(&l, 0, 600, &w), LIMITER_OK);
+    ck_assert_int_eq(limiter_try(&l, 0, 600, &w), LIMITER_WAIT);
+    ck_assert_int_eq(w, 200 * 60000); /* 200 tokens at 1000/min */
+    ck_assert_int_eq(limiter_try(&l, 0, 1001, &w), -E2BIG);
+    /* TPD only */
+    limiter_init(&l, 0, 0, 86400, 0, 0);
+    ck_assert_int_eq(limiter_try(&l, 0, 86400, &w), LIMITER_OK);
+    ck_assert_int_eq(limiter_try(&l, 0, 10, &w), LIMITER_WAIT);
+    ck_assert_int_eq(w, 10 * US_PER_S);
+    /* concurrency only */
+    limiter_init(&l, 0, 0, 0, 2, 0);
+    ck_assert_int_eq(limiter_try(&l, 0, 1, &w), LIMITER_OK);
+    ck_assert_int_eq(limiter_try(&l, 0, 1, &w), LIMITER_OK);
+    w = 7;
+    ck_assert_int_eq(limiter_try(&l, 0, 1, &w), LIMITER_BUSY);
+    ck_assert_int_eq(w, 7);
+    limiter_release(&l);
+    ck_assert_int_eq(limiter_try(&l, 0, 1, &w), LIMITER_OK);
+    /* all unlimited */
+    limiter_init(&l, 0, 0, 0, 0, 0);
+    for (int i = 0; i < 1000; i++)
+        ck_assert_int_eq(limiter_try(&l, 0, INT64_MAX, &w), LIMITER_OK);
+}
+END_TEST
+
+START_TEST(limiter_combined)
+{
+    struct limiter l;
+    int64_t w;
+    /* 60 RPM, 6000 TPM, 10000 TPD, 3 at once */
+    limiter_init(&l, 60, 6000, 10000, 3, 0);
+    ck_assert(!limiter_fits(&l, 6001));
+    ck_assert(limiter_fits(&l, 6000));
+    ck_assert_int_eq(limiter_try(&l, 0, 6001, &w), -E2BIG);
+    ck_assert_int_eq(limiter_try(&l, 0, 5000, &w), LIMITER_OK);
+    /* tokens short: 4000 more need 3000 refilled -> 30 s (TPM); TPD has 5000 */
+    ck_assert_int_eq(limiter_try(&l, 0, 4000, &w), LIMITER_WAIT);
+    ck_assert_int_eq(w, 30 * US_PER_S);
+    /* nothing charged by the refusal: all-or-nothing */
+    ck_assert_int_eq(limiter_bucket_level(&l.rpm, 0), 59);
+    ck_assert_int_eq(limiter_bucket_level(&l.tpd, 0), 5000);
+    ck_assert_int_eq(limiter_try(&l, 30 * US_PER_S, 4000, &w), LIMITER_OK);
+    /* now TPD binds: 1000 left + refill 10000/day */
+    ck_assert_int_eq(limiter_try(&l, 30 * US_PER_S, 2000, &w), LIMITER_WAIT);
+    int64_t tpd_wait = 30 * US_PER_S + (1000LL * US_PER_DAY + 9999) / 10000 - 0;
+    /* TPD level at 30 s: 1000 + 30 s × 10000/day (3.47 tokens) */
+    ck_assert_int_le(w, tpd_wait);
+    ck_assert_int_gt(w, 30 * US_PER_S + 20 * US_PER_S); /* not TPM's 20 s */
+    int64_t w2;
+    ck_assert_int_eq(limiter_try(&l, w - 1, 2000, &w2), LIMITER_WAIT);
+    ck_assert_int_eq(w2, w);
+    ck_assert_int_eq(limiter_try(&l, w, 2000, &w2), LIMITER_OK);
+    ck_assert_int_eq(limiter_try(&l, w, 0, &w2), LIMITER_BUSY); /* 3 in flight */
+    /* pause */
+    limiter_release(&l);
+    limiter_pause(&l, w + 5);
+    ck_assert_int_eq(limiter_try(&l, w, 0, &w2), LIMITER_WAIT);
+    ck_assert_int_eq(w2, w + 5);
+    /* RPM binding alongside: drain RPM */
+    limiter_init(&l, 2, 6000, 0, 0, 0);
+    ck_assert_int_eq(limiter_try(&l, 0, 10, &w), LIMITER_OK);
+    ck_assert_int_eq(limiter_try(&l, 0, 10, &w), LIMITER_OK);
+    ck_assert_int_eq(limiter_try(&l, 0, 5990, &w), LIMITER_WAIT);
+    ck_assert_int_eq(w, 30 * US_PER_S); /* RPM 30 s > TPM 0.2 s */
+}
+END_TEST
+
+START_TEST(limiter_reconciles)
+{
+    struct limiter l;
+    int64_t w;
+    limiter_init(&l, 0, 1000, 2000, 0, 0);
+    ck_assert_int_eq(limiter_try(&l, 0, 900, &w), LIMITER_OK);
+    limiter_reconcile(&l, 0, 900, 100);
+    ck_assert_int_eq(limiter_bucket_level(&l.tpm, 0), 900);
+    ck_assert_int_eq(limiter_bucket_level(&l.tpd, 0), 1900);
+    limiter_reconcile(&l, 0, 0, 1500);
+    ck_assert_int_eq(limiter_bucket_level(&l.tpm, 0), -600);
+    ck_assert_int_eq(limiter_try(&l, 0, 400, &w), LIMITER_WAIT);
+    ck_assert_int_eq(w, 1000 * 60000);
+}
+END_TEST
+
+/* ---- properties over seeds ------------------------------------------------ */
+
+struct adm {
+    int64_t t;
+    int64_t cost;
+};
+
+/*
+ * Independent check: in every window [t_j - W, t_j] ending at an admission,
+ * the admitted cost is at most capacity + amount × W / period.
+ */
+static void check_windows(const struct adm *a, int n, int64_t amount, int64_t period_us,
+                          int64_t capacity, bool requests, int64_t W)
+{
+    if (amount == 0)
+        return;
+    __int128 sum = 0;
+    int i = 0;
+    for (int j = 0; j < n; j++) {
+        sum += requests ? 1 : a[j].cost;
+        while (a[i].t < a[j].t - W) {
+            sum -= requests ? 1 : a[i].cost;
+            i++;
+        }
+        __int128 bound = (__int128)capacity * period_us + (__int128)amount * W;
+        FAST_ASSERT(sum * period_us <= bound,
+                      "window %lld ending at %lld over the limit (amount %lld, cap %lld)",
+                      (long long)W, (long long)a[j].t, (long long)amount, (long long)capacity);
+    }
+}
+
+#define MAXADM 600
+
+START_TEST(property_windows)
+{
+    static struct adm adm[MAXADM];
+    for (uint64_t seed = 1; seed <= 1000; seed++) {
+        struct rng rng;
+        rng_seed(&rng, seed);
+        int64_t rpm = rng_below(&rng, 4) ? 1 + (int64_t)rng_below(&rng, 600) : 0;
+        int64_t tpm = rng_below(&rng, 4) ? 100 + (int64_t)rng_below(&rng, 100000) : 0;
+        int64_t tpd = rng_below(&rng, 3) ? 1000 + (int64_t)rng_below(&rng, 200000) : 0;
+        int64_t conc = rng_below(&rng, 2) ? 1 + (int64_t)rng_below(&rng, 20) : 0;
+        int64_t max_cost = 1 + (int64_t)rng_below(&rng, 5000);
+        struct limiter l;
+        int64_t start = (int64_t)rng_below(&rng, 2) ? 0 : (int64_t)rng_below(&rng, US_PER_DAY);
+        limiter_init(&l, rpm, tpm, tpd, conc, start);
+        int64_t t = start, done_at[32] = {0};
+        int n_done = 0, n = 0;
+        int64_t cost = -1;
+        double mean_gap = 1 + rng_exp(&rng, 2e6);
+        while (n < MAXADM) {
+            if (cost < 0) { /* next request arrives */
+                t += (int64_t)rng_exp(&rng, mean_gap);
+                cost = 1 + (int64_t)rng_below(&rng, (uint64_t)max_cost);
+                if (!limiter_fits(&l, cost)) {
+                    cost = -1;
+                    continue;
+                }
+            }
+            /* completions due by t free slots */
+            for (int k = 0; k < n_done;) {
+                if (done_at[k] <= t) {
+                    limiter_release(&l);
+                    done_at[k] = done_at[--n_done];
+                } else {
+                    k++;
+                }
+            }
+            int64_t w;
+            int rc = limiter_try(&l, t, cost, &w);
+            if (rc == LIMITER_OK) {
+                adm[n].t = t;
+                adm[n].cost = cost;
+                n++;
+                if (conc)
+                    done_at[n_done++] = t + 1 + (int64_t)rng_exp(&rng, 3e6);
+                cost = -1;
+                /* the same now twice creates nothing: a repeat must not admit more
+                 * than what is left */
+            } else if (rc == LIMITER_WAIT) {
+                FAST_ASSERT(w > t, "wait %lld not after %lld", (long long)w, (long long)t);
+                t = w;
+            } else {
+                FAST_ASSERT(rc == LIMITER_BUSY, "rc %d", rc);
+                int64_t m = done_at[0];
+                for (int k = 1; k < n_done; k++)
+                    if (done_at[k] < m)
+                        m = done_at[k];
+                t = m > t ? m : t;
+            }
+            FAST_ASSERT(l.in_flight <= (conc ? conc : INT64_MAX), "pool over its size");
+        }
+        int64_t periods[3] = {US_PER_MIN, US_PER_MIN, US_PER_DAY};
+        int64_t amounts[3] = {rpm, tpm, tpd};
+        for (int d = 0; d < 3; d++) {
+            int64_t P = periods[d];
+            const int64_t Ws[] = {P / 60, P / 7, P / 2, P, P + P / 3, 3 * P};
+            for (size_t k = 0; k < sizeof Ws / sizeof Ws[0]; k++)
+                check_windows(adm, n, amounts[d], P, amounts[d], d == 0, Ws[k]);
+        }
+    }
+}
+END_TEST
+
+/* The long-run admitted rate equals min(offered, limit) within 1 %. */
+START_TEST(property_long_run_rate)
+{
+    for (uint64_t seed = 1; seed <= 40; seed++) {
+        struct rng rng;
+        rng_seed(&rng, seed * 7919);
+        int64_t rpm = 60 + (int64_t)rng_below(&rng, 240);
+        double limit_per_s = rpm / 60.0;
+        /* offered 0.3-0.8× or 1.3-3× the limit: away from ρ = 1, where the
+         * backlog's random walk, not the limiter, decides the count */
+        double u = rng_unit(&rng);
+        double offered_per_s = limit_per_s * (u < 0.5 ? 0.3 + u : 1.3 + 3.4 * (u - 0.5));
+        struct limiter l;
+        limiter_init(&l, rpm, 0, 0, 0, 0);
+        const int64_t horizon = 4 * US_PER_HOUR;
+        int64_t t = 0, arrived = 0, admitted = 0, backlog = 0;
+        int64_t next_arrival = (int64_t)rng_exp(&rng, US_PER_S / offered_per_s);
+        int64_t retry_at = TIME_NEVER;
+        while (t < horizon) {
+            t = next_arrival < retry_at ? next_arrival : retry_at;
+            if (t >= horizon)
+                break;
+            if (t == next_arrival) {
+                arrived++;
+                backlog++;
+                next_arrival = t + 1 + (int64_t)rng_exp(&rng, US_PER_S / offered_per_s);
+            }
+            retry_at = TIME_NEVER;
+            int64_t w;
+            while (backlog > 0) {
+                int rc = limiter_try(&l, t, 1, &w);
+                if (rc != LIMITER_OK) {
+                    retry_at = w;
+                    break;
+                }
+                admitted++;
+                backlog--;
+            }
+        }
+        double hours = (double)horizon / US_PER_S;
+        double got = admitted / hours;
+        double offered = arrived / hours;
+        double expect = offered < limit_per_s ? offered : limit_per_s;
+        ck_assert_msg(got <= expect * 1.01 && got >= expect * 0.99,
+                      "seed %llu: admitted %.4f/s, offered %.4f/s, limit %.4f/s",
+                      (unsigned long long)seed, got, offered, limit_per_s);
+    }
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("limiter");
+    TCase *tc = tcase_create("bucket");
+    tcase_add_test(tc, bucket_exact_waits);
+    tcase_add_test(tc, bucket_rounds_up);
+    tcase_add_test(tc, bucket_same_now_twice);
+    tcase_add_test(tc, bucket_no_drift_24h);
+    tcase_add_test(tc, bucket_edges);
+    tcase_add_test(tc, bucket_reconcile);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("limiter");
+    tcase_add_test(tc, limiter_each_dimension);
+    tcase_add_test(tc, limiter_combined);
+    tcase_add_test(tc, limiter_reconciles);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("properties");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, property_windows);
+    tcase_add_test(tc, property_long_run_rate);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
