@@ -676,6 +676,97 @@ START_TEST(bucket_retry_after_is_exact)
 }
 END_TEST
 
+/* ---- queueing theory ------------------------------------------------------- */
+
+struct sojourn {
+    int64_t warm_us; /* ignore customers submitted before this (warm-up) */
+    double sum_us;
+    int64_t n, waited;
+};
+
+static void sojourn_rec(void *ctx, const struct provider_event *ev)
+{
+    struct sojourn *s = ctx;
+    if (ev->kind != PROVIDER_EV_DONE || ev->submit_us < s->warm_us)
+        return;
+    s->sum_us += (double)(ev->done_us - ev->submit_us);
+    s->waited += ev->start_us > ev->submit_us;
+    s->n++;
+}
+
+static double erlang_c(int c, double a)
+{
+    double term = 1, sum = 1;
+    for (int k = 1; k < c; k++) {
+        term *= a / k;
+        sum += term;
+    }
+    double top = term * a / c / (1 - a / c);
+    return top / (sum + top);
+}
+
+/*
+ * Poisson arrivals straight into the provider (no client core): the mean sojourn
+ * over 10 seeds against the closed form, within 3 standard errors of the mean
+ * over seeds; for M/M/c also the probability of waiting (Erlang C).
+ */
+static void queue_case(enum service_kind kind, int c, double rho, double want_w_s, double want_pw)
+{
+    enum { SEEDS = 10, CUSTOMERS = 40000 };
+    double lambda = rho * c, w[SEEDS], pw[SEEDS], mw = 0, mp = 0;
+    for (int k = 0; k < SEEDS; k++) {
+        struct server_config cfg = base_cfg();
+        cfg.service = kind;
+        cfg.service_mean_us = US_PER_S;
+        cfg.max_running = c;
+        provider *p = mk(&cfg, 500 + k);
+        struct rng ar;
+        rng_seed(&ar, 9000 + k);
+        struct sojourn s = {(int64_t)(CUSTOMERS / 10 / lambda * US_PER_S), 0, 0, 0};
+        double t = 0;
+        for (int i = 0; i < CUSTOMERS; i++) {
+            t += rng_exp(&ar, US_PER_S / lambda);
+            int64_t now = llround(t);
+            provider_advance(p, now, sojourn_rec, &s);
+            struct provider_decision d;
+            ck_assert_int_eq(submit(p, now, 1, 0, 1, &d), PROVIDER_ACCEPTED);
+        }
+        provider_advance(p, TIME_NEVER - 1, sojourn_rec, &s);
+        w[k] = s.sum_us / (double)s.n / US_PER_S;
+        pw[k] = (double)s.waited / (double)s.n;
+        mw += w[k] / SEEDS;
+        mp += pw[k] / SEEDS;
+        provider_free(p);
+    }
+    double vw = 0, vp = 0;
+    for (int k = 0; k < SEEDS; k++) {
+        vw += (w[k] - mw) * (w[k] - mw) / (SEEDS - 1);
+        vp += (pw[k] - mp) * (pw[k] - mp) / (SEEDS - 1);
+    }
+    double sew = sqrt(vw / SEEDS), sep = sqrt(vp / SEEDS);
+    ck_assert_msg(fabs(mw - want_w_s) <= 3 * sew, "c=%d rho=%.2f: sojourn %.4f ± %.4f, theory %.4f",
+                  c, rho, mw, sew, want_w_s);
+    if (want_pw >= 0)
+        ck_assert_msg(fabs(mp - want_pw) <= 3 * sep, "c=%d rho=%.2f: P(wait) %.4f ± %.4f, theory %.4f",
+                      c, rho, mp, sep, want_pw);
+}
+
+START_TEST(mm1_mmc_md1)
+{
+    /* M/M/1: W = 1/(μ − λ). */
+    queue_case(SERVICE_EXPONENTIAL, 1, 0.5, 2.0, 0.5);
+    queue_case(SERVICE_EXPONENTIAL, 1, 0.9, 10.0, 0.9);
+    /* M/M/c: W = C(c, a)/(cμ − λ) + 1/μ. */
+    double pw = erlang_c(4, 2.8);
+    queue_case(SERVICE_EXPONENTIAL, 4, 0.7, pw / (4 - 2.8) + 1, pw);
+    pw = erlang_c(8, 7.2);
+    queue_case(SERVICE_EXPONENTIAL, 8, 0.9, pw / (8 - 7.2) + 1, pw);
+    /* M/D/1 (Pollaczek–Khinchine): W = 1/μ + ρ/(2μ(1 − ρ)). */
+    queue_case(SERVICE_DETERMINISTIC, 1, 0.5, 1.5, -1);
+    queue_case(SERVICE_DETERMINISTIC, 1, 0.9, 1 + 0.9 / 0.2, -1);
+}
+END_TEST
+
 /* ---- srvlimit directly ------------------------------------------------------ */
 
 START_TEST(srvlimit_unit)
@@ -849,6 +940,10 @@ int main(void)
     tcase_add_test(cap, cancel_stall_and_after_first_token);
     tcase_add_test(cap, reentrant_and_bounded_memory);
     suite_add_tcase(s, cap);
+    TCase *theory = tcase_create("theory");
+    tcase_set_timeout(theory, 120);
+    tcase_add_test(theory, mm1_mmc_md1);
+    suite_add_tcase(s, theory);
     TCase *hdr = tcase_create("headers");
     tcase_add_test(hdr, reset_durations);
     tcase_add_test(hdr, openai_headers);
