@@ -106,7 +106,8 @@ struct provider_decision {
      * unlimited). PROVIDER_RATE_LIMITED: retry_after_us = the exact µs until every
      * limit that lacked room has room for this request (rounded up), -1 and
      * should_retry = 0 if it can never fit. PROVIDER_OVERLOADED: retry_after_us =
-     * time until the next running request ends. Otherwise retry_after_us = -1.
+     * time until the next in-flight request ends (a hint, not a promise).
+     * Otherwise retry_after_us = -1.
      */
     struct rlinfo rl;
 };
@@ -160,7 +161,11 @@ provider *provider_new(const struct server_config *cfg, struct rng *parent);
 void provider_free(provider *p);
 
 /*
- * Submit one request at now: prompt_tokens (>= 0), max_tokens as sent by the
+ * Submit one request at now. Call provider_advance(p, now, ...) first, so that
+ * capacity freed at or before now is seen (an event left due is delivered late,
+ * and the request is judged against the stale state).
+ *
+ * Arguments: prompt_tokens (>= 0), max_tokens as sent by the
  * client (0 = none), completion_tokens it will actually generate (values below 1
  * count as 1; the caller clips to max_tokens). handle is opaque, returned in
  * events. Always fills *out and returns its kind (an enum provider_outcome).
