@@ -628,6 +628,7 @@ int provider_cancel(provider *p, uint64_t id, int64_t now)
 void provider_stats(const provider *p, struct provider_stats *out)
 {
     *out = p->st;
+    out->pool_slots = p->cap;
     out->kv_cache_usage =
         p->cfg.max_running > 0 ? (double)p->st.running / (double)p->cfg.max_running : 0;
 }

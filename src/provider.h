@@ -214,6 +214,7 @@ struct provider_stats {
     int64_t overloaded;              /* 503 queue full */
     int64_t faults[PROVIDER_FAULT_N]; /* by kind ([PROVIDER_FAULT_NONE] stays 0) */
     int64_t cancelled;               /* successful provider_cancel calls */
+    int64_t pool_slots;              /* request slots allocated: follows peak concurrency */
 };
 
 void provider_stats(const provider *p, struct provider_stats *out);

@@ -143,6 +143,31 @@ START_TEST(tpm_bucket_exact_wait)
 }
 END_TEST
 
+START_TEST(tpm_window_boundary)
+{
+    struct server_config c = base_cfg();
+    c.tokens_per_minute = 1000;
+    c.enforce = ENFORCE_WINDOW;
+    provider *p = mk(&c, 1);
+    struct provider_decision d;
+    ck_assert_int_eq(submit(p, 0, 500, 499, 1, &d), PROVIDER_ACCEPTED);
+    ck_assert_int_eq(d.rl.remaining_tokens, 1);
+    ck_assert_int_eq(d.rl.reset_tokens_us, 60 * US_PER_S);
+    ck_assert_int_eq(submit(p, 30 * US_PER_S, 1, 1, 1, &d), PROVIDER_RATE_LIMITED);
+    ck_assert_int_eq(d.reason, PROVIDER_LIMIT_TPM);
+    ck_assert_int_eq(d.rl.retry_after_us, 30 * US_PER_S);
+    ck_assert_int_eq(submit(p, 30 * US_PER_S, 1, 0, 0, &d), PROVIDER_RATE_LIMITED); /* 1 + 1 */
+    ck_assert_int_eq(submit(p, 30 * US_PER_S, 0, 1, 5, &d), PROVIDER_ACCEPTED); /* exactly 1 left */
+    ck_assert_int_eq(d.rl.remaining_tokens, 0);
+    ck_assert_int_eq(submit(p, 60 * US_PER_S - 1, 0, 1, 5, &d), PROVIDER_RATE_LIMITED);
+    ck_assert_int_eq(d.rl.retry_after_us, 1);
+    ck_assert_int_eq(submit(p, 60 * US_PER_S, 1000, 0, 0, &d), PROVIDER_RATE_LIMITED); /* 1001 */
+    ck_assert_int_eq(d.rl.retry_after_us, -1);
+    ck_assert_int_eq(submit(p, 60 * US_PER_S, 999, 0, 0, &d), PROVIDER_ACCEPTED);
+    provider_free(p);
+}
+END_TEST
+
 START_TEST(tpd_window_and_too_large)
 {
     struct server_config c = base_cfg();
@@ -600,6 +625,22 @@ START_TEST(reentrant_and_bounded_memory)
     provider_stats(p, &st);
     ck_assert_int_eq(st.completed, 100004);
     ck_assert_int_eq(st.running, 0);
+    ck_assert_int_eq(st.pool_slots, 64); /* never grew: memory follows concurrency */
+    provider_free(p);
+
+    /* 1000 at once grow the pool geometrically; reusing it costs nothing more. */
+    c.max_concurrent = 0;
+    c.max_running = 0;
+    p = mk(&c, 1);
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 1000; i++)
+            provider_submit(p, round * 10 * US_PER_S, 1, 0, 1, NULL, &d);
+        struct rec *r = calloc(1, sizeof *r);
+        provider_advance(p, round * 10 * US_PER_S + 9 * US_PER_S, record, r);
+        free(r);
+        provider_stats(p, &st);
+        ck_assert_int_eq(st.pool_slots, 1024);
+    }
     provider_free(p);
 }
 END_TEST
@@ -919,6 +960,7 @@ int main(void)
     tcase_add_test(lim, rpm_bucket_boundary);
     tcase_add_test(lim, rpm_window_boundary);
     tcase_add_test(lim, tpm_bucket_exact_wait);
+    tcase_add_test(lim, tpm_window_boundary);
     tcase_add_test(lim, tpd_window_and_too_large);
     tcase_add_test(lim, tpd_bucket);
     tcase_add_test(lim, several_limits_longest_wait);
