@@ -494,6 +494,8 @@ void mock_serve_completion(mock *m, struct evhttp_request *req, enum mock_api ap
                                 .created_s = now / US_PER_S,
                                 .completion_tokens = completion,
                                 .length_capped = capped};
+    /* Capacity freed by now must count for this request (provider.h: advance before submit). */
+    provider_advance(m->prov, now, on_event, m);
     struct provider_decision d;
     provider_submit(m->prov, now, c->r.prompt_tokens, c->r.max_tokens, completion, c, &d);
     switch (d.kind) {
