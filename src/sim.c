@@ -52,7 +52,7 @@ struct sreq {
     bool in_queue;            /* counted in the client queue depth */
     bool throttled;           /* already counted as client-throttled */
     bool saw_429;             /* already counted as having seen a 429 */
-    struct sreq *dprev, *dnext; /* per-class deadline list, or blocked list, or free list */
+    struct sreq *dprev, *dnext; /* blocked list, or free list (dnext) */
 };
 
 #define POOL_CHUNK_BITS 10
@@ -63,7 +63,6 @@ struct class_state {
     bool closed;                 /* closed-loop class */
     int64_t next_arrival_us;     /* open loop: intended time of the next arrival, TIME_NEVER = none */
     bool blocked;                /* open loop: the producer waits for queue room */
-    struct sreq *dl_head, *dl_tail; /* in flight with a deadline, sorted by deadline */
 };
 
 struct sim {
@@ -83,6 +82,10 @@ struct sim {
     int64_t alive;               /* requests in the system */
 
     struct sreq *blk_head, *blk_tail; /* QUEUE_FULL_BLOCK: requests the client did not take yet */
+
+    struct dlent *dl;            /* deadline heap of attempts in flight (see dl_insert) */
+    uint32_t dl_n, dl_cap;
+    uint32_t dl_stale;           /* entries in it whose attempt has been answered */
 
     int64_t now;
     int64_t client_wake_us;      /* client_next_wakeup after the last service */
@@ -134,55 +137,102 @@ static void req_release(sim *s, struct sreq *r)
     s->alive--;
 }
 
-/* ---- deadline lists ------------------------------------------------------ */
+/* ---- deadlines of requests in flight ------------------------------------------ */
+
+/*
+ * A binary min-heap of (deadline, request, generation, attempt) for attempts
+ * in flight that have a deadline. An answered attempt is not removed (that
+ * would cost a sift through a large heap at every answer); its entry goes
+ * stale — its slot's generation or attempt no longer match, or it is no
+ * longer in flight — and is skipped when it reaches the top. When stale
+ * entries outnumber live ones the heap is compacted, so it never holds more
+ * than about twice the requests in flight: memory stays bounded by
+ * concurrency, and each answer costs O(1).
+ */
+struct dlent {
+    int64_t deadline_us;
+    uint32_t idx;     /* pool slot */
+    uint32_t gen;     /* the slot's generation at the send */
+    int32_t attempt;  /* the attempt it covers */
+};
+
+static inline bool dl_live(sim *s, const struct dlent *e)
+{
+    const struct sreq *r = slot(s, e->idx);
+    return r->gen == e->gen && r->cr.attempts == e->attempt && r->prov_id != 0;
+}
+
+static void dl_sift_down(struct dlent *h, uint32_t n, uint32_t pos)
+{
+    struct dlent e = h[pos];
+    for (;;) {
+        uint32_t c = 2 * pos + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && h[c + 1].deadline_us < h[c].deadline_us)
+            c++;
+        if (h[c].deadline_us >= e.deadline_us)
+            break;
+        h[pos] = h[c];
+        pos = c;
+    }
+    h[pos] = e;
+}
+
+static void dl_compact(sim *s)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < s->dl_n; i++)
+        if (dl_live(s, &s->dl[i]))
+            s->dl[n++] = s->dl[i];
+    s->dl_n = n;
+    for (uint32_t i = n / 2; i-- > 0;)
+        dl_sift_down(s->dl, n, i);
+    s->dl_stale = 0;
+}
 
 static void dl_insert(sim *s, struct sreq *r)
 {
-    struct class_state *c = &s->cls[r->cr.class_idx];
-    /* Sends come nearly in deadline order within a class: scan from the tail. */
-    struct sreq *p = c->dl_tail;
-    while (p && p->cr.deadline_us > r->cr.deadline_us)
-        p = p->dprev;
-    r->dprev = p;
-    r->dnext = p ? p->dnext : c->dl_head;
-    if (r->dnext)
-        r->dnext->dprev = r;
-    else
-        c->dl_tail = r;
-    if (p)
-        p->dnext = r;
-    else
-        c->dl_head = r;
+    if (s->dl_stale > 1024 && s->dl_stale > s->dl_n / 2)
+        dl_compact(s);
+    if (s->dl_n == s->dl_cap) {
+        s->dl_cap = s->dl_cap ? 2 * s->dl_cap : 256;
+        s->dl = xrealloc(s->dl, s->dl_cap * sizeof *s->dl);
+    }
+    struct dlent e = {r->cr.deadline_us, r->idx, r->gen, r->cr.attempts};
+    uint32_t pos = s->dl_n++;
+    while (pos > 0) {
+        uint32_t parent = (pos - 1) / 2;
+        if (s->dl[parent].deadline_us <= e.deadline_us)
+            break;
+        s->dl[pos] = s->dl[parent];
+        pos = parent;
+    }
+    s->dl[pos] = e;
 }
 
-static void dl_remove(sim *s, struct sreq *r)
+static void dl_pop(sim *s)
 {
-    struct class_state *c = &s->cls[r->cr.class_idx];
-    if (r->dprev)
-        r->dprev->dnext = r->dnext;
-    else
-        c->dl_head = r->dnext;
-    if (r->dnext)
-        r->dnext->dprev = r->dprev;
-    else
-        c->dl_tail = r->dprev;
-    r->dprev = r->dnext = NULL;
+    s->dl[0] = s->dl[--s->dl_n];
+    if (s->dl_n)
+        dl_sift_down(s->dl, s->dl_n, 0);
 }
 
-static int64_t next_deadline(const sim *s)
+/* The earliest live deadline; drops stale entries on the way. */
+static int64_t next_deadline(sim *s)
 {
-    int64_t t = TIME_NEVER;
-    for (int i = 0; i < s->n_classes; i++)
-        if (s->cls[i].dl_head && s->cls[i].dl_head->cr.deadline_us < t)
-            t = s->cls[i].dl_head->cr.deadline_us;
-    return t;
+    while (s->dl_n && !dl_live(s, &s->dl[0])) {
+        dl_pop(s);
+        s->dl_stale--;
+    }
+    return s->dl_n ? s->dl[0].deadline_us : TIME_NEVER;
 }
 
 /* The attempt in flight leaves the provider: no more events for it. */
 static void leave_provider(sim *s, struct sreq *r)
 {
     if (r->cr.deadline_us != TIME_NEVER)
-        dl_remove(s, r);
+        s->dl_stale++; /* its deadline entry is now stale */
     r->prov_id = 0;
 }
 
@@ -447,15 +497,13 @@ static void send_attempt(sim *s, struct sreq *r)
 /* In flight past its deadline: the engine aborts it; the client records the timeout. */
 static void expire_deadlines(sim *s)
 {
-    for (int i = 0; i < s->n_classes; i++) {
-        struct class_state *c = &s->cls[i];
-        while (c->dl_head && c->dl_head->cr.deadline_us <= s->now) {
-            struct sreq *r = c->dl_head;
-            provider_cancel(s->pv, r->prov_id, s->now);
-            leave_provider(s, r);
-            metrics_answer(s->m, s->now, i, -1, false);
-            client_on_response(s->cl, &r->cr, s->now, 0, NULL, -1, -1);
-        }
+    while (next_deadline(s) <= s->now) {
+        struct sreq *r = slot(s, s->dl[0].idx);
+        dl_pop(s); /* its entry leaves now: not stale, so no leave_provider */
+        provider_cancel(s->pv, r->prov_id, s->now);
+        r->prov_id = 0;
+        metrics_answer(s->m, s->now, r->cr.class_idx, -1, false);
+        client_on_response(s->cl, &r->cr, s->now, 0, NULL, -1, -1);
     }
 }
 
@@ -644,6 +692,7 @@ void sim_free(sim *s)
     for (int i = 0; i < s->n_classes; i++)
         workload_free(s->cls[i].w);
     free(s->cls);
+    free(s->dl);
     for (uint32_t i = 0; i < s->n_chunks; i++)
         free(s->chunks[i]);
     free(s->chunks);

@@ -404,6 +404,7 @@ static void messy(struct scenario *sc, uint64_t seed, enum end_policy end)
 
 START_TEST(accounting_property)
 {
+    uint64_t seen[OUTCOME__COUNT] = {0}, errors = 0;
     for (uint64_t seed = 1; seed <= 12; seed++) {
         struct scenario sc;
         messy(&sc, seed, seed % 2 ? END_DRAIN : END_CANCEL);
@@ -415,6 +416,9 @@ START_TEST(accounting_property)
         metrics_total(sim_metrics(s), -1, &t);
         ck_assert_uint_gt(t.c.arrivals, 1000);
         ck_assert_uint_gt(t.c.ended[OUTCOME_SUCCEEDED], 0);
+        for (int o = 0; o < OUTCOME__COUNT; o++)
+            seen[o] += t.c.ended[o];
+        errors += t.c.errors;
         for (int k = 0; k < sc.n_classes; k++) {
             struct metrics_row c;
             metrics_total(sim_metrics(s), k, &c);
@@ -423,6 +427,10 @@ START_TEST(accounting_property)
         }
         sim_free(s);
     }
+    /* The property was exercised: every terminal state and the faults occurred. */
+    for (int o = 0; o < OUTCOME__COUNT; o++)
+        ck_assert_msg(seen[o] > 0, "no request ended in state %d", o);
+    ck_assert_uint_gt(errors, 0);
 }
 END_TEST
 
