@@ -76,6 +76,21 @@ struct provider {
     struct provider_stats st;  /* gauges kept current; kv_cache_usage computed on read */
 };
 
+#ifndef NDEBUG
+/* The invariants above that are O(1) to check; used only inside assert(). */
+static bool provider_ok(const provider *p)
+{
+    const struct provider_stats *st = &p->st;
+    return st->running >= 0 && st->waiting >= 0 && st->stalled >= 0 &&
+           st->running + st->waiting + st->stalled == p->in_flight &&
+           (p->cfg.max_running == 0 || st->running <= p->cfg.max_running) &&
+           (st->waiting == 0 || st->running == p->cfg.max_running) &&
+           p->heap[HEAP_END].n == (uint64_t)(st->running + st->stalled) &&
+           p->heap[HEAP_FIRST].n <= (uint64_t)st->running &&
+           (p->wait_head == NIL) == (st->waiting == 0);
+}
+#endif
+
 /* ---- pool and heaps ----------------------------------------------------- */
 
 static void grow(provider *p)
@@ -506,6 +521,7 @@ int provider_submit(provider *p, int64_t now, int64_t prompt_tokens, int64_t max
     } else {
         enqueue(p, i);
     }
+    assert(provider_ok(p));
     return out->kind;
 }
 
@@ -581,6 +597,7 @@ int provider_advance(provider *p, int64_t now, provider_event_fn fn, void *ctx)
             slot_release(p, i);
             start_waiting(p, top.t_us);
         }
+        assert(provider_ok(p));
         n++;
         fn(ctx, &ev);
     }
@@ -622,6 +639,7 @@ int provider_cancel(provider *p, uint64_t id, int64_t now)
         break;
     }
     p->st.cancelled++;
+    assert(provider_ok(p));
     return 0;
 }
 

@@ -6,6 +6,7 @@
 
 __extension__ typedef __int128 i128;
 
+#ifndef NDEBUG
 static bool srvlimit_ok(const struct srvlimit *l)
 {
     if (l->limit == 0)
@@ -14,6 +15,7 @@ static bool srvlimit_ok(const struct srvlimit *l)
         return l->level_uus >= 0 && l->level_uus <= (i128)l->limit * l->period_us;
     return l->used >= 0 && l->used <= l->limit;
 }
+#endif
 
 /* Floor division for a possibly negative timeline. */
 static int64_t floor_div(int64_t a, int64_t b)
