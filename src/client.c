@@ -552,6 +552,7 @@ int client_poll(client *c, int64_t now, struct client_req **out, int max)
             break;
         send(c, s, now);
         out[n++] = s;
+        c->poll_at_us = TIME_NEVER; /* waits seen so far are stale: the next pass redoes them */
     }
     maybe_room(c, now);
     return n;
@@ -598,7 +599,10 @@ static void adapt(client *c, struct client_req *r, int64_t now, int status,
     /* AIMD on the concurrency window: halve once per round trip on 429, +1 per window of successes */
     if (status == 429) {
         if (r->sent_seq > c->recover_seq) {
-            int64_t base = c->cwnd ? c->cwnd : c->lim.in_flight + 1;
+            /* the window in force: ours, else the configured pool, else what was in flight */
+            int64_t base = c->cwnd             ? c->cwnd
+                           : c->lim.conc_limit ? c->lim.conc_limit
+                                               : c->lim.in_flight + 1;
             c->cwnd = base / 2 > 1 ? base / 2 : 1;
             c->cwnd_acked = 0;
             c->recover_seq = c->sent_seq;
@@ -644,7 +648,8 @@ int client_on_response(client *c, struct client_req *r, int64_t now, int status,
     }
     if (c->cfg.adaptive)
         adapt(c, r, now, status, info);
-    c->poll_at_us = min64(c->poll_at_us, now); /* a slot is free */
+    if (c->depth > 0)
+        c->poll_at_us = min64(c->poll_at_us, now); /* a slot is free, tokens may be back */
     maybe_room(c, now);
 
     switch (retry_classify(status, info ? info->should_retry : -1)) {
@@ -705,7 +710,8 @@ void client_cancel(client *c, struct client_req *r, int64_t now)
         break;
     case CLIENT_INFLIGHT:
         leave_flight(c, r);
-        c->poll_at_us = min64(c->poll_at_us, now);
+        if (c->depth > 0)
+            c->poll_at_us = min64(c->poll_at_us, now);
         break;
     default:
         assert(!"client_cancel: request not in the client");
