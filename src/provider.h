@@ -143,9 +143,9 @@ struct provider_event {
 /*
  * Called for each event, in order. Provider state is already consistent when it
  * runs (the finished request's capacity freed, its successor started), so the
- * callback may call provider_submit / provider_cancel with now = ev->t_us (or
- * later); it must not call provider_advance or provider_free. ev is valid only
- * during the call.
+ * callback may call provider_submit / provider_cancel with now = ev->t_us (not
+ * later: events still to come in this advance may be due before that); it must
+ * not call provider_advance or provider_free. ev is valid only during the call.
  */
 typedef void (*provider_event_fn)(void *ctx, const struct provider_event *ev);
 

@@ -51,7 +51,8 @@ bool workload_is_closed(const workload *w);
  *
  * Where each process starts:
  *   constant  arrivals at exactly round(k * 1e6 / rate) µs, k = 0, 1, 2, ...: the
- *             first at 0, so a run of D seconds has ceil(D * rate) arrivals;
+ *             first at 0, so a run of D seconds has ceil(D * rate) arrivals (one
+ *             fewer if the last one rounds up onto end_us);
  *   poisson   exponential gaps from 0 (first arrival after one gap);
  *   gamma     gamma gaps with mean 1/rate and CV² = burstiness (shape 1/CV²) from 0;
  *             burstiness 0 gives constant gaps, the first after one gap;
