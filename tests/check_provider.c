@@ -684,6 +684,43 @@ START_TEST(window_never_over_limit)
 }
 END_TEST
 
+/* Property: in bucket mode, any span of W µs admits at most limit + limit·W/period requests. */
+START_TEST(bucket_never_over_bound)
+{
+    enum { N = 20000 };
+    static int64_t admitted[N];
+    for (uint64_t seed = 1; seed <= 10; seed++) {
+        struct server_config c = base_cfg();
+        c.requests_per_minute = 120;
+        provider *p = mk(&c, seed);
+        struct rng r;
+        rng_seed(&r, seed);
+        int64_t now = 0;
+        int n = 0;
+        for (int i = 0; i < N; i++) {
+            /* Bursty offered load, well above the limit on average. */
+            now += rng_below(&r, 10) == 0 ? (int64_t)rng_exp(&r, 2 * US_PER_S)
+                                          : (int64_t)rng_exp(&r, 20000);
+            struct provider_decision d;
+            if (submit(p, now, 1, 0, 1, &d) == PROVIDER_ACCEPTED)
+                admitted[n++] = now;
+        }
+        ck_assert_int_gt(n, 1000);
+        const int64_t spans[] = {US_PER_S, 10 * US_PER_S, US_PER_MIN, 5 * US_PER_MIN};
+        for (int k = 0; k < 4; k++) {
+            int64_t w = spans[k], bound = 120 + (120 * w + US_PER_MIN - 1) / US_PER_MIN;
+            int lo = 0;
+            for (int hi = 0; hi < n; hi++) {
+                while (admitted[hi] - admitted[lo] >= w)
+                    lo++;
+                ck_assert_int_le(hi - lo + 1, bound);
+            }
+        }
+        provider_free(p);
+    }
+}
+END_TEST
+
 /* Property: in bucket mode, retrying exactly at retry_after succeeds (nothing else charged). */
 START_TEST(bucket_retry_after_is_exact)
 {
@@ -967,6 +1004,7 @@ int main(void)
     tcase_add_test(lim, concurrency_limit);
     tcase_add_test(lim, window_never_over_limit);
     tcase_add_test(lim, bucket_retry_after_is_exact);
+    tcase_add_test(lim, bucket_never_over_bound);
     tcase_add_test(lim, srvlimit_unit);
     suite_add_tcase(s, lim);
     TCase *cap = tcase_create("capacity");
