@@ -135,6 +135,9 @@ int cmd_sim(int argc, char **argv)
     if (!o.quiet)
         fprintf(stderr, "simulated %" PRId64 " requests in %.2f s of wall time (%.0f requests/s)\n",
                 st.requests, wall, wall > 0 ? (double)st.requests / wall : 0);
+    if (st.stuck)
+        fprintf(stderr, "ratelab sim: warning: %" PRId64 " requests could never make progress and "
+                "were cancelled (a bug in ratelab: please report it with the scenario)\n", st.stuck);
     if (json && report_json(json, &sc, m, &x) < 0)
         rc = EXIT_RUN_FAIL;
 

@@ -593,17 +593,26 @@ int sim_run(sim *s, int64_t max_events)
             t = tp;
         if (td < t)
             t = td;
+        if (s->alive == 0 && evheap_size(&s->heap) == 0) {
+            /* Nothing in the system and nothing left to arrive: the run is over now, even
+             * if the client would still wake up (a bucket refilling for nobody). */
+            end_run(s, s->now);
+            return 1;
+        }
+        if (t == TIME_NEVER && s->cancel_at_us == TIME_NEVER) {
+            /* Requests remain but nothing will ever move them (a client that waits for an
+             * answer that cannot come): cancel them rather than hang, and count it. */
+            s->st.stuck += s->alive;
+            cancel_all(s);
+            end_run(s, s->now);
+            return 1;
+        }
         if (t > s->cancel_at_us) {
             /* Past the end (cancel), or the drain limit: everything still open is cancelled. */
             if (s->cancel_at_us > s->now)
                 s->now = s->cancel_at_us;
             if (s->alive)
                 cancel_all(s);
-            end_run(s, s->now);
-            return 1;
-        }
-        if (t == TIME_NEVER) {
-            assert(s->alive == 0);
             end_run(s, s->now);
             return 1;
         }

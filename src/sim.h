@@ -65,6 +65,7 @@ struct sim_stats {
     int64_t pool_peak;       /* most requests alive at once (pool size) */
     int64_t heap_peak;       /* most events pending at once */
     int64_t spin_guards;     /* times the client asked to be polled again at once and did nothing */
+    int64_t stuck;           /* requests cancelled because nothing could ever move them (a bug) */
     int64_t server_429[4];   /* provider 429s by limit: rpm, tpm, tpd, concurrency */
     int64_t server_503;      /* provider waiting queue full */
     int64_t server_faults;   /* injected faults (error, reset, stall, malformed) */
