@@ -60,6 +60,26 @@ struct client {
     uint64_t recover_seq;      /* 429s of requests sent before this do not shrink again */
 };
 
+#ifndef NDEBUG
+/* The invariants above, in O(classes), for assert() only. */
+static bool client_ok(const client *c)
+{
+    int64_t depth = 0, flight = 0, backoff = 0;
+    for (int i = 0; i < c->n_classes; i++) {
+        const struct cls *k = &c->cls[i];
+        if (k->st.depth < 0 || k->st.backoff < 0 || k->st.in_flight < 0)
+            return false;
+        if ((k->st.depth == 0) != (!k->main.head && !k->retry.head))
+            return false;
+        depth += k->st.depth;
+        flight += k->st.in_flight;
+        backoff += k->st.backoff;
+    }
+    return depth == c->depth && flight == c->lim.in_flight && (!c->retries) == (backoff == 0) &&
+           (!c->inflight.head) == (flight == 0);
+}
+#endif
+
 static inline int64_t min64(int64_t a, int64_t b)
 {
     return a < b ? a : b;
@@ -355,6 +375,7 @@ int client_submit(client *c, struct client_req *r, int64_t now)
         return 0;
     }
     enqueue(c, r, false, now);
+    assert(client_ok(c));
     k->st.queued++;
     event(c, r, CLIENT_EV_QUEUED, now);
     c->poll_at_us = min64(c->poll_at_us, now);
@@ -555,6 +576,7 @@ int client_poll(client *c, int64_t now, struct client_req **out, int max)
         c->poll_at_us = TIME_NEVER; /* waits seen so far are stale: the next pass redoes them */
     }
     maybe_room(c, now);
+    assert(client_ok(c));
     return n;
 }
 
@@ -689,6 +711,7 @@ int client_on_response(client *c, struct client_req *r, int64_t now, int status,
     hp_insert(&c->retries, r, t);
     k->st.backoff++;
     k->st.retries++;
+    assert(client_ok(c));
     event(c, r, CLIENT_EV_RETRY, now);
     return CLIENT_RETRY;
 }

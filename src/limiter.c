@@ -9,6 +9,8 @@
 
 typedef __int128 i128;
 
+#ifndef NDEBUG
+/* The invariant of limiter.h, for assert() only. */
 static bool bucket_ok(const struct limiter_bucket *b)
 {
     if (b->amount == 0)
@@ -16,6 +18,7 @@ static bool bucket_ok(const struct limiter_bucket *b)
     return b->period_us > 0 && b->capacity > 0 && b->level_uus <= b->cap_uus &&
            b->cap_uus == (i128)b->capacity * b->period_us;
 }
+#endif
 
 int limiter_bucket_init(struct limiter_bucket *b, int64_t amount, int64_t period_us,
                         int64_t capacity, int64_t now_us)
@@ -126,11 +129,13 @@ void limiter_bucket_fini(struct limiter_bucket *b)
 
 /* ---- four dimensions ---------------------------------------------------- */
 
+#ifndef NDEBUG
 static bool limiter_ok(const struct limiter *l)
 {
     return l->in_flight >= 0 && l->conc_limit >= 0 && bucket_ok(&l->rpm) &&
            bucket_ok(&l->tpm) && bucket_ok(&l->tpd);
 }
+#endif
 
 int limiter_init(struct limiter *l, int64_t rpm, int64_t tpm, int64_t tpd,
                  int64_t max_concurrent, int64_t now_us)

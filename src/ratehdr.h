@@ -47,10 +47,9 @@ struct ratehdr {
 void ratehdr_begin(struct ratehdr *h);
 
 /*
- * One header. Returns 0 (understood and stored), 1 (not a rate-limit header:
- * ignored), or -EINVAL (malformed value: ignored and counted).
- * name and value need not be NUL-terminated beyond their lengths when given via
- * ratehdr_add_line; here both are C strings, value trimmed of white space.
+ * One header, name and value as C strings (surrounding white space in the
+ * value is ignored). Returns 0 (understood and stored), 1 (not a rate-limit
+ * header: ignored), or -EINVAL (malformed value: ignored and counted).
  */
 int ratehdr_add(struct ratehdr *h, const char *name, const char *value);
 
