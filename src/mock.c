@@ -217,18 +217,25 @@ static void reply_limited(mock *m, struct evhttp_request *req, const struct mock
     static const char *const what[PROVIDER_LIMIT_N] = {
         "requests per min (RPM)", "tokens per min (TPM)", "tokens per day (TPD)",
         "concurrent requests"};
+    const struct server_config *sv = &m->sc->server;
     bool tokens = d->reason == PROVIDER_LIMIT_TPM || d->reason == PROVIDER_LIMIT_TPD;
-    int64_t limit = d->reason == PROVIDER_LIMIT_RPM ? d->rl.limit_requests
-                    : d->reason == PROVIDER_LIMIT_CONCURRENCY ? m->sc->server.max_concurrent
-                                                              : d->rl.limit_tokens;
-    int64_t remaining = d->reason == PROVIDER_LIMIT_RPM ? d->rl.remaining_requests
-                        : tokens                       ? d->rl.remaining_tokens
-                                                       : 0;
-    if (d->reason == PROVIDER_LIMIT_TPD)
-        limit = m->sc->server.tokens_per_day;
+    /* rl's token fields describe TPM when it is set, else TPD (provider.h). */
+    bool rl_is_this = d->reason == PROVIDER_LIMIT_RPM || d->reason == PROVIDER_LIMIT_TPM ||
+                      (d->reason == PROVIDER_LIMIT_TPD && sv->tokens_per_minute == 0);
+    int64_t limit = d->reason == PROVIDER_LIMIT_RPM           ? sv->requests_per_minute
+                    : d->reason == PROVIDER_LIMIT_TPM         ? sv->tokens_per_minute
+                    : d->reason == PROVIDER_LIMIT_TPD         ? sv->tokens_per_day
+                                                              : sv->max_concurrent;
+    int64_t remaining = !rl_is_this                       ? -1
+                        : d->reason == PROVIDER_LIMIT_RPM ? d->rl.remaining_requests
+                                                          : d->rl.remaining_tokens;
+    if (d->reason == PROVIDER_LIMIT_CONCURRENCY)
+        remaining = 0;
     int64_t requested = tokens ? r->prompt_tokens + (r->max_tokens ? r->max_tokens : completion)
                                : 1;
-    int64_t used = limit >= 0 && remaining >= 0 ? limit - remaining : limit;
+    char used[48] = "";
+    if (remaining >= 0)
+        snprintf(used, sizeof used, ", Used %" PRId64, limit - remaining);
     struct mock_error e;
     if (d->rl.retry_after_us < 0) {
         mock_error_set(&e, 429, "tokens", "rate_limit_exceeded", NULL,
@@ -241,7 +248,7 @@ static void reply_limited(mock *m, struct evhttp_request *req, const struct mock
         provider_format_reset(d->rl.retry_after_us, wait, sizeof wait);
         mock_error_set(&e, 429, tokens ? "tokens" : "requests", "rate_limit_exceeded", NULL,
                        "Rate limit reached for %s in organization org-ratelab on %s: Limit %" PRId64
-                       ", Used %" PRId64 ", Requested %" PRId64 ". Please try again in %s.",
+                       "%s, Requested %" PRId64 ". Please try again in %s.",
                        r->model, what[d->reason], limit, used, requested, wait);
     }
     add_rl_headers(m, req, &d->rl, now);

@@ -333,6 +333,33 @@ START_TEST(rate_limit_tokens)
 }
 END_TEST
 
+START_TEST(rate_limit_tokens_per_day)
+{
+    struct test_server s;
+    test_server_init(&s);
+    s.sc.server.tokens_per_day = 50;
+    test_server_start(&s);
+    struct http_resp r = {0};
+    http_do(s.addr, "POST", "/v1/chat/completions", CHAT_BODY(",\"max_tokens\":30"), no_headers,
+            &r);
+    ck_assert_int_eq(r.status, 200);
+    http_resp_free(&r);
+    http_do(s.addr, "POST", "/v1/chat/completions", CHAT_BODY(",\"max_tokens\":30"), no_headers,
+            &r);
+    assert_error(&r, 429, "tokens", "rate_limit_exceeded");
+    ck_assert_msg(strstr(r.body, "tokens per day (TPD): Limit 50, Used 42, Requested 42") != NULL,
+                  "%s", r.body);
+    char v[64];
+    ck_assert_ptr_nonnull(http_header(&r, "retry-after", v, sizeof v));
+    ck_assert_str_eq(http_header(&r, "x-ratelimit-limit-tokens", v, sizeof v), "50");
+    http_resp_free(&r);
+    http_do(s.addr, "GET", "/metrics", NULL, no_headers, &r);
+    ck_assert(prom_value(r.body, "ratelab_mock_rate_limited_total{reason=\"tpd\"}") == 1);
+    http_resp_free(&r);
+    test_server_stop(&s);
+}
+END_TEST
+
 START_TEST(rate_limit_concurrency)
 {
     struct test_server s;
@@ -889,6 +916,7 @@ Suite *mock_suite(void)
     tcase_add_test(tc, rate_limit_anthropic_headers);
     tcase_add_test(tc, rate_limit_none_style);
     tcase_add_test(tc, rate_limit_tokens);
+    tcase_add_test(tc, rate_limit_tokens_per_day);
     tcase_add_test(tc, rate_limit_concurrency);
     tcase_add_test(tc, overloaded_queue_503);
     suite_add_tcase(s, tc);
