@@ -8,7 +8,9 @@
 #      provider 429s and faults, full metrics): simulated requests per CPU second.
 #   3. Peak RSS of that scenario at 10^6, 10^7 and 10^8 simulated requests.
 #
-# Builds an optimised tree without sanitizers in build-sim-bench/ (-O2 -DNDEBUG).
+# Builds an optimised tree without sanitizers in build-sim-bench/ (-O2 -DNDEBUG, or
+# BENCH_CFLAGS; another value needs a fresh build dir: BENCH_DIR=build-sim-lto
+# BENCH_CFLAGS="-O2 -DNDEBUG -flto" bench/sim_bench.sh).
 # Rates are per CPU second (user+sys of the process), pinned to one core, so other
 # work on the machine skews them less; wall time is printed too.
 #
@@ -19,21 +21,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000000}
 SIZES=${2:-"1e6 1e7 1e8"}
-B=build-sim-bench
+B=${BENCH_DIR:-build-sim-bench}
+CFLAGS_BENCH=${BENCH_CFLAGS:-"-O2 -DNDEBUG"}
 CORE=${CORE:-1}
 PY=/usr/bin/python3 # Debian's python, where python3-simpy lives
 
 [ -x configure ] || autoreconf -fi
 mkdir -p "$B"
-(cd "$B" && { [ -f Makefile ] || ../configure -q CFLAGS="-O2 -DNDEBUG"; } &&
+(cd "$B" && { [ -f Makefile ] || ../configure -q CFLAGS="$CFLAGS_BENCH" AR=gcc-ar RANLIB=gcc-ranlib; } &&
     make -j2 ratelab libsim.a libprovider.a libcore.a libbase.a >/dev/null)
-cc -O2 -DNDEBUG -I"$B" -Isrc bench/sim_mmc.c "$B"/libsim.a "$B"/libprovider.a "$B"/libcore.a \
+cc $CFLAGS_BENCH -I"$B" -Isrc bench/sim_mmc.c "$B"/libsim.a "$B"/libprovider.a "$B"/libcore.a \
     "$B"/libbase.a $(pkg-config --libs libcjson inih) -lm -o "$B"/sim_mmc
 
 echo "== machine"
 echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'),"\
      "Debian $(cat /etc/debian_version), $(uname -sr), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "$(cc --version | head -1); $($PY --version); SimPy $($PY -c 'import SimPy; print(SimPy.__version__)')"
+echo "$(cc --version | head -1), CFLAGS $CFLAGS_BENCH; $($PY --version); SimPy $($PY -c 'import SimPy; print(SimPy.__version__)')"
 
 echo
 echo "== 1. M/M/4 at rho = 0.9, $N customers, pinned to core $CORE"

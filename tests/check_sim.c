@@ -1,7 +1,10 @@
 #include "config.h"
 
 #include <check.h>
+#include <cjson/cJSON.h>
 #include <glob.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -560,6 +563,122 @@ START_TEST(bundled_scenarios)
 }
 END_TEST
 
+/* ---- the ratelab sim command ------------------------------------------------------ */
+
+static int sh(const char *cmdline, char *out, size_t n)
+{
+    char full[2048];
+    snprintf(full, sizeof full, "%s 2>&1", cmdline);
+    FILE *p = popen(full, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t got = fread(out, 1, n - 1, p);
+    out[got] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    static char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* Every field the issue names, at the top and under classes.NAME. */
+static void assert_schema(const cJSON *o)
+{
+    static const char *const paths[][2] = {
+        {"requests", "arrived"},  {"requests", "succeeded"},     {"requests", "failed"},
+        {"requests", "rejected"}, {"requests", "timed_out"},     {"requests", "cancelled"},
+        {"hit_rate", "client_throttled"}, {"hit_rate", "server_429"}, {"latency_ms", "p50"},
+        {"latency_ms", "p95"},    {"latency_ms", "p99"},         {"latency_ms", "max"},
+        {"latency_ms", "mean"},   {"ttft_ms", "p50"},            {"ttft_ms", "p95"},
+        {"ttft_ms", "p99"},       {"throughput", "requests_per_s"}, {"throughput", "tokens_per_s"},
+        {"queue_depth", "max"},   {"queue_depth", "mean"},
+    };
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        const cJSON *g = cJSON_GetObjectItemCaseSensitive(o, paths[i][0]);
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(g, paths[i][1]);
+        ck_assert_msg(cJSON_IsNumber(v), "missing %s.%s", paths[i][0], paths[i][1]);
+    }
+    ck_assert(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, "retries")));
+}
+
+START_TEST(command_exit_codes_and_json)
+{
+    static char out[65536];
+    char dir[] = "/tmp/ratelab-sim-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char ini[256], json[256], csv[256], cmd[1024];
+    snprintf(ini, sizeof ini, "%s/s.ini", dir);
+    snprintf(json, sizeof json, "%s/r.json", dir);
+    snprintf(csv, sizeof csv, "%s/r.csv", dir);
+    FILE *f = fopen(ini, "w");
+    fputs("[scenario]\nname = t\nduration = 30s\nslo_zero_lost = yes\nslo_p95 = 1m\n"
+          "[server]\nservice = deterministic\nservice_mean = 100ms\n"
+          "[class.a]\narrival = constant 5/s\nslo_p95 = 1s\n"
+          "[class.b]\narrival = poisson 2/s\n",
+          f);
+    fclose(f);
+
+    snprintf(cmd, sizeof cmd, BUILDDIR "/ratelab sim %s --quiet --json %s --csv %s", ini, json,
+             csv);
+    ck_assert_msg(sh(cmd, out, sizeof out) == 0, "%s", out);
+    ck_assert_msg(strstr(out, "accounting: "), "%s", out);
+    cJSON *root = cJSON_Parse(slurp(json));
+    ck_assert_ptr_nonnull(root);
+    assert_schema(root);
+    const cJSON *classes = cJSON_GetObjectItemCaseSensitive(root, "classes");
+    assert_schema(cJSON_GetObjectItemCaseSensitive(classes, "a"));
+    assert_schema(cJSON_GetObjectItemCaseSensitive(classes, "b"));
+    const cJSON *req = cJSON_GetObjectItemCaseSensitive(root, "requests");
+    ck_assert(cJSON_GetObjectItemCaseSensitive(req, "arrived")->valuedouble >= 150);
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(root, "slo"), "ok")));
+    cJSON_Delete(root);
+    /* CSV: a header and 30 one-second rows (the run ends at 30 s: 0.1 s service). */
+    int lines = 0;
+    for (const char *p = slurp(csv); *p; p++)
+        lines += *p == '\n';
+    ck_assert_int_eq(lines, 1 + 30);
+
+    /* Failing SLOs: exit 1, each one named. */
+    snprintf(cmd, sizeof cmd,
+             BUILDDIR "/ratelab sim %s --quiet --set scenario.slo_p95=50ms "
+                      "--set class.a.slo_p95=50ms --set server.error_rate=0.5 "
+                      "--set client.retry_max_attempts=1",
+             ini);
+    ck_assert_int_eq(sh(cmd, out, sizeof out), 1);
+    ck_assert_msg(strstr(out, "SLO failed: p95 (scenario.slo_p95)"), "%s", out);
+    ck_assert_msg(strstr(out, "SLO failed: class a p95 (class.a.slo_p95)"), "%s", out);
+    ck_assert_msg(strstr(out, "SLO failed: zero_lost"), "%s", out);
+
+    /* JSON on stdout stays parseable: the summary goes to stderr. */
+    snprintf(cmd, sizeof cmd, BUILDDIR "/ratelab sim %s --quiet --json - 2>/dev/null", ini);
+    FILE *p = popen(cmd, "r");
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    ck_assert_int_eq(WEXITSTATUS(pclose(p)), 0);
+    root = cJSON_Parse(out);
+    ck_assert_ptr_nonnull(root);
+    cJSON_Delete(root);
+
+    /* Usage errors: exit 2. */
+    ck_assert_int_eq(sh(BUILDDIR "/ratelab sim", out, sizeof out), 2);
+    snprintf(cmd, sizeof cmd, BUILDDIR "/ratelab sim %s --set scenario.nope=1", ini);
+    ck_assert_int_eq(sh(cmd, out, sizeof out), 2);
+    ck_assert_int_eq(sh(BUILDDIR "/ratelab sim --help", out, sizeof out), 0);
+    unlink(ini);
+    unlink(json);
+    unlink(csv);
+    rmdir(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("sim");
@@ -579,6 +698,7 @@ int main(void)
     tcase_add_test(tc, two_sims_side_by_side);
     tcase_add_test(tc, pool_is_flat);
     tcase_add_test(tc, bundled_scenarios);
+    tcase_add_test(tc, command_exit_codes_and_json);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
