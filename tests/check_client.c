@@ -683,6 +683,48 @@ START_TEST(bad_config)
 }
 END_TEST
 
+/* A day at 7 RPM through the whole client, driven only by next_wakeup: exactly
+ * 7 × 1440 sends after the burst, and no wake-up that finds nothing to do. */
+START_TEST(day_without_drift)
+{
+    struct client_config cfg = base_cfg();
+    cfg.requests_per_minute = 7;
+    cfg.request_timeout_us = 0;
+    cfg.queue_capacity = 0;
+    struct h h;
+    h_init(&h, &cfg, one_class, 1);
+    for (int i = 0; i < 16; i++) /* a standing backlog of 16, refilled as they end */
+        client_submit(h.c, req(&h, i, 0, 0, 1, 1), 0);
+    int64_t now = 0, sends = 0, idle = 0;
+    struct client_req *out[16];
+    for (;;) {
+        /* the engine's turn: poll until nothing more goes at this instant */
+        int n, total = 0;
+        do {
+            n = client_poll(h.c, now, out, 16);
+            total += n;
+            for (int i = 0; i < n; i++) {
+                sends++;
+                client_on_response(h.c, out[i], now, 200, NULL, 1, 1);
+                struct treq *r = (struct treq *)out[i];
+                client_req_init(&r->cr, 0, now, 1, 1);
+                client_submit(h.c, &r->cr, now);
+            }
+        } while (n > 0);
+        if (total == 0 && now > 0)
+            idle++; /* a timer wake-up that found nothing to do */
+        int64_t t = client_next_wakeup(h.c);
+        if (t > US_PER_DAY)
+            break;
+        FAST_ASSERT(t > now, "wake-up not in the future after a full turn");
+        now = t;
+    }
+    ck_assert_int_eq(sends, 7 + 7 * 24 * 60);
+    ck_assert_int_eq(idle, 0);
+    client_free(h.c);
+}
+END_TEST
+
 /* ---- property: random workloads against a random fake server ------------- */
 
 static int64_t min3(int64_t a, int64_t b, int64_t c)
@@ -914,6 +956,7 @@ int main(void)
     tcase_add_test(tc, cancel_all_accounts);
     tcase_add_test(tc, adaptive);
     tcase_add_test(tc, bad_config);
+    tcase_add_test(tc, day_without_drift);
     suite_add_tcase(s, tc);
     tc = tcase_create("properties");
     tcase_set_timeout(tc, 120);
