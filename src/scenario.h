@@ -38,7 +38,8 @@ struct retry_config {
     int64_t max_delay_us;      /* cap on any one backoff */
     enum jitter_kind jitter;   /* randomisation of each backoff */
     bool honor_retry_after;    /* never retry before the server's Retry-After */
-    double budget_ratio;       /* retries may add at most this share of first attempts; 0 = none allowed */
+    double budget_ratio;       /* retries may add at most this share of first attempts (plus
+                                  budget_min_retries) per budget window */
     int64_t budget_window_us;  /* the window the retry budget is measured over; 0 = no budget */
     int64_t budget_min_retries; /* retries always allowed per window on top of the ratio, so a
                                    lone request may still retry (0 with ratio 0 = no retries) */
