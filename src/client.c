@@ -724,6 +724,12 @@ void client_cancel(client *c, struct client_req *r, int64_t now)
     assert(now >= c->now_us);
     c->now_us = now;
     switch (r->state) {
+    case CLIENT_NEW:
+        /* a producer held back by CLIENT_BLOCKED: an arrival all the same */
+        assert(r->class_idx >= 0 && r->class_idx < c->n_classes);
+        r->seq = ++c->seq;
+        c->cls[r->class_idx].st.submitted++;
+        break;
     case CLIENT_QUEUED:
         dequeue(c, r, now);
         break;

@@ -210,10 +210,18 @@ int64_t client_next_wakeup(const client *c);
 int client_on_response(client *c, struct client_req *req, int64_t now_us, int status,
                        const struct rlinfo *info, int64_t prompt_used, int64_t completion_used);
 
-/* Cancel one request in any non-terminal state (in flight: the engine aborts it). */
+/*
+ * Cancel one request in any non-terminal state: queued, in backoff, in flight
+ * (the engine aborts the transfer) or CLIENT_NEW held back by CLIENT_BLOCKED
+ * (it is then counted as submitted and cancelled, so accounting still adds up).
+ */
 void client_cancel(client *c, struct client_req *req, int64_t now_us);
 
-/* Cancel everything queued, in backoff and in flight (the engine aborts those). */
+/*
+ * Cancel everything queued, in backoff and in flight (the engine aborts those).
+ * Producers the engine holds back (CLIENT_BLOCKED) are unknown to the client:
+ * cancel them one by one with client_cancel.
+ */
 void client_cancel_all(client *c, int64_t now_us);
 
 /* Counters of one class, or of all when class_idx < 0. */

@@ -197,6 +197,14 @@ START_TEST(queue_full_reject_and_block)
     client_stats(h.c, 0, &st);
     ck_assert_int_eq(st.submitted, 3);
     ck_assert_int_eq(st.depth, 2);
+    /* a held-back producer cancelled at the end still counts as an arrival */
+    ck_assert_int_eq(client_submit(h.c, req(&h, 3, 0, 0, 1, 1), 0), CLIENT_BLOCKED);
+    client_cancel(h.c, &h.r[3].cr, 1);
+    ck_assert_int_eq(h.r[3].end, CLIENT_CANCELLED);
+    client_cancel_all(h.c, 2);
+    client_stats(h.c, 0, &st);
+    ck_assert_int_eq(st.submitted, 4);
+    ck_assert_int_eq(st.terminal[CLIENT_CANCELLED - CLIENT_SUCCEEDED], 4); /* 1 in flight, 2 queued, 1 held */
     client_free(h.c);
 }
 END_TEST
