@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "cqueue.h"
 #include "limiter.h"
 #include "retry.h"
 #include "rng.h"
@@ -18,10 +19,6 @@
 /* Stride scheduling for PRIORITY_WEIGHTED: a class's pass advances by STRIDE1/weight. */
 #define STRIDE1 (1ULL << 32)
 
-struct list {
-    struct client_req *head, *tail;
-};
-
 /*
  * One class. Invariant: st.depth == length(main) + length(retry); a request is
  * in exactly one of: a class list (QUEUED), the retry heap (BACKOFF), the
@@ -29,8 +26,8 @@ struct list {
  */
 struct cls {
     struct client_class cfg;
-    struct list main;          /* new requests, submit order */
-    struct list retry;         /* retries whose backoff ended, in due order */
+    struct cq_list main;          /* new requests, submit order */
+    struct cq_list retry;         /* retries whose backoff ended, in due order */
     uint64_t pass;             /* WEIGHTED: virtual finish time of its next send */
     uint64_t stride;           /* WEIGHTED: STRIDE1 / weight */
     struct client_stats st;
@@ -47,7 +44,7 @@ struct client {
     uint64_t seq;              /* last submit sequence */
     uint64_t sent_seq;         /* last send sequence */
     int64_t depth;             /* queued over all classes */
-    struct list inflight;
+    struct cq_list inflight;
     struct client_req *deadlines; /* pairing heap of queued requests by deadline */
     struct client_req *retries;   /* pairing heap of BACKOFF requests by retry time */
     int64_t poll_at_us;        /* poll can do something at this time (besides the heaps) */
@@ -88,106 +85,6 @@ static inline int64_t min64(int64_t a, int64_t b)
 static inline int64_t sat_add(int64_t a, int64_t b)
 {
     return b > 0 && a > TIME_NEVER - b ? TIME_NEVER : a + b;
-}
-
-/* ---- intrusive lists ------------------------------------------------------ */
-
-static void list_push(struct list *l, struct client_req *r)
-{
-    r->next = NULL;
-    r->prev = l->tail;
-    if (l->tail)
-        l->tail->next = r;
-    else
-        l->head = r;
-    l->tail = r;
-}
-
-static void list_remove(struct list *l, struct client_req *r)
-{
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        l->head = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    else
-        l->tail = r->prev;
-    r->prev = r->next = NULL;
-}
-
-/* ---- intrusive pairing heap (key, seq), no allocation ------------------- */
-
-static inline bool hp_less(const struct client_req *a, const struct client_req *b)
-{
-    return a->hp_key < b->hp_key || (a->hp_key == b->hp_key && a->seq < b->seq);
-}
-
-static struct client_req *hp_meld(struct client_req *a, struct client_req *b)
-{
-    if (!a)
-        return b;
-    if (!b)
-        return a;
-    if (hp_less(b, a)) {
-        struct client_req *t = a;
-        a = b;
-        b = t;
-    }
-    b->hp_sib = a->hp_child;
-    if (a->hp_child)
-        a->hp_child->hp_prev = b;
-    b->hp_prev = a;
-    a->hp_child = b;
-    a->hp_sib = a->hp_prev = NULL;
-    return a;
-}
-
-/* Two-pass pairing of a sibling list, iterative (no recursion depth issues). */
-static struct client_req *hp_merge_pairs(struct client_req *first)
-{
-    struct client_req *stack = NULL;
-    while (first) {
-        struct client_req *a = first, *b = a->hp_sib;
-        first = b ? b->hp_sib : NULL;
-        a->hp_sib = a->hp_prev = NULL;
-        if (b)
-            b->hp_sib = b->hp_prev = NULL;
-        struct client_req *m = hp_meld(a, b);
-        m->hp_sib = stack;
-        stack = m;
-    }
-    struct client_req *root = NULL;
-    while (stack) {
-        struct client_req *next = stack->hp_sib;
-        stack->hp_sib = NULL;
-        root = hp_meld(root, stack);
-        stack = next;
-    }
-    return root;
-}
-
-static void hp_insert(struct client_req **root, struct client_req *r, int64_t key)
-{
-    r->hp_key = key;
-    r->hp_child = r->hp_sib = r->hp_prev = NULL;
-    *root = hp_meld(*root, r);
-}
-
-static void hp_remove(struct client_req **root, struct client_req *r)
-{
-    if (r == *root) {
-        *root = hp_merge_pairs(r->hp_child);
-    } else {
-        if (r->hp_prev->hp_child == r)
-            r->hp_prev->hp_child = r->hp_sib;
-        else
-            r->hp_prev->hp_sib = r->hp_sib;
-        if (r->hp_sib)
-            r->hp_sib->hp_prev = r->hp_prev;
-        *root = hp_meld(*root, hp_merge_pairs(r->hp_child));
-    }
-    r->hp_child = r->hp_sib = r->hp_prev = NULL;
 }
 
 /* ---- lifecycle ------------------------------------------------------------ */
@@ -304,9 +201,9 @@ static void enqueue(client *c, struct client_req *r, bool is_retry, int64_t read
     r->state = CLIENT_QUEUED;
     r->ready_us = ready_us;
     r->throttled = false;
-    list_push(is_retry ? &k->retry : &k->main, r);
+    cq_list_push(is_retry ? &k->retry : &k->main, r);
     if (r->deadline_us != TIME_NEVER)
-        hp_insert(&c->deadlines, r, r->deadline_us);
+        cq_heap_insert(&c->deadlines, r, r->deadline_us);
     k->st.depth++;
     c->depth++;
 }
@@ -315,9 +212,9 @@ static void enqueue(client *c, struct client_req *r, bool is_retry, int64_t read
 static void dequeue(client *c, struct client_req *r, int64_t now)
 {
     struct cls *k = &c->cls[r->class_idx];
-    list_remove(r->attempts > 0 ? &k->retry : &k->main, r); /* retries carry attempts */
+    cq_list_remove(r->attempts > 0 ? &k->retry : &k->main, r); /* retries carry attempts */
     if (r->deadline_us != TIME_NEVER)
-        hp_remove(&c->deadlines, r);
+        cq_heap_remove(&c->deadlines, r);
     k->st.depth--;
     c->depth--;
     if (now > r->ready_us && !r->throttled) {
@@ -489,7 +386,7 @@ static void send(client *c, struct client_req *r, int64_t now)
     r->state = CLIENT_INFLIGHT;
     r->attempts++;
     r->sent_seq = ++c->sent_seq;
-    list_push(&c->inflight, r);
+    cq_list_push(&c->inflight, r);
     k->st.in_flight++;
     k->st.sent++;
     if (r->attempts == 1)
@@ -510,7 +407,7 @@ static struct client_req *skip_scan(client *c, int64_t now, int64_t blocked_cost
     int n = class_order(c, now, order), looked = 0;
     for (int i = 0; i < n; i++) {
         struct cls *k = &c->cls[order[i]];
-        struct list *lists[2] = {&k->retry, &k->main};
+        struct cq_list *lists[2] = {&k->retry, &k->main};
         for (int j = 0; j < 2; j++) {
             for (struct client_req *r = lists[j]->head; r; r = r->next) {
                 if (r->cost_tokens >= blocked_cost)
@@ -538,7 +435,7 @@ int client_poll(client *c, int64_t now, struct client_req **out, int max)
     /* retries whose time has come re-enter the queue, in due order */
     while (c->retries && c->retries->hp_key <= now) {
         struct client_req *r = c->retries;
-        hp_remove(&c->retries, r);
+        cq_heap_remove(&c->retries, r);
         c->cls[r->class_idx].st.backoff--;
         enqueue(c, r, true, r->retry_at_us);
     }
@@ -643,7 +540,7 @@ static void adapt(client *c, struct client_req *r, int64_t now, int status,
 
 static void leave_flight(client *c, struct client_req *r)
 {
-    list_remove(&c->inflight, r);
+    cq_list_remove(&c->inflight, r);
     c->cls[r->class_idx].st.in_flight--;
     limiter_release(&c->lim);
 }
@@ -708,7 +605,7 @@ int client_on_response(client *c, struct client_req *r, int64_t now, int status,
     }
     r->state = CLIENT_BACKOFF;
     r->retry_at_us = t;
-    hp_insert(&c->retries, r, t);
+    cq_heap_insert(&c->retries, r, t);
     k->st.backoff++;
     k->st.retries++;
     assert(client_ok(c));
@@ -734,7 +631,7 @@ void client_cancel(client *c, struct client_req *r, int64_t now)
         dequeue(c, r, now);
         break;
     case CLIENT_BACKOFF:
-        hp_remove(&c->retries, r);
+        cq_heap_remove(&c->retries, r);
         c->cls[r->class_idx].st.backoff--;
         break;
     case CLIENT_INFLIGHT:
