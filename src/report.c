@@ -95,9 +95,13 @@ void report_summary(FILE *out, const struct scenario *sc, const metrics *m,
     char d1[64], d2[64];
     struct metrics_row t;
     metrics_total(m, -1, &t);
+    /* The end is rarely a round number: seconds to the ms read better than "205189205us". */
+    if (t.end_us % US_PER_S)
+        snprintf(d2, sizeof d2, "%.3fs", (double)t.end_us / US_PER_S);
+    else
+        format_duration(t.end_us, d2, sizeof d2);
     fprintf(out, "scenario %s, seed %" PRIu64 ": arrivals for %s, run ended at %s\n\n", sc->name,
-            sc->seed, format_duration(sc->duration_us, d1, sizeof d1),
-            format_duration(t.end_us, d2, sizeof d2));
+            sc->seed, format_duration(sc->duration_us, d1, sizeof d1), d2);
     int w = 5;
     for (int i = 0; i < sc->n_classes; i++)
         if ((int)strlen(sc->classes[i].name) > w)

@@ -93,6 +93,7 @@ struct sim {
     int64_t end_us;
     bool done;
     bool answered_now;           /* an attempt was answered during this service pass */
+    bool client_dirty;           /* the client was handed something since the last service */
     struct sim_stats st;
     struct sreq *out[64];        /* client_poll's batch */
 };
@@ -382,6 +383,7 @@ static void schedule_arrival(sim *s, int cls)
 /* Offer r to the client; false when the client is full and blocks the producer. */
 static bool submit(sim *s, struct sreq *r)
 {
+    s->client_dirty = true;
     if (client_submit(s->cl, &r->cr, s->now) == CLIENT_BLOCKED) {
         blocked_push(s, r);
         return false;
@@ -429,6 +431,7 @@ static void answer(sim *s, struct sreq *r, int64_t now, int status, const struct
                    int64_t prompt_used, int64_t completion_used)
 {
     s->answered_now = true;
+    s->client_dirty = true;
     bool first_429 = status == 429 && !r->saw_429;
     if (first_429)
         r->saw_429 = true;
@@ -504,6 +507,7 @@ static void expire_deadlines(sim *s)
         r->prov_id = 0;
         metrics_answer(s->m, s->now, r->cr.class_idx, -1, false);
         client_on_response(s->cl, &r->cr, s->now, 0, NULL, -1, -1);
+        s->client_dirty = true;
     }
 }
 
@@ -533,6 +537,7 @@ static void service(sim *s)
         }
     }
     s->client_wake_us = w;
+    s->client_dirty = false;
 }
 
 /* ---- the loop -------------------------------------------------------------- */
@@ -628,7 +633,10 @@ int sim_run(sim *s, int64_t max_events)
             s->st.heap_events++;
             handle(s, e.data);
         }
-        service(s);
+        /* The client changes only when handed something or when its own time comes; a
+         * step with neither (a first token, a requeue) needs no poll. */
+        if (s->client_dirty || t >= s->client_wake_us || s->blk_head)
+            service(s);
         if (evheap_size(&s->heap) > (size_t)s->st.heap_peak)
             s->st.heap_peak = (int64_t)evheap_size(&s->heap);
     }
