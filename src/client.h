@@ -13,22 +13,24 @@
  *
  * Engine loop (both engines):
  *   on arrival:   client_req_init(&r->cr, ...); client_submit(c, &r->cr, now);
- *   each turn:    n = client_poll(c, now, out, max)  -> send out[0..n)
- *                 arm a timer for client_next_wakeup(c)
  *   on answer:    client_on_response(c, req, now, status, &info, prompt, completion)
+ *   each turn:    after the above, at the same now:
+ *                 n = client_poll(c, now, out, max)  -> send out[0..n); repeat while
+ *                 n == max; then arm one timer for client_next_wakeup(c)
  *   at the end:   client_cancel_all(c, now)
  * Every request ends in exactly one terminal state, reported once through the
  * on_terminal callback (from inside client_submit, client_poll,
  * client_on_response, client_cancel or client_cancel_all). After on_terminal
  * the client no longer touches the request: the engine may free or reuse it
  * inside the callback. Callbacks must not call back into the client (apart
- * from client_stats/client_class_stats); engines defer follow-up work (a
- * closed-loop user's next request) to their own event queue.
+ * from client_stats and the other read-only getters); engines defer follow-up
+ * work (a closed-loop user's next request) to their own event queue.
  *
- * In-flight deadlines are the engine's: the client expires requests that wait
- * in its queue or in backoff; a request in flight past req->deadline_us must be
- * aborted by the engine, which then reports it with status 0 (transport error);
- * the client turns that into CLIENT_TIMED_OUT.
+ * In-flight deadlines are the engine's: the client times out requests waiting
+ * in its queue (and never schedules a retry past the deadline); a request in
+ * flight past req->deadline_us must be aborted by the engine, which then
+ * reports it with status 0 (transport error); the client turns that into
+ * CLIENT_TIMED_OUT.
  */
 #ifndef RATELAB_CLIENT_H
 #define RATELAB_CLIENT_H
@@ -167,9 +169,10 @@ void client_free(client *c);
                             from arrival_us */
 /*
  * Offer a request in state CLIENT_NEW (now_us may be later than its arrival,
- * e.g. after being blocked). Returns 0: taken (queued, or already terminal: rejected because the queue was
- * full or it can never fit — on_terminal has been called); CLIENT_BLOCKED: not
- * taken (see above). Call client_poll afterwards to send what can go.
+ * e.g. after being blocked). Returns 0: taken — queued, or already terminal
+ * (rejected: queue full or can never fit; on_terminal has been called);
+ * CLIENT_BLOCKED: not taken (see above). Call client_poll afterwards, at the
+ * same now, to send what can go.
  */
 int client_submit(client *c, struct client_req *req, int64_t now_us);
 
@@ -227,7 +230,7 @@ void client_cancel_all(client *c, int64_t now_us);
 /* Counters of one class, or of all when class_idx < 0. */
 void client_stats(const client *c, int class_idx, struct client_stats *out);
 
-/* The limiter inside (read-only; tests and the dashboard look at levels). */
+/* The limiter inside, read-only: limiter_bucket_level(&l->tpm, now) and so on. */
 const struct limiter *client_limiter(const client *c);
 
 /* Effective concurrency limit now (adaptive AIMD), 0 = unlimited. */

@@ -98,13 +98,19 @@ void limiter_bucket_adjust(struct limiter_bucket *b, int64_t now_us, int64_t del
     assert(bucket_ok(b));
 }
 
-int64_t limiter_bucket_level(struct limiter_bucket *b, int64_t now_us)
+int64_t limiter_bucket_level(const struct limiter_bucket *b, int64_t now_us)
 {
     if (b->amount == 0)
         return INT64_MAX;
-    refill(b, now_us);
-    i128 q = b->level_uus / b->period_us;
-    if (q * b->period_us > b->level_uus) /* floor for negative levels */
+    assert(now_us >= b->last_us);
+    i128 l = b->level_uus;
+    if (l < b->cap_uus) {
+        l += (i128)(now_us - b->last_us) * b->amount;
+        if (l > b->cap_uus)
+            l = b->cap_uus;
+    }
+    i128 q = l / b->period_us;
+    if (q * b->period_us > l) /* floor for negative levels */
         q--;
     return (int64_t)q;
 }

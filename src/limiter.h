@@ -97,8 +97,8 @@ int limiter_bucket_peek(struct limiter_bucket *b, int64_t now_us, int64_t cost,
  */
 void limiter_bucket_adjust(struct limiter_bucket *b, int64_t now_us, int64_t delta);
 
-/* Whole units available at now_us (floor; negative while in debt). */
-int64_t limiter_bucket_level(struct limiter_bucket *b, int64_t now_us);
+/* Whole units available at now_us (floor; negative while in debt). Changes nothing. */
+int64_t limiter_bucket_level(const struct limiter_bucket *b, int64_t now_us);
 
 /* Lower the level to at most `units` (adaptive mode: the server says it has less). */
 void limiter_bucket_clamp(struct limiter_bucket *b, int64_t now_us, int64_t units);

@@ -565,9 +565,9 @@ START_TEST(reconcile_usage)
     client_submit(h.c, req(&h, 0, 0, 0, 100, 800), 0);
     int ids[4];
     poll_ids(&h, 0, ids, 4);
-    ck_assert_int_eq(limiter_bucket_level((struct limiter_bucket *)&l->tpm, 0), 100);
+    ck_assert_int_eq(limiter_bucket_level(&l->tpm, 0), 100);
     client_on_response(h.c, &h.r[0].cr, 0, 200, NULL, 100, 50);
-    ck_assert_int_eq(limiter_bucket_level((struct limiter_bucket *)&l->tpm, 0), 850);
+    ck_assert_int_eq(limiter_bucket_level(&l->tpm, 0), 850);
     /* overrun: PROMPT_ONLY charges 100, usage 600 -> debt */
     client_free(h.c);
     cfg.estimate = ESTIMATE_PROMPT_ONLY;
@@ -577,13 +577,13 @@ START_TEST(reconcile_usage)
     client_submit(h.c, req(&h, 1, 0, 0, 100, 900), 0);
     poll_ids(&h, 0, ids, 1);
     client_on_response(h.c, &h.r[0].cr, 0, 200, NULL, 100, 1000);
-    ck_assert_int_eq(limiter_bucket_level((struct limiter_bucket *)&l->tpm, 0), -100);
+    ck_assert_int_eq(limiter_bucket_level(&l->tpm, 0), -100);
     ck_assert_int_eq(poll_ids(&h, 0, ids, 4), 0);
     ck_assert_int_eq(client_next_wakeup(h.c), 200 * 60000); /* 200 tokens at 1000/min */
     /* a 429 without usage is refunded */
     ck_assert_int_eq(poll_ids(&h, 200 * 60000, ids, 4), 1);
     client_on_response(h.c, &h.r[1].cr, 200 * 60000, 429, NULL, -1, -1);
-    ck_assert_int_eq(limiter_bucket_level((struct limiter_bucket *)&l->tpm, 200 * 60000), 100);
+    ck_assert_int_eq(limiter_bucket_level(&l->tpm, 200 * 60000), 100);
     client_free(h.c);
 }
 END_TEST
