@@ -253,12 +253,13 @@ END_TEST
 
 struct adm {
     int64_t t;
-    int64_t cost;
+    int64_t cost; /* charged; negative: a refund from reconciliation */
 };
 
 /*
- * Independent check: in every window [t_j - W, t_j] ending at an admission,
- * the admitted cost is at most capacity + amount × W / period.
+ * Independent check: in every window [t_j - W, t_j] ending at an event, the
+ * net cost admitted (charges minus refunds) is at most capacity + amount × W /
+ * period; for the requests dimension, the number of admissions.
  */
 static void check_windows(const struct adm *a, int n, int64_t amount, int64_t period_us,
                           int64_t capacity, bool requests, int64_t W)
@@ -268,9 +269,9 @@ static void check_windows(const struct adm *a, int n, int64_t amount, int64_t pe
     __int128 sum = 0;
     int i = 0;
     for (int j = 0; j < n; j++) {
-        sum += requests ? 1 : a[j].cost;
+        sum += requests ? a[j].cost > 0 : a[j].cost;
         while (a[i].t < a[j].t - W) {
-            sum -= requests ? 1 : a[i].cost;
+            sum -= requests ? a[i].cost > 0 : a[i].cost;
             i++;
         }
         __int128 bound = (__int128)capacity * period_us + (__int128)amount * W;
@@ -280,7 +281,7 @@ static void check_windows(const struct adm *a, int n, int64_t amount, int64_t pe
     }
 }
 
-#define MAXADM 600
+#define MAXADM 900
 
 START_TEST(property_windows)
 {
@@ -296,11 +297,13 @@ START_TEST(property_windows)
         struct limiter l;
         int64_t start = (int64_t)rng_below(&rng, 2) ? 0 : (int64_t)rng_below(&rng, US_PER_DAY);
         limiter_init(&l, rpm, tpm, tpd, conc, start);
-        int64_t t = start, done_at[32] = {0};
+        static int64_t done_at[MAXADM], done_cost[MAXADM];
+        int64_t t = start;
         int n_done = 0, n = 0;
+        bool refunds = rng_below(&rng, 2);
         int64_t cost = -1;
         double mean_gap = 1 + rng_exp(&rng, 2e6);
-        while (n < MAXADM) {
+        while (n < MAXADM - 1) {
             if (cost < 0) { /* next request arrives */
                 t += (int64_t)rng_exp(&rng, mean_gap);
                 cost = 1 + (int64_t)rng_below(&rng, (uint64_t)max_cost);
@@ -309,11 +312,21 @@ START_TEST(property_windows)
                     continue;
                 }
             }
-            /* completions due by t free slots */
-            for (int k = 0; k < n_done;) {
+            /* completions due by t free slots, and may refund part of the
+             * reservation (usage below the estimate) */
+            for (int k = 0; k < n_done && n < MAXADM - 1;) {
                 if (done_at[k] <= t) {
                     limiter_release(&l);
-                    done_at[k] = done_at[--n_done];
+                    if (refunds) {
+                        int64_t back = (int64_t)rng_below(&rng, (uint64_t)done_cost[k] + 1);
+                        limiter_reconcile(&l, t, done_cost[k], done_cost[k] - back);
+                        adm[n].t = t;
+                        adm[n].cost = -back;
+                        n++;
+                    }
+                    n_done--;
+                    done_at[k] = done_at[n_done];
+                    done_cost[k] = done_cost[n_done];
                 } else {
                     k++;
                 }
@@ -324,16 +337,14 @@ START_TEST(property_windows)
                 adm[n].t = t;
                 adm[n].cost = cost;
                 n++;
-                if (conc)
-                    done_at[n_done++] = t + 1 + (int64_t)rng_exp(&rng, 3e6);
+                done_cost[n_done] = cost;
+                done_at[n_done++] = t + 1 + (int64_t)rng_exp(&rng, 3e6);
                 cost = -1;
-                /* the same now twice creates nothing: a repeat must not admit more
-                 * than what is left */
             } else if (rc == LIMITER_WAIT) {
                 FAST_ASSERT(w > t, "wait %lld not after %lld", (long long)w, (long long)t);
                 t = w;
             } else {
-                FAST_ASSERT(rc == LIMITER_BUSY, "rc %d", rc);
+                FAST_ASSERT(rc == LIMITER_BUSY && n_done > 0, "rc %d", rc);
                 int64_t m = done_at[0];
                 for (int k = 1; k < n_done; k++)
                     if (done_at[k] < m)
@@ -354,52 +365,67 @@ START_TEST(property_windows)
 }
 END_TEST
 
-/* The long-run admitted rate equals min(offered, limit) within 1 %. */
+/*
+ * The long-run admitted rate equals min(offered, limit) within 1 %: requests
+ * against an RPM limit (odd seeds) or tokens of random size against a TPM limit
+ * (even seeds), over 4 simulated hours with a FIFO backlog served greedily.
+ */
 START_TEST(property_long_run_rate)
 {
+    enum { RING = 1 << 19 };
+    static int64_t ring[RING]; /* backlog of costs */
     for (uint64_t seed = 1; seed <= 40; seed++) {
         struct rng rng;
         rng_seed(&rng, seed * 7919);
-        int64_t rpm = 60 + (int64_t)rng_below(&rng, 240);
-        double limit_per_s = rpm / 60.0;
+        bool tokens = seed % 2 == 0;
+        int64_t limit = tokens ? 20000 + (int64_t)rng_below(&rng, 100000)
+                               : 60 + (int64_t)rng_below(&rng, 240);
+        /* token requests of mean size limit/120 .. limit/12: 0.1-1 per second */
+        int64_t max_cost = tokens ? limit / 60 * (1 + (int64_t)rng_below(&rng, 10)) : 1;
+        double mean_cost = (1 + max_cost) / 2.0;
+        double limit_per_s = limit / 60.0; /* units per second */
         /* offered 0.3-0.8× or 1.3-3× the limit: away from ρ = 1, where the
          * backlog's random walk, not the limiter, decides the count */
         double u = rng_unit(&rng);
-        double offered_per_s = limit_per_s * (u < 0.5 ? 0.3 + u : 1.3 + 3.4 * (u - 0.5));
+        double offered_units_per_s = limit_per_s * (u < 0.5 ? 0.3 + u : 1.3 + 3.4 * (u - 0.5));
+        double gap_us = US_PER_S * mean_cost / offered_units_per_s;
         struct limiter l;
-        limiter_init(&l, rpm, 0, 0, 0, 0);
+        limiter_init(&l, tokens ? 0 : limit, tokens ? limit : 0, 0, 0, 0);
         const int64_t horizon = 4 * US_PER_HOUR;
-        int64_t t = 0, arrived = 0, admitted = 0, backlog = 0;
-        int64_t next_arrival = (int64_t)rng_exp(&rng, US_PER_S / offered_per_s);
+        int64_t t = 0, arrived = 0, admitted = 0, head = 0, tail = 0;
+        int64_t next_arrival = (int64_t)rng_exp(&rng, gap_us);
         int64_t retry_at = TIME_NEVER;
-        while (t < horizon) {
+        for (;;) {
             t = next_arrival < retry_at ? next_arrival : retry_at;
             if (t >= horizon)
                 break;
             if (t == next_arrival) {
-                arrived++;
-                backlog++;
-                next_arrival = t + 1 + (int64_t)rng_exp(&rng, US_PER_S / offered_per_s);
+                int64_t c = 1 + (int64_t)rng_below(&rng, (uint64_t)max_cost);
+                arrived += c;
+                FAST_ASSERT(tail - head < RING, "backlog ring overflow");
+                ring[tail++ % RING] = c;
+                next_arrival = t + 1 + (int64_t)rng_exp(&rng, gap_us);
             }
             retry_at = TIME_NEVER;
             int64_t w;
-            while (backlog > 0) {
-                int rc = limiter_try(&l, t, 1, &w);
-                if (rc != LIMITER_OK) {
+            while (head < tail) {
+                int64_t c = ring[head % RING];
+                if (limiter_try(&l, t, c, &w) != LIMITER_OK) {
                     retry_at = w;
                     break;
                 }
-                admitted++;
-                backlog--;
+                limiter_release(&l);
+                admitted += c;
+                head++;
             }
         }
-        double hours = (double)horizon / US_PER_S;
-        double got = admitted / hours;
-        double offered = arrived / hours;
+        double secs = (double)horizon / US_PER_S;
+        double got = admitted / secs, offered = arrived / secs;
         double expect = offered < limit_per_s ? offered : limit_per_s;
         ck_assert_msg(got <= expect * 1.01 && got >= expect * 0.99,
-                      "seed %llu: admitted %.4f/s, offered %.4f/s, limit %.4f/s",
-                      (unsigned long long)seed, got, offered, limit_per_s);
+                      "seed %llu (%s): admitted %.4f/s, offered %.4f/s, limit %.4f/s",
+                      (unsigned long long)seed, tokens ? "tokens" : "requests", got, offered,
+                      limit_per_s);
     }
 }
 END_TEST
