@@ -99,8 +99,8 @@ static void bench_limiter(int64_t n)
     uint64_t allocs = n_alloc - a0;
     printf("limiter_try, 4 dimensions: %" PRId64 " decisions in %.3f s = %.1f M/s (%.1f ns each)\n",
            n, dt, n / dt / 1e6, dt / n * 1e9);
-    printf("  admitted %" PRId64 ", wait %" PRId64 ", busy %" PRId64 ", allocations in loop: %" PRIu64
-           " (sink %" PRId64 ")\n",
+    printf("  admitted %" PRId64 ", wait %" PRId64 ", busy %" PRId64
+           ", allocations in loop: %" PRIu64 " (sink %" PRId64 ")\n",
            ok, wait, busy, allocs, sink & 1);
     /* all admitted: the pure accept path, charges on every dimension */
     limiter_init(&l, 1000000000, 1000000000000LL, 1000000000000000LL, 1000000, 0);
@@ -192,8 +192,8 @@ static void bench_client(int64_t n)
     }
     double dt = secs() - t0;
     printf("client core (submit + poll + answer, 3 classes, aging): %" PRId64
-           " requests in %.3f s = %.2f M requests/s, %" PRId64 " ended, allocations in loop: %" PRIu64
-           "\n",
+           " requests in %.3f s = %.2f M requests/s, %" PRId64
+           " ended, allocations in loop: %" PRIu64 "\n",
            submitted, dt, submitted / dt / 1e6, done, n_alloc - a0);
     (void)polls;
     client_cancel_all(c, now);

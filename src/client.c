@@ -26,10 +26,10 @@
  */
 struct cls {
     struct client_class cfg;
-    struct cq_list main;          /* new requests, submit order */
-    struct cq_list retry;         /* retries whose backoff ended, in due order */
-    uint64_t pass;             /* WEIGHTED: virtual finish time of its next send */
-    uint64_t stride;           /* WEIGHTED: STRIDE1 / weight */
+    struct cq_list main;  /* new requests, submit order */
+    struct cq_list retry; /* retries whose backoff ended, in due order */
+    uint64_t pass;        /* WEIGHTED: virtual finish time of its next send */
+    uint64_t stride;      /* WEIGHTED: STRIDE1 / weight */
     struct client_stats st;
 };
 
@@ -41,20 +41,20 @@ struct client {
     struct client_callbacks cb;
     struct cls cls[SCENARIO_MAX_CLASSES];
     int n_classes;
-    uint64_t seq;              /* last submit sequence */
-    uint64_t sent_seq;         /* last send sequence */
-    int64_t depth;             /* queued over all classes */
+    uint64_t seq;      /* last submit sequence */
+    uint64_t sent_seq; /* last send sequence */
+    int64_t depth;     /* queued over all classes */
     struct cq_list inflight;
     struct client_req *deadlines; /* pairing heap of queued requests by deadline */
     struct client_req *retries;   /* pairing heap of BACKOFF requests by retry time */
-    int64_t poll_at_us;        /* poll can do something at this time (besides the heaps) */
-    int64_t now_us;            /* latest now seen */
-    bool producer_blocked;     /* a CLIENT_BLOCKED submit waits for room */
-    uint64_t vtime;            /* WEIGHTED: pass of the class served last */
+    int64_t poll_at_us;           /* poll can do something at this time (besides the heaps) */
+    int64_t now_us;               /* latest now seen */
+    bool producer_blocked;        /* a CLIENT_BLOCKED submit waits for room */
+    uint64_t vtime;               /* WEIGHTED: pass of the class served last */
     /* adaptive */
-    int64_t cwnd;              /* AIMD concurrency window, 0 = not engaged */
-    int64_t cwnd_acked;        /* successes since the window last grew */
-    uint64_t recover_seq;      /* 429s of requests sent before this do not shrink again */
+    int64_t cwnd;         /* AIMD concurrency window, 0 = not engaged */
+    int64_t cwnd_acked;   /* successes since the window last grew */
+    uint64_t recover_seq; /* 429s of requests sent before this do not shrink again */
 };
 
 #ifndef NDEBUG
@@ -89,8 +89,8 @@ static inline int64_t sat_add(int64_t a, int64_t b)
 
 /* ---- lifecycle ------------------------------------------------------------ */
 
-void client_req_init(struct client_req *r, int class_idx, int64_t arrival_us,
-                     int64_t prompt_tokens, int64_t max_tokens)
+void client_req_init(struct client_req *r, int class_idx, int64_t arrival_us, int64_t prompt_tokens,
+                     int64_t max_tokens)
 {
     *r = (struct client_req){0};
     r->class_idx = class_idx;
@@ -123,8 +123,8 @@ client *client_new(const struct client_config *cfg, const struct client_class *c
         if (classes[i].weight < 0 || classes[i].timeout_us < 0)
             return NULL;
     client *c = xcalloc(1, sizeof *c);
-    if (limiter_init(&c->lim, cfg->requests_per_minute, cfg->tokens_per_minute,
-                     cfg->tokens_per_day, cfg->max_concurrent, now_us)) {
+    if (limiter_init(&c->lim, cfg->requests_per_minute, cfg->tokens_per_minute, cfg->tokens_per_day,
+                     cfg->max_concurrent, now_us)) {
         free(c);
         return NULL;
     }
@@ -181,8 +181,8 @@ static void event(client *c, struct client_req *r, enum client_event ev, int64_t
 }
 
 /* The one exit of every request. The request is not touched after the callback. */
-static void terminal(client *c, struct client_req *r, enum client_state s,
-                     enum client_reason why, int64_t now)
+static void terminal(client *c, struct client_req *r, enum client_state s, enum client_reason why,
+                     int64_t now)
 {
     assert(s >= CLIENT_SUCCEEDED && s <= CLIENT_CANCELLED);
     assert(r->state < CLIENT_SUCCEEDED);
@@ -260,8 +260,7 @@ int client_submit(client *c, struct client_req *r, int64_t now)
     int64_t p = r->prompt_tokens > 0 ? r->prompt_tokens : 0;
     int64_t m = r->max_tokens > 0 ? r->max_tokens : 0;
     r->cost_tokens = c->cfg.estimate == ESTIMATE_PROMPT_ONLY ? p : p + m;
-    r->deadline_us =
-        k->cfg.timeout_us > 0 ? sat_add(r->arrival_us, k->cfg.timeout_us) : TIME_NEVER;
+    r->deadline_us = k->cfg.timeout_us > 0 ? sat_add(r->arrival_us, k->cfg.timeout_us) : TIME_NEVER;
     k->st.submitted++;
     if (!limiter_fits(&c->lim, r->cost_tokens)) {
         terminal(c, r, CLIENT_REJECTED, CLIENT_REASON_TOO_LARGE, now);
@@ -515,7 +514,8 @@ static void adapt(client *c, struct client_req *r, int64_t now, int status,
         if (status == 429 && info->retry_after_us > 0)
             limiter_pause(&c->lim, sat_add(now, info->retry_after_us));
     }
-    /* AIMD on the concurrency window: halve once per round trip on 429, +1 per window of successes */
+    /* AIMD on the concurrency window: halve once per round trip on 429, +1 per window of successes
+     */
     if (status == 429) {
         if (r->sent_seq > c->recover_seq) {
             /* the window in force: ours, else the configured pool, else what was in flight */
@@ -555,8 +555,8 @@ int client_on_response(client *c, struct client_req *r, int64_t now, int status,
     leave_flight(c, r);
     r->last_status = status;
     if (prompt_used >= 0 || completion_used >= 0) {
-        int64_t actual = (prompt_used > 0 ? prompt_used : 0) +
-                         (completion_used > 0 ? completion_used : 0);
+        int64_t actual =
+            (prompt_used > 0 ? prompt_used : 0) + (completion_used > 0 ? completion_used : 0);
         limiter_reconcile(&c->lim, now, r->cost_tokens, actual);
     } else if (status == 429) {
         limiter_reconcile(&c->lim, now, r->cost_tokens, 0); /* rejected unprocessed */
@@ -589,8 +589,8 @@ int client_on_response(client *c, struct client_req *r, int64_t now, int status,
         terminal(c, r, CLIENT_FAILED, CLIENT_REASON_ATTEMPTS, now);
         return CLIENT_DONE;
     }
-    int64_t t = sat_add(now, retry_backoff_us(&c->cfg.retry, r->attempts, &r->prev_delay_us,
-                                              c->rng));
+    int64_t t =
+        sat_add(now, retry_backoff_us(&c->cfg.retry, r->attempts, &r->prev_delay_us, c->rng));
     if (c->cfg.retry.honor_retry_after && info && info->retry_after_us >= 0)
         t = t > sat_add(now, info->retry_after_us) ? t : sat_add(now, info->retry_after_us);
     if (t >= r->deadline_us) {
@@ -701,15 +701,14 @@ int64_t client_concurrency(const client *c)
 
 const char *client_state_name(enum client_state s)
 {
-    static const char *const names[] = {"new",       "queued",    "in_flight",
-                                        "backoff",   "succeeded", "failed",
-                                        "rejected",  "timed_out", "cancelled"};
+    static const char *const names[] = {"new",    "queued",   "in_flight", "backoff",  "succeeded",
+                                        "failed", "rejected", "timed_out", "cancelled"};
     return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "?";
 }
 
 const char *client_reason_name(enum client_reason r)
 {
-    static const char *const names[] = {"none",   "queue_full", "too_large", "not_retryable",
-                                        "attempts", "budget",   "deadline"};
+    static const char *const names[] = {"none",     "queue_full", "too_large", "not_retryable",
+                                        "attempts", "budget",     "deadline"};
     return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "?";
 }

@@ -45,15 +45,15 @@ struct rng;
 
 /* Where a request is; the last five are terminal. */
 enum client_state {
-    CLIENT_NEW,        /* initialised, not submitted */
-    CLIENT_QUEUED,     /* waiting in the client queue for the limiter */
-    CLIENT_INFLIGHT,   /* handed to the engine by client_poll, no answer yet */
-    CLIENT_BACKOFF,    /* waiting for its retry time */
-    CLIENT_SUCCEEDED,  /* answered 2xx */
-    CLIENT_FAILED,     /* not retryable, or retries exhausted / over budget */
-    CLIENT_REJECTED,   /* queue full (reject policy), or can never fit the limits */
-    CLIENT_TIMED_OUT,  /* its deadline passed before a final answer */
-    CLIENT_CANCELLED,  /* client_cancel / client_cancel_all */
+    CLIENT_NEW,       /* initialised, not submitted */
+    CLIENT_QUEUED,    /* waiting in the client queue for the limiter */
+    CLIENT_INFLIGHT,  /* handed to the engine by client_poll, no answer yet */
+    CLIENT_BACKOFF,   /* waiting for its retry time */
+    CLIENT_SUCCEEDED, /* answered 2xx */
+    CLIENT_FAILED,    /* not retryable, or retries exhausted / over budget */
+    CLIENT_REJECTED,  /* queue full (reject policy), or can never fit the limits */
+    CLIENT_TIMED_OUT, /* its deadline passed before a final answer */
+    CLIENT_CANCELLED, /* client_cancel / client_cancel_all */
 };
 #define CLIENT_N_TERMINAL 5
 
@@ -74,10 +74,10 @@ enum client_reason {
  * private" is the client's and must not be written by the engine.
  */
 struct client_req {
-    int class_idx;             /* index into the classes given to client_new */
-    int64_t arrival_us;        /* intended send time: latency is measured from here */
-    int64_t prompt_tokens;     /* estimate of the prompt's tokens (>= 0) */
-    int64_t max_tokens;        /* max_tokens asked for (>= 0) */
+    int class_idx;         /* index into the classes given to client_new */
+    int64_t arrival_us;    /* intended send time: latency is measured from here */
+    int64_t prompt_tokens; /* estimate of the prompt's tokens (>= 0) */
+    int64_t max_tokens;    /* max_tokens asked for (>= 0) */
 
     /* read-only for the engine */
     enum client_state state;
@@ -89,19 +89,19 @@ struct client_req {
     int64_t retry_at_us;       /* CLIENT_BACKOFF: when it re-enters the queue */
 
     /* client private */
-    int64_t ready_us;          /* when it (re)entered the queue, µs */
-    int64_t prev_delay_us;     /* last backoff (decorrelated jitter) */
-    uint64_t seq;              /* submit order: FIFO ties */
-    uint64_t sent_seq;         /* send order of the current attempt (AIMD) */
-    struct client_req *prev, *next;       /* queue / in-flight list */
+    int64_t ready_us;                               /* when it (re)entered the queue, µs */
+    int64_t prev_delay_us;                          /* last backoff (decorrelated jitter) */
+    uint64_t seq;                                   /* submit order: FIFO ties */
+    uint64_t sent_seq;                              /* send order of the current attempt (AIMD) */
+    struct client_req *prev, *next;                 /* queue / in-flight list */
     struct client_req *hp_child, *hp_sib, *hp_prev; /* timer heap (deadline or retry) */
-    int64_t hp_key;            /* that heap's key, µs */
-    bool throttled;            /* counted as throttled in this attempt */
+    int64_t hp_key;                                 /* that heap's key, µs */
+    bool throttled;                                 /* counted as throttled in this attempt */
 };
 
 /* Prepare a request before client_submit. */
-void client_req_init(struct client_req *r, int class_idx, int64_t arrival_us,
-                     int64_t prompt_tokens, int64_t max_tokens);
+void client_req_init(struct client_req *r, int class_idx, int64_t arrival_us, int64_t prompt_tokens,
+                     int64_t max_tokens);
 
 /* One class as the client sees it. */
 struct client_class {
@@ -112,18 +112,18 @@ struct client_class {
 
 /* Lifecycle events for metrics (besides the terminal ones). */
 enum client_event {
-    CLIENT_EV_QUEUED,      /* entered the queue (first time, from client_submit) */
-    CLIENT_EV_THROTTLED,   /* left the queue later than it entered it: our limiter delayed it */
-    CLIENT_EV_SENT,        /* handed out by client_poll (every attempt) */
-    CLIENT_EV_RATE_LIMITED,/* the server answered 429 */
-    CLIENT_EV_RETRY,       /* a retry was scheduled at req->retry_at_us */
-    CLIENT_EV_ROOM,        /* req == NULL: the queue has room again (QUEUE_FULL_BLOCK) */
+    CLIENT_EV_QUEUED,       /* entered the queue (first time, from client_submit) */
+    CLIENT_EV_THROTTLED,    /* left the queue later than it entered it: our limiter delayed it */
+    CLIENT_EV_SENT,         /* handed out by client_poll (every attempt) */
+    CLIENT_EV_RATE_LIMITED, /* the server answered 429 */
+    CLIENT_EV_RETRY,        /* a retry was scheduled at req->retry_at_us */
+    CLIENT_EV_ROOM,         /* req == NULL: the queue has room again (QUEUE_FULL_BLOCK) */
 };
 
 struct client_callbacks {
     /* Required. Exactly once per submitted request. */
-    void (*on_terminal)(void *ctx, struct client_req *req, enum client_state state,
-                        int last_status, int64_t now_us);
+    void (*on_terminal)(void *ctx, struct client_req *req, enum client_state state, int last_status,
+                        int64_t now_us);
     /* Optional. */
     void (*on_event)(void *ctx, struct client_req *req, enum client_event ev, int64_t now_us);
     void *ctx;
@@ -131,17 +131,17 @@ struct client_callbacks {
 
 /* Counters per class (and summed over classes). Counts are monotone; gauges are "now". */
 struct client_stats {
-    int64_t submitted;       /* accepted by client_submit or rejected by it */
-    int64_t queued;          /* entered the queue from client_submit */
-    int64_t throttled;       /* attempts our limiter delayed */
-    int64_t sent;            /* attempts sent (first tries and retries) */
-    int64_t retries;         /* retries scheduled */
-    int64_t rate_limited;    /* 429 answers */
-    int64_t budget_denied;   /* retries refused by the retry budget */
+    int64_t submitted;                   /* accepted by client_submit or rejected by it */
+    int64_t queued;                      /* entered the queue from client_submit */
+    int64_t throttled;                   /* attempts our limiter delayed */
+    int64_t sent;                        /* attempts sent (first tries and retries) */
+    int64_t retries;                     /* retries scheduled */
+    int64_t rate_limited;                /* 429 answers */
+    int64_t budget_denied;               /* retries refused by the retry budget */
     int64_t terminal[CLIENT_N_TERMINAL]; /* by state - CLIENT_SUCCEEDED */
-    int64_t depth;           /* gauge: in the queue (retries waiting for the limiter included) */
-    int64_t backoff;         /* gauge: waiting for a retry time */
-    int64_t in_flight;       /* gauge: sent, no answer yet */
+    int64_t depth;     /* gauge: in the queue (retries waiting for the limiter included) */
+    int64_t backoff;   /* gauge: waiting for a retry time */
+    int64_t in_flight; /* gauge: sent, no answer yet */
 };
 
 typedef struct client client;
@@ -164,9 +164,10 @@ client *client_new_from_scenario(const struct scenario *sc, struct rng *rng,
 void client_free(client *c);
 
 /* client_submit outcomes besides 0 (queued). */
-#define CLIENT_BLOCKED 1 /* QUEUE_FULL_BLOCK and no room: NOT taken; submit again after
-                            CLIENT_EV_ROOM (or any later call); latency still counts
-                            from arrival_us */
+#define CLIENT_BLOCKED                                                                             \
+    1 /* QUEUE_FULL_BLOCK and no room: NOT taken; submit again after                               \
+         CLIENT_EV_ROOM (or any later call); latency still counts                                  \
+         from arrival_us */
 /*
  * Offer a request in state CLIENT_NEW (now_us may be later than its arrival,
  * e.g. after being blocked). Returns 0: taken — queued, or already terminal
@@ -197,7 +198,7 @@ int client_poll(client *c, int64_t now_us, struct client_req **out, int max);
 int64_t client_next_wakeup(const client *c);
 
 /* client_on_response outcomes. */
-#define CLIENT_DONE 0  /* terminal: on_terminal has been called */
+#define CLIENT_DONE  0 /* terminal: on_terminal has been called */
 #define CLIENT_RETRY 1 /* retry scheduled at req->retry_at_us (state CLIENT_BACKOFF) */
 /*
  * The answer to an in-flight request. status: HTTP status, 0 = transport error

@@ -138,13 +138,13 @@ void limiter_bucket_fini(struct limiter_bucket *b)
 #ifndef NDEBUG
 static bool limiter_ok(const struct limiter *l)
 {
-    return l->in_flight >= 0 && l->conc_limit >= 0 && bucket_ok(&l->rpm) &&
-           bucket_ok(&l->tpm) && bucket_ok(&l->tpd);
+    return l->in_flight >= 0 && l->conc_limit >= 0 && bucket_ok(&l->rpm) && bucket_ok(&l->tpm) &&
+           bucket_ok(&l->tpd);
 }
 #endif
 
-int limiter_init(struct limiter *l, int64_t rpm, int64_t tpm, int64_t tpd,
-                 int64_t max_concurrent, int64_t now_us)
+int limiter_init(struct limiter *l, int64_t rpm, int64_t tpm, int64_t tpd, int64_t max_concurrent,
+                 int64_t now_us)
 {
     if (rpm < 0 || tpm < 0 || tpd < 0 || max_concurrent < 0)
         return -EINVAL;

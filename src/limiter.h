@@ -49,7 +49,7 @@
 #endif
 
 /* Outcomes of an admission attempt (0 = admitted and charged). */
-#define LIMITER_OK 0
+#define LIMITER_OK   0
 #define LIMITER_WAIT 1 /* a token dimension is short: *wait_until_us says exactly when */
 #define LIMITER_BUSY 2 /* the concurrency pool is full: ask again after a release */
 
@@ -60,12 +60,12 @@
  * Fields are public so the struct can be embedded; treat them as read-only.
  */
 struct limiter_bucket {
-    int64_t amount;        /* units refilled per period; 0 = unlimited */
-    int64_t period_us;     /* refill period, µs (> 0) */
-    int64_t capacity;      /* most units held at once (the burst) */
-    __int128 level_uus;    /* units × period_us; exact, see above */
-    __int128 cap_uus;      /* capacity × period_us */
-    int64_t last_us;       /* time level_uus was last brought up to date, µs */
+    int64_t amount;     /* units refilled per period; 0 = unlimited */
+    int64_t period_us;  /* refill period, µs (> 0) */
+    int64_t capacity;   /* most units held at once (the burst) */
+    __int128 level_uus; /* units × period_us; exact, see above */
+    __int128 cap_uus;   /* capacity × period_us */
+    int64_t last_us;    /* time level_uus was last brought up to date, µs */
 };
 
 /*
@@ -115,14 +115,14 @@ void limiter_bucket_fini(struct limiter_bucket *b);
  * cost in `tpm` and `tpd`, and holds one concurrency slot until released.
  */
 struct limiter {
-    struct limiter_bucket rpm;  /* requests per minute */
-    struct limiter_bucket tpm;  /* tokens per minute */
-    struct limiter_bucket tpd;  /* tokens per day */
-    int64_t max_concurrent;     /* configured pool size, 0 = unlimited */
-    int64_t conc_limit;         /* effective pool size now (adaptive may lower it), 0 = none */
-    int64_t in_flight;          /* slots held */
-    int64_t paused_until_us;    /* admit nothing before this time (adaptive pause), µs */
-    int64_t max_cost;           /* largest token cost that can ever fit; INT64_MAX = any */
+    struct limiter_bucket rpm; /* requests per minute */
+    struct limiter_bucket tpm; /* tokens per minute */
+    struct limiter_bucket tpd; /* tokens per day */
+    int64_t max_concurrent;    /* configured pool size, 0 = unlimited */
+    int64_t conc_limit;        /* effective pool size now (adaptive may lower it), 0 = none */
+    int64_t in_flight;         /* slots held */
+    int64_t paused_until_us;   /* admit nothing before this time (adaptive pause), µs */
+    int64_t max_cost;          /* largest token cost that can ever fit; INT64_MAX = any */
 };
 
 /*
@@ -130,8 +130,8 @@ struct limiter {
  * rpm requests and min(tpm, tpd) tokens). 0 = unlimited for each argument.
  * Returns 0 or -EINVAL (negative limits).
  */
-int limiter_init(struct limiter *l, int64_t rpm, int64_t tpm, int64_t tpd,
-                 int64_t max_concurrent, int64_t now_us);
+int limiter_init(struct limiter *l, int64_t rpm, int64_t tpm, int64_t tpd, int64_t max_concurrent,
+                 int64_t now_us);
 
 /*
  * Admit one request of `cost_tokens` at now_us, all-or-nothing:

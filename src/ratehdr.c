@@ -124,7 +124,7 @@ static int parse_decimal(const char *s, int64_t scale, int64_t *out)
  * integer values of a bare item and of the keys we know. Returns 0 or -EINVAL.
  */
 struct sf_member {
-    int64_t item;   /* bare integer item, -1 = none (a string item, or key=value) */
+    int64_t item; /* bare integer item, -1 = none (a string item, or key=value) */
     int64_t r, t, q, w, limit, remaining, reset; /* -1 = absent */
 };
 
@@ -486,8 +486,8 @@ void ratehdr_finish(const struct ratehdr *h, int64_t now_unix_us, struct rlinfo 
         out->retry_after_us = h->retry_after_us;
     else if (h->retry_after_at_us >= 0)
         out->retry_after_us = until(h->retry_after_at_us, now_unix_us);
-    int64_t *reset[] = {&out->reset_requests_us, &out->reset_tokens_us,
-                        &out->reset_input_tokens_us, &out->reset_output_tokens_us};
+    int64_t *reset[] = {&out->reset_requests_us, &out->reset_tokens_us, &out->reset_input_tokens_us,
+                        &out->reset_output_tokens_us};
     for (int d = 0; d < 4; d++)
         if (h->anth_reset_at_us[d] >= 0)
             *reset[d] = until(h->anth_reset_at_us[d], now_unix_us);
@@ -499,8 +499,8 @@ void ratehdr_finish(const struct ratehdr *h, int64_t now_unix_us, struct rlinfo 
     }
 }
 
-int ratehdr_parse(const char *const *names, const char *const *values, int n,
-                  int64_t now_unix_us, struct rlinfo *out)
+int ratehdr_parse(const char *const *names, const char *const *values, int n, int64_t now_unix_us,
+                  struct rlinfo *out)
 {
     struct ratehdr h;
     ratehdr_begin(&h);

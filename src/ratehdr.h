@@ -64,8 +64,8 @@ int ratehdr_add_line(struct ratehdr *h, const char *line, size_t len);
 void ratehdr_finish(const struct ratehdr *h, int64_t now_unix_us, struct rlinfo *out);
 
 /* One-shot: n name/value pairs. Returns out->parse_errors. */
-int ratehdr_parse(const char *const *names, const char *const *values, int n,
-                  int64_t now_unix_us, struct rlinfo *out);
+int ratehdr_parse(const char *const *names, const char *const *values, int n, int64_t now_unix_us,
+                  struct rlinfo *out);
 
 /* ---- the value parsers, also used by tests ------------------------------ */
 

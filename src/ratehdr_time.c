@@ -200,8 +200,7 @@ static int expect(const char **p, char c)
 
 static int hms(const char **p, int *hh, int *mm, int *ss)
 {
-    if (fixed(p, 2, hh) || expect(p, ':') || fixed(p, 2, mm) || expect(p, ':') ||
-        fixed(p, 2, ss))
+    if (fixed(p, 2, hh) || expect(p, ':') || fixed(p, 2, mm) || expect(p, ':') || fixed(p, 2, ss))
         return -EINVAL;
     return 0;
 }
@@ -377,8 +376,8 @@ char *ratehdr_format_http_date(int64_t unix_us, char *buf, size_t n)
     int mo, d, hh, mi, ss, wd;
     int64_t s = unix_us / US_PER_S - (unix_us % US_PER_S < 0);
     split_time(s, &y, &mo, &d, &hh, &mi, &ss, &wd);
-    snprintf(buf, n, "%s, %02d %s %04lld %02d:%02d:%02d GMT", day_names[wd], d,
-             month_names[mo - 1], (long long)y, hh, mi, ss);
+    snprintf(buf, n, "%s, %02d %s %04lld %02d:%02d:%02d GMT", day_names[wd], d, month_names[mo - 1],
+             (long long)y, hh, mi, ss);
     return buf;
 }
 

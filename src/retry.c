@@ -65,8 +65,8 @@ int64_t retry_backoff_us(const struct retry_config *cfg, int attempt, int64_t *p
     return d;
 }
 
-void retry_budget_init(struct retry_budget *b, double ratio, int64_t min_retries,
-                       int64_t window_us, int64_t now_us)
+void retry_budget_init(struct retry_budget *b, double ratio, int64_t min_retries, int64_t window_us,
+                       int64_t now_us)
 {
     b->ratio = ratio > 0 ? ratio : 0;
     b->min_retries = min_retries > 0 ? min_retries : 0;

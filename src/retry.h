@@ -52,18 +52,18 @@ int64_t retry_backoff_us(const struct retry_config *cfg, int attempt, int64_t *p
 
 /* Sliding-window counts of first attempts and retries. */
 struct retry_budget {
-    double ratio;            /* retries allowed per first attempt */
-    int64_t min_retries;     /* retries always allowed per window */
-    int64_t slot_us;         /* window / RETRY_BUDGET_SLOTS; 0 = budget off */
-    int64_t slot_start_us;   /* start of the current slot, µs */
-    int cur;                 /* index of the current slot */
+    double ratio;                        /* retries allowed per first attempt */
+    int64_t min_retries;                 /* retries always allowed per window */
+    int64_t slot_us;                     /* window / RETRY_BUDGET_SLOTS; 0 = budget off */
+    int64_t slot_start_us;               /* start of the current slot, µs */
+    int cur;                             /* index of the current slot */
     int64_t firsts[RETRY_BUDGET_SLOTS];  /* first attempts per slot */
     int64_t retries[RETRY_BUDGET_SLOTS]; /* retries per slot */
 };
 
 /* window_us == 0 turns the budget off (every retry allowed). */
-void retry_budget_init(struct retry_budget *b, double ratio, int64_t min_retries,
-                       int64_t window_us, int64_t now_us);
+void retry_budget_init(struct retry_budget *b, double ratio, int64_t min_retries, int64_t window_us,
+                       int64_t now_us);
 
 /* A first attempt was sent. */
 void retry_budget_first(struct retry_budget *b, int64_t now_us);

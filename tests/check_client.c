@@ -11,10 +11,10 @@
 #include "rng.h"
 #include "util.h"
 
-#define FAST_ASSERT(cond, ...)                                                                    \
-    do {                                                                                          \
-        if (!(cond))                                                                              \
-            ck_abort_msg(__VA_ARGS__);                                                            \
+#define FAST_ASSERT(cond, ...)                                                                     \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            ck_abort_msg(__VA_ARGS__);                                                             \
     } while (0)
 
 /* ---- a tiny engine for the tests ------------------------------------------ */
@@ -24,11 +24,11 @@
 struct treq {
     struct client_req cr; /* first: the test casts back */
     int id;
-    int ends;             /* on_terminal calls: must end at exactly 1 */
+    int ends; /* on_terminal calls: must end at exactly 1 */
     enum client_state end;
     int64_t end_us;
-    int64_t earliest_us;  /* the next send must not be before this (Retry-After) */
-    int64_t resp_at_us;   /* in flight: when the fake server answers */
+    int64_t earliest_us; /* the next send must not be before this (Retry-After) */
+    int64_t resp_at_us;  /* in flight: when the fake server answers */
 };
 
 struct h {
@@ -204,7 +204,8 @@ START_TEST(queue_full_reject_and_block)
     client_cancel_all(h.c, 2);
     client_stats(h.c, 0, &st);
     ck_assert_int_eq(st.submitted, 4);
-    ck_assert_int_eq(st.terminal[CLIENT_CANCELLED - CLIENT_SUCCEEDED], 4); /* 1 in flight, 2 queued, 1 held */
+    ck_assert_int_eq(st.terminal[CLIENT_CANCELLED - CLIENT_SUCCEEDED],
+                     4); /* 1 in flight, 2 queued, 1 held */
     client_free(h.c);
 }
 END_TEST
@@ -420,8 +421,7 @@ START_TEST(retry_after_never_early)
     struct rlinfo info;
     const char *n = "Retry-After", *v = "3";
     ratehdr_parse(&n, &v, 1, 0, &info);
-    ck_assert_int_eq(client_on_response(h.c, &h.r[0].cr, 777, 429, &info, -1, -1),
-                     CLIENT_RETRY);
+    ck_assert_int_eq(client_on_response(h.c, &h.r[0].cr, 777, 429, &info, -1, -1), CLIENT_RETRY);
     ck_assert_int_eq(h.r[0].cr.retry_at_us, 777 + 3 * US_PER_S);
     ck_assert_int_eq(client_next_wakeup(h.c), 777 + 3 * US_PER_S);
     ck_assert_int_eq(poll_ids(&h, 777 + 3 * US_PER_S - 1, ids, 4), 0);

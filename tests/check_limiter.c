@@ -10,10 +10,10 @@
 
 /* ck_assert records a mark point per call (a pipe write): too slow for loops of
  * millions. FAST_ASSERT only reports failures. */
-#define FAST_ASSERT(cond, ...)                                                                    \
-    do {                                                                                          \
-        if (!(cond))                                                                              \
-            ck_abort_msg(__VA_ARGS__);                                                            \
+#define FAST_ASSERT(cond, ...)                                                                     \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            ck_abort_msg(__VA_ARGS__);                                                             \
     } while (0)
 
 /* ---- one bucket, scripted clock ------------------------------------------ */
@@ -276,8 +276,8 @@ static void check_windows(const struct adm *a, int n, int64_t amount, int64_t pe
         }
         __int128 bound = (__int128)capacity * period_us + (__int128)amount * W;
         FAST_ASSERT(sum * period_us <= bound,
-                      "window %lld ending at %lld over the limit (amount %lld, cap %lld)",
-                      (long long)W, (long long)a[j].t, (long long)amount, (long long)capacity);
+                    "window %lld ending at %lld over the limit (amount %lld, cap %lld)",
+                    (long long)W, (long long)a[j].t, (long long)amount, (long long)capacity);
     }
 }
 
@@ -378,8 +378,8 @@ START_TEST(property_long_run_rate)
         struct rng rng;
         rng_seed(&rng, seed * 7919);
         bool tokens = seed % 2 == 0;
-        int64_t limit = tokens ? 20000 + (int64_t)rng_below(&rng, 100000)
-                               : 60 + (int64_t)rng_below(&rng, 240);
+        int64_t limit =
+            tokens ? 20000 + (int64_t)rng_below(&rng, 100000) : 60 + (int64_t)rng_below(&rng, 240);
         /* token requests of mean size limit/120 .. limit/12: 0.1-1 per second */
         int64_t max_cost = tokens ? limit / 60 * (1 + (int64_t)rng_below(&rng, 10)) : 1;
         double mean_cost = (1 + max_cost) / 2.0;
