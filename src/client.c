@@ -120,7 +120,7 @@ client *client_new(const struct client_config *cfg, const struct client_class *c
         cfg->retry.budget_ratio < 0 || cfg->retry.budget_window_us < 0)
         return NULL;
     for (int i = 0; i < n_classes; i++)
-        if (classes[i].weight < 0 || classes[i].timeout_us < 0)
+        if (classes[i].weight < 0 || classes[i].timeout_us < 0 || classes[i].priority < 0)
             return NULL;
     client *c = xcalloc(1, sizeof *c);
     if (limiter_init(&c->lim, cfg->requests_per_minute, cfg->tokens_per_minute, cfg->tokens_per_day,
@@ -249,20 +249,22 @@ int client_submit(client *c, struct client_req *r, int64_t now)
     assert(now >= c->now_us);
     c->now_us = now;
     struct cls *k = &c->cls[r->class_idx];
-    if (queue_full(c) && c->cfg.queue_full == QUEUE_FULL_BLOCK) {
+    int64_t p = r->prompt_tokens > 0 ? r->prompt_tokens : 0;
+    int64_t m = r->max_tokens > 0 ? r->max_tokens : 0;
+    int64_t cost = c->cfg.estimate == ESTIMATE_PROMPT_ONLY ? p : sat_add(p, m);
+    bool fits = limiter_fits(&c->lim, cost);
+    if (fits && queue_full(c) && c->cfg.queue_full == QUEUE_FULL_BLOCK) {
         c->producer_blocked = true;
-        return CLIENT_BLOCKED;
+        return CLIENT_BLOCKED; /* nothing of the request was touched */
     }
     r->seq = ++c->seq;
     r->attempts = 0;
     r->last_status = -1;
     r->prev_delay_us = 0;
-    int64_t p = r->prompt_tokens > 0 ? r->prompt_tokens : 0;
-    int64_t m = r->max_tokens > 0 ? r->max_tokens : 0;
-    r->cost_tokens = c->cfg.estimate == ESTIMATE_PROMPT_ONLY ? p : p + m;
+    r->cost_tokens = cost;
     r->deadline_us = k->cfg.timeout_us > 0 ? sat_add(r->arrival_us, k->cfg.timeout_us) : TIME_NEVER;
     k->st.submitted++;
-    if (!limiter_fits(&c->lim, r->cost_tokens)) {
+    if (!fits) { /* rejected at once even when producers block: waiting cannot help */
         terminal(c, r, CLIENT_REJECTED, CLIENT_REASON_TOO_LARGE, now);
         return 0;
     }
@@ -409,10 +411,10 @@ static struct client_req *skip_scan(client *c, int64_t now, int64_t blocked_cost
         struct cq_list *lists[2] = {&k->retry, &k->main};
         for (int j = 0; j < 2; j++) {
             for (struct client_req *r = lists[j]->head; r; r = r->next) {
-                if (r->cost_tokens >= blocked_cost)
-                    continue;
                 if (++looked > SKIP_SCAN_MAX)
                     return NULL;
+                if (r->cost_tokens >= blocked_cost)
+                    continue;
                 int rc = limiter_try(&c->lim, now, r->cost_tokens, &w);
                 if (rc == LIMITER_OK)
                     return r;

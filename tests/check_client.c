@@ -408,6 +408,39 @@ START_TEST(head_of_line)
 }
 END_TEST
 
+/* SKIP looks a bounded distance past the head (64 requests): documented limit. */
+START_TEST(skip_scan_is_bounded)
+{
+    struct client_config cfg = base_cfg();
+    cfg.tokens_per_minute = 1000;
+    cfg.request_timeout_us = 0;
+    cfg.queue_capacity = 0;
+    cfg.head_of_line = HOL_SKIP;
+    int ids[4];
+    struct h h;
+    for (int deep = 0; deep < 2; deep++) {
+        int n_large = deep ? 100 : 10;
+        h_init(&h, &cfg, one_class, 1);
+        client_submit(h.c, req(&h, 0, 0, 0, 900, 0), 0);
+        poll_ids(&h, 0, ids, 4);
+        for (int i = 1; i <= n_large; i++)
+            client_submit(h.c, req(&h, i, 0, 0, 800, 0), 0);
+        client_submit(h.c, req(&h, 200, 0, 0, 50, 0), 0);
+        ck_assert_int_eq(poll_ids(&h, 0, ids, 4), deep ? 0 : 1);
+        client_free(h.c);
+    }
+    /* a request that can never fit is rejected even when producers block */
+    cfg.queue_capacity = 1;
+    cfg.queue_full = QUEUE_FULL_BLOCK;
+    h_init(&h, &cfg, one_class, 1);
+    client_submit(h.c, req(&h, 0, 0, 0, 10, 0), 0);
+    ck_assert_int_eq(client_submit(h.c, req(&h, 1, 0, 0, 5000, 0), 0), 0);
+    ck_assert_int_eq(h.r[1].end, CLIENT_REJECTED);
+    ck_assert_int_eq(client_submit(h.c, req(&h, 2, 0, 0, 10, 0), 0), CLIENT_BLOCKED);
+    client_free(h.c);
+}
+END_TEST
+
 START_TEST(retry_after_never_early)
 {
     struct client_config cfg = base_cfg();
@@ -956,6 +989,7 @@ int main(void)
     tcase_add_test(tc, weighted_shares);
     tcase_add_test(tc, deadlines);
     tcase_add_test(tc, head_of_line);
+    tcase_add_test(tc, skip_scan_is_bounded);
     tcase_add_test(tc, retry_after_never_early);
     tcase_add_test(tc, classification_in_client);
     tcase_add_test(tc, attempts_and_budget);
