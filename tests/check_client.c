@@ -686,6 +686,23 @@ START_TEST(adaptive)
     ck_assert_int_eq(client_concurrency(h.c), 5);
     ck_assert_int_le(poll_ids(&h, 2 * US_PER_S, ids, 32), 5);
     client_free(h.c);
+    /* shrink: the server has 3 requests left where we think we have ~590 */
+    cfg.max_concurrent = 0;
+    h_init(&h, &cfg, one_class, 1);
+    client_submit(h.c, req(&h, 0, 0, 0, 1, 1), 0);
+    poll_ids(&h, 0, ids, 32);
+    for (int i = 1; i < 20; i++)
+        client_submit(h.c, req(&h, i, 0, 0, 1, 1), 0);
+    rlinfo_clear(&info);
+    info.remaining_requests = 3;
+    info.reset_requests_us = 60 * US_PER_S;
+    client_on_response(h.c, &h.r[0].cr, 0, 200, &info, -1, -1);
+    ck_assert_int_eq(poll_ids(&h, 0, ids, 32), 3);
+    /* then our own rate (600/min: one per 100 ms) takes over again */
+    ck_assert_int_eq(client_next_wakeup(h.c), 100 * US_PER_MS);
+    ck_assert_int_eq(poll_ids(&h, US_PER_S, ids, 32), 10);
+    client_free(h.c);
+    cfg.max_concurrent = 8;
     /* off by default: the same feedback changes nothing */
     cfg.adaptive = false;
     h_init(&h, &cfg, one_class, 1);

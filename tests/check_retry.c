@@ -88,6 +88,33 @@ START_TEST(backoff_jitter_bounds)
 }
 END_TEST
 
+/* The draws are spread as documented: means of full, equal and decorrelated jitter. */
+START_TEST(backoff_means)
+{
+    struct rng rng;
+    rng_seed(&rng, 3);
+    const int n = 200000;
+    struct retry_config c = cfg(JITTER_FULL);
+    double sum = 0;
+    int64_t prev = 0;
+    for (int i = 0; i < n; i++)
+        sum += (double)retry_backoff_us(&c, 3, &prev, &rng); /* ceiling 400 ms */
+    ck_assert_double_eq_tol(sum / n, 200000, 2000);
+    c = cfg(JITTER_EQUAL);
+    sum = 0;
+    for (int i = 0; i < n; i++)
+        sum += (double)retry_backoff_us(&c, 3, &prev, &rng);
+    ck_assert_double_eq_tol(sum / n, 300000, 2000);
+    c = cfg(JITTER_DECORRELATED);
+    sum = 0;
+    for (int i = 0; i < n; i++) {
+        prev = 200000; /* previous delay 200 ms: uniform [100 ms, 600 ms] */
+        sum += (double)retry_backoff_us(&c, 3, &prev, &rng);
+    }
+    ck_assert_double_eq_tol(sum / n, 350000, 3000);
+}
+END_TEST
+
 START_TEST(backoff_reproducible)
 {
     struct rng a, b;
@@ -153,6 +180,7 @@ int main(void)
     tcase_add_test(tc, classification);
     tcase_add_test(tc, backoff_none);
     tcase_add_test(tc, backoff_jitter_bounds);
+    tcase_add_test(tc, backoff_means);
     tcase_add_test(tc, backoff_reproducible);
     tcase_add_test(tc, budget_ratio_and_window);
     tcase_add_test(tc, budget_floor_and_off);
