@@ -3,6 +3,7 @@
 #include "mock_client.h"
 
 #include <check.h>
+#include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -205,3 +206,52 @@ double prom_value(const char *text, const char *series)
     }
     return -1;
 }
+
+const char *const no_headers[] = {NULL};
+
+/* The JSON body of r, which must parse. */
+cJSON *json_of(const struct http_resp *r)
+{
+    cJSON *j = cJSON_Parse(r->body);
+    ck_assert_msg(j != NULL, "not JSON: %s", r->body);
+    return j;
+}
+
+const char *jstr(const cJSON *o, const char *path)
+{
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", path);
+    const cJSON *v = o;
+    for (char *tok = strtok(buf, "."); tok && v; tok = strtok(NULL, ".")) {
+        if (tok[0] >= '0' && tok[0] <= '9')
+            v = cJSON_GetArrayItem(v, atoi(tok));
+        else
+            v = cJSON_GetObjectItemCaseSensitive(v, tok);
+    }
+    if (!v)
+        return NULL;
+    if (cJSON_IsString(v))
+        return v->valuestring;
+    if (cJSON_IsNull(v))
+        return "null";
+    static char num[64];
+    if (cJSON_IsNumber(v)) {
+        snprintf(num, sizeof num, "%.0f", v->valuedouble);
+        return num;
+    }
+    return "?";
+}
+
+/* An OpenAI-style error body with this status, type and code ("null" for null). */
+void assert_error(const struct http_resp *r, long status, const char *type,
+                         const char *code)
+{
+    ck_assert_msg(r->status == status, "status %ld, want %ld: %s", r->status, status, r->body);
+    cJSON *j = json_of(r);
+    ck_assert_ptr_nonnull(jstr(j, "error.message"));
+    ck_assert_str_eq(jstr(j, "error.type"), type);
+    if (code)
+        ck_assert_str_eq(jstr(j, "error.code"), code);
+    cJSON_Delete(j);
+}
+

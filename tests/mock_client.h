@@ -59,4 +59,21 @@ void http_resp_free(struct http_resp *r);
 /* The value of one metric line in Prometheus text ("name{labels} value"), -1 if absent. */
 double prom_value(const char *text, const char *series);
 
+/* A chat completion body with extra JSON members spliced in (",\"k\":v" or ""). */
+#define CHAT_BODY(extra)                                                                         \
+    "{\"model\":\"m1\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello there, mock!\"}]" extra \
+    "}"
+
+extern const char *const no_headers[];
+
+/* The JSON body of r, which must parse (fails the test otherwise). Free with cJSON_Delete. */
+struct cJSON *json_of(const struct http_resp *r);
+
+/* The value at a dotted path ("choices.0.message.role") as text: strings as they are,
+ * numbers as integers, null as "null"; NULL when absent. Numbers share a static buffer. */
+const char *jstr(const struct cJSON *o, const char *path);
+
+/* An OpenAI-style error body with this status and type, and code unless NULL ("null" for null). */
+void assert_error(const struct http_resp *r, long status, const char *type, const char *code);
+
 #endif
