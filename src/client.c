@@ -375,6 +375,33 @@ static struct client_req *best(const client *c, int64_t now)
     return best_r;
 }
 
+/*
+ * HOL_BLOCK under aging: the head waits for tokens, but a smaller request of
+ * another class may become the head when it rises a level, and might fit
+ * sooner. The next such promotion is a moment poll must not miss.
+ */
+static int64_t next_promotion(client *c, int64_t now, const struct client_req *head)
+{
+    int64_t t = TIME_NEVER, w;
+    if (c->cfg.priority != PRIORITY_AGING || c->cfg.aging_us <= 0 ||
+        limiter_peek(&c->lim, now, 0, &w) != LIMITER_OK)
+        return TIME_NEVER; /* no aging, or the wait is not about size */
+    for (int i = 0; i < c->n_classes; i++) {
+        const struct cls *k = &c->cls[i];
+        if (!k->st.depth)
+            continue;
+        const struct client_req *h = class_head(k);
+        if (h == head || h->cost_tokens >= head->cost_tokens)
+            continue;
+        int64_t waited = now > h->arrival_us ? now - h->arrival_us : 0;
+        int64_t levels = waited / c->cfg.aging_us;
+        if (k->cfg.priority - levels <= 0)
+            continue; /* already as high as it gets */
+        t = min64(t, sat_add(h->arrival_us, (levels + 1) * c->cfg.aging_us));
+    }
+    return t;
+}
+
 /* Admitted by the limiter: hand it out. */
 static void send(client *c, struct client_req *r, int64_t now)
 {
@@ -464,8 +491,10 @@ int client_poll(client *c, int64_t now, struct client_req **out, int max)
         if (rc != LIMITER_WAIT)
             break; /* pool full: an answer will free a slot */
         c->poll_at_us = min64(c->poll_at_us, w);
-        if (c->cfg.head_of_line == HOL_BLOCK)
+        if (c->cfg.head_of_line == HOL_BLOCK) {
+            c->poll_at_us = min64(c->poll_at_us, next_promotion(c, now, r));
             break;
+        }
         struct client_req *s = skip_scan(c, now, r->cost_tokens);
         if (!s)
             break;

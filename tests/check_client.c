@@ -408,6 +408,33 @@ START_TEST(head_of_line)
 }
 END_TEST
 
+/* BLOCK under aging: a small batch request that rises to the head is not
+ * left waiting for the large interactive one's tokens. */
+START_TEST(block_aging_promotion)
+{
+    struct client_config cfg = base_cfg();
+    cfg.tokens_per_minute = 1000;
+    cfg.request_timeout_us = 0;
+    cfg.priority = PRIORITY_AGING;
+    cfg.aging_us = US_PER_S;
+    const struct client_class cl[2] = {{.priority = 0, .weight = 1}, {.priority = 2, .weight = 1}};
+    struct h h;
+    h_init(&h, &cfg, cl, 2);
+    int ids[4];
+    client_submit(h.c, req(&h, 0, 0, 0, 900, 0), 0);
+    ck_assert_int_eq(poll_ids(&h, 0, ids, 4), 1);    /* 100 tokens left */
+    client_submit(h.c, req(&h, 1, 1, 0, 50, 0), 0);  /* batch, small, older */
+    client_submit(h.c, req(&h, 2, 0, 0, 800, 0), 0); /* interactive, large: head until 42 s */
+    ck_assert_int_eq(poll_ids(&h, 0, ids, 4), 0);
+    ck_assert_int_eq(client_next_wakeup(h.c), US_PER_S); /* batch rises to level 1 */
+    ck_assert_int_eq(poll_ids(&h, US_PER_S, ids, 4), 0);
+    ck_assert_int_eq(client_next_wakeup(h.c), 2 * US_PER_S); /* level 0: ties, and is older */
+    ck_assert_int_eq(poll_ids(&h, 2 * US_PER_S, ids, 4), 1);
+    ck_assert_int_eq(ids[0], 1);
+    client_free(h.c);
+}
+END_TEST
+
 /* SKIP looks a bounded distance past the head (64 requests): documented limit. */
 START_TEST(skip_scan_is_bounded)
 {
@@ -1007,6 +1034,7 @@ int main(void)
     tcase_add_test(tc, deadlines);
     tcase_add_test(tc, head_of_line);
     tcase_add_test(tc, skip_scan_is_bounded);
+    tcase_add_test(tc, block_aging_promotion);
     tcase_add_test(tc, retry_after_never_early);
     tcase_add_test(tc, classification_in_client);
     tcase_add_test(tc, attempts_and_budget);
