@@ -891,6 +891,10 @@ static void run_seed(uint64_t seed)
         h->r[i].resp_at_us = TIME_NEVER;
     }
     static int64_t sends[8 * MAXREQ];
+    /* token events seen from outside: +estimate at each send, -refund at each
+     * answer (usage below the estimate, or a 429 without usage) */
+    static int64_t tok_t[16 * MAXREQ], tok_c[16 * MAXREQ];
+    int n_tok = 0;
     int n_sends = 0, next = 0, in_flight = 0;
     int64_t now = 0;
     int sent_by_class[4] = {0}, arrived_by_class[4] = {0};
@@ -928,8 +932,19 @@ static void run_seed(uint64_t seed)
                 info.remaining_requests = (int64_t)rng_below(&wl, 3);
                 info.reset_requests_us = (int64_t)rng_below(&wl, 2 * US_PER_S);
             }
-            int64_t used = status == 200 ? (int64_t)rng_below(&wl, 3000) : -1;
-            int rc = client_on_response(h->c, &r->cr, now, status, &info, used, used >= 0 ? 1 : -1);
+            /* usage: within the estimate when it reserves prompt + max_tokens;
+             * possibly above it (debt) when it reserves the prompt only */
+            int64_t used = -1;
+            if (status == 200)
+                used = cfg.estimate == ESTIMATE_PROMPT_PLUS_MAX
+                           ? (int64_t)rng_below(&wl, (uint64_t)r->cr.cost_tokens + 1)
+                           : (int64_t)rng_below(&wl, 3000);
+            int64_t refund = used >= 0       ? r->cr.cost_tokens - used
+                             : status == 429 ? r->cr.cost_tokens
+                                             : 0;
+            tok_t[n_tok] = now;
+            tok_c[n_tok++] = -refund;
+            int rc = client_on_response(h->c, &r->cr, now, status, &info, used, used >= 0 ? 0 : -1);
             if (rc == CLIENT_RETRY) {
                 int64_t ra = info.retry_after_us >= 0 && cfg.retry.honor_retry_after
                                  ? now + info.retry_after_us
@@ -963,6 +978,8 @@ static void run_seed(uint64_t seed)
                 FAST_ASSERT(now >= r->earliest_us, "seed %llu: retry before Retry-After",
                             (unsigned long long)seed);
                 sends[n_sends++] = now;
+                tok_t[n_tok] = now;
+                tok_c[n_tok++] = r->cr.cost_tokens;
                 sent_by_class[r->cr.class_idx]++;
                 in_flight++;
                 FAST_ASSERT(!cfg.max_concurrent || in_flight <= cfg.max_concurrent,
@@ -990,6 +1007,28 @@ static void run_seed(uint64_t seed)
         FAST_ASSERT(h->r[i].ends == 1, "seed %llu: request %d ended %d times",
                     (unsigned long long)seed, i, h->r[i].ends);
     FAST_ASSERT(st.sent == n_sends, "sent count");
+    /* TPM and TPD, independently: with no usage above the estimate, the net
+     * tokens (charges minus refunds) of any window of W stay within
+     * limit + limit × W / period */
+    const int64_t lims[2] = {cfg.tokens_per_minute, cfg.tokens_per_day};
+    const int64_t pers[2] = {US_PER_MIN, US_PER_DAY};
+    for (int d = 0; d < 2 && cfg.estimate == ESTIMATE_PROMPT_PLUS_MAX; d++) {
+        if (!lims[d])
+            continue;
+        const int64_t Ws[] = {US_PER_S, 10 * US_PER_S, US_PER_MIN, 5 * US_PER_MIN};
+        for (size_t k = 0; k < 4; k++) {
+            __int128 net = 0;
+            int i = 0;
+            for (int j = 0; j < n_tok; j++) {
+                net += tok_c[j];
+                while (tok_t[i] < tok_t[j] - Ws[k])
+                    net -= tok_c[i++];
+                FAST_ASSERT(net * pers[d] <=
+                                (__int128)lims[d] * pers[d] + (__int128)lims[d] * Ws[k],
+                            "seed %llu: token window over the limit", (unsigned long long)seed);
+            }
+        }
+    }
     /* RPM, independently: any window of W holds at most rpm + rpm × W / 60 s sends */
     if (cfg.requests_per_minute) {
         const int64_t Ws[] = {US_PER_S, 10 * US_PER_S, US_PER_MIN, 5 * US_PER_MIN};
