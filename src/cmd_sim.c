@@ -74,6 +74,12 @@ int cmd_sim(int argc, char **argv)
         fprintf(stderr, "ratelab sim: a SCENARIO file is required (see 'ratelab sim --help')\n");
         return EXIT_RUN_USAGE;
     }
+    if (o.json_path && o.csv_path && strcmp(o.json_path, "-") == 0 &&
+        strcmp(o.csv_path, "-") == 0) {
+        fprintf(stderr, "ratelab sim: --json - and --csv - cannot both go to stdout "
+                        "(see 'ratelab sim --help')\n");
+        return EXIT_RUN_USAGE;
+    }
     struct scenario sc;
     if (cli_load_scenario(&o, &sc) < 0)
         return EXIT_RUN_USAGE;
