@@ -542,6 +542,20 @@ static void service(sim *s)
 
 /* ---- the loop -------------------------------------------------------------- */
 
+#ifndef NDEBUG
+/* The metrics' gauges mirror the client's own after every service pass. */
+static bool gauges_agree(const sim *s)
+{
+    for (int i = 0; i < s->n_classes; i++) {
+        struct client_stats st;
+        client_stats(s->cl, i, &st);
+        if (st.depth != metrics_queue_depth(s->m, i) || st.in_flight != metrics_inflight(s->m, i))
+            return false;
+    }
+    return true;
+}
+#endif
+
 static void handle(sim *s, uint64_t d)
 {
     uint32_t idx = EV_IDX(d);
@@ -554,8 +568,10 @@ static void handle(sim *s, uint64_t d)
         break;
     case EV_REQUEUE: {
         struct sreq *r = slot(s, idx);
-        if ((r->gen & 0xfffffff) == EV_GEN(d) && r->cr.state == CLIENT_BACKOFF && !r->in_queue &&
-            r->cr.retry_at_us == s->now) {
+        /* Still waiting (in backoff, or already moved into the queue by a poll at this same
+         * moment), not yet counted, and this event is for its current retry. */
+        if ((r->gen & 0xfffffff) == EV_GEN(d) && !r->in_queue && r->cr.retry_at_us == s->now &&
+            (r->cr.state == CLIENT_BACKOFF || r->cr.state == CLIENT_QUEUED)) {
             r->in_queue = true;
             metrics_queue(s->m, s->now, r->cr.class_idx, +1);
         }
@@ -637,6 +653,7 @@ int sim_run(sim *s, int64_t max_events)
          * step with neither (a first token, a requeue) needs no poll. */
         if (s->client_dirty || t >= s->client_wake_us || s->blk_head)
             service(s);
+        assert(gauges_agree(s));
         if (evheap_size(&s->heap) > (size_t)s->st.heap_peak)
             s->st.heap_peak = (int64_t)evheap_size(&s->heap);
     }
