@@ -387,7 +387,7 @@ static void on_event(void *ctx, const struct provider_event *ev)
         c->per_token_us = ev->per_token_us;
         if (c->r.stream && c->req && !c->detached) {
             stream_start(m, c);
-            schedule_token(m, c, ev->t_us);
+            schedule_token(m, c, mock_now_us(m)); /* events may be delivered late */
         }
         break;
     case PROVIDER_EV_DONE:
