@@ -105,10 +105,23 @@ static void call_link(mock *m, struct call *c)
     m->n_live++;
 }
 
+/* The invariant of struct call (mock_int.h), for assert() only. */
+static bool call_ok(const struct call *c)
+{
+    if (c->pid != 0 && !c->live)
+        return false; /* the provider has it, so it must be findable for shutdown */
+    if (c->detached && (c->pid != 0 || c->deferred != DEFER_GONE))
+        return false; /* a detached request is only waiting to be freed */
+    if (c->stream_started && !c->r.stream)
+        return false;
+    return c->next_token <= c->a.completion_tokens || !c->stream_started;
+}
+
 /* Back to the pool; the caller has dealt with c->req and the provider. */
 static void call_put(mock *m, struct call *c)
 {
     assert(c->pid == 0);
+    assert(call_ok(c));
     event_del(&c->timer);
     if (c->live) {
         if (c->prev)
@@ -379,6 +392,7 @@ static void on_event(void *ctx, const struct provider_event *ev)
 {
     mock *m = ctx;
     struct call *c = ev->handle;
+    assert(c->pid == ev->id && call_ok(c));
     switch (ev->kind) {
     case PROVIDER_EV_FIRST_TOKEN:
         prom_hist_observe(&m->h_queue, ev->start_us - ev->submit_us);
