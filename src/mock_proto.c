@@ -165,14 +165,19 @@ static int positive_int(const cJSON *root, const char *name, int64_t *out, struc
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, name);
     if (!v || cJSON_IsNull(v))
         return 0;
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int64_t)v->valuedouble)
+    if (!cJSON_IsNumber(v))
         return bad_type(e, name, "an integer", v);
-    if (v->valuedouble < 1 || v->valuedouble > 1e9)
-        return mock_error_set(e, 400, "invalid_request_error", "integer_below_min_value", name,
+    double d = v->valuedouble;
+    /* Range first: converting an out-of-range double to an integer is undefined. */
+    if (d < 1 || d > 1e9)
+        return mock_error_set(e, 400, "invalid_request_error",
+                              d < 1 ? "integer_below_min_value" : "integer_above_max_value", name,
                               "Invalid '%s': integer out of range. Expected a value between 1 "
-                              "and 1000000000, but got %.0f instead.",
-                              name, v->valuedouble);
-    *out = (int64_t)v->valuedouble;
+                              "and 1000000000, but got %g instead.",
+                              name, d);
+    if (d != (double)(int64_t)d)
+        return bad_type(e, name, "an integer", v);
+    *out = (int64_t)d;
     return 0;
 }
 

@@ -59,6 +59,16 @@ static const struct bad_case bad_cases[] = {
      "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":-1}", 400,
      "integer_below_min_value"},
     {"POST", "/v1/chat/completions",
+     "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":1e300}",
+     400, "integer_above_max_value"},
+    {"POST", "/v1/chat/completions",
+     "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":2.5}",
+     400, "invalid_type"},
+    {"POST", "/v1/chat/completions",
+     "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"n\":3}", 400,
+     "unsupported_value"},
+    {"POST", "/v1/chat/completions", "{\"model\":\"\",\"messages\":[]}", 400, "invalid_value"},
+    {"POST", "/v1/chat/completions",
      "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream\":\"yes\"}",
      400, "invalid_type"},
     {"POST", "/v1/chat/completions",
@@ -172,8 +182,16 @@ START_TEST(raw_garbage)
                           "e\r\nokens\":2}     \r\n0\r\n\r\n";
     raw_exchange(s.addr, chunked, strlen(chunked), reply, sizeof reply);
     ck_assert_msg(strncmp(reply, "HTTP/1.1 200", 12) == 0, "%s", reply);
-    /* Still serving. */
+    /* JSON nested 100,000 deep: refused, not a stack overflow. */
     struct http_resp r = {0};
+    char *deep = xmalloc(100001);
+    memset(deep, '[', 100000);
+    deep[100000] = '\0';
+    http_do(s.addr, "POST", "/v1/chat/completions", deep, no_headers, &r);
+    assert_error(&r, 400, "invalid_request_error", "null");
+    http_resp_free(&r);
+    free(deep);
+    /* Still serving. */
     http_do(s.addr, "GET", "/health", NULL, no_headers, &r);
     ck_assert_int_eq(r.status, 200);
     http_resp_free(&r);
