@@ -459,19 +459,26 @@ static void on_call_timer(evutil_socket_t fd, short what, void *arg)
 
 /*
  * Completion length: with classes in the scenario, a draw from the class named
- * like the request's model (else the first class), capped by the request's
- * max_tokens (else the class's); without classes, max_tokens itself (16 when the
- * request gives none), as if the model always ran to its limit.
+ * by the request's X-Ratelab-Class header, else by its model, else the first
+ * class, capped by the request's max_tokens (else the class's); without
+ * classes, max_tokens itself (16 when the request gives none), as if the model
+ * always ran to its limit.
  */
-static int64_t draw_completion(mock *m, const struct mock_request *r, bool *capped)
+static int64_t draw_completion(mock *m, const struct mock_request *r, const char *class_hint,
+                               bool *capped)
 {
     const struct scenario *sc = m->sc;
     int64_t n, cap;
     if (sc->n_classes > 0) {
-        const struct class_config *cl = &sc->classes[0];
-        for (int i = 0; i < sc->n_classes; i++)
+        const struct class_config *cl = NULL;
+        for (int i = 0; i < sc->n_classes && !cl; i++)
+            if (class_hint && strcmp(sc->classes[i].name, class_hint) == 0)
+                cl = &sc->classes[i];
+        for (int i = 0; i < sc->n_classes && !cl; i++)
             if (strcmp(sc->classes[i].name, r->model) == 0)
                 cl = &sc->classes[i];
+        if (!cl)
+            cl = &sc->classes[0];
         n = dist_draw(&cl->completion_tokens, &m->rng);
         cap = r->max_tokens ? r->max_tokens : cl->max_tokens;
     } else {
@@ -507,7 +514,9 @@ void mock_serve_completion(mock *m, struct evhttp_request *req, enum mock_api ap
     }
     int64_t now = mock_now_us(m);
     bool capped = false;
-    int64_t completion = draw_completion(m, &c->r, &capped);
+    const char *hint =
+        evhttp_find_header(evhttp_request_get_input_headers(req), "X-Ratelab-Class");
+    int64_t completion = draw_completion(m, &c->r, hint, &capped);
     c->req = req;
     c->submit_us = now;
     c->a = (struct mock_answer){.req = &c->r,

@@ -579,6 +579,13 @@ START_TEST(completion_lengths_from_class)
     ck_assert_str_eq(jstr(j, "choices.0.finish_reason"), "length");
     cJSON_Delete(j);
     http_resp_free(&r);
+    /* X-Ratelab-Class beats the model name. */
+    const char *hint[] = {"X-Ratelab-Class: batch", NULL};
+    http_do(s.addr, "POST", "/v1/chat/completions", CHAT_BODY(""), hint, &r);
+    j = json_of(&r);
+    ck_assert_str_eq(jstr(j, "usage.completion_tokens"), "30");
+    cJSON_Delete(j);
+    http_resp_free(&r);
     http_do(s.addr, "GET", "/v1/models", NULL, no_headers, &r);
     ck_assert(strstr(r.body, "\"batch\"") != NULL);
     http_resp_free(&r);
