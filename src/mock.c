@@ -87,6 +87,7 @@ static struct call *call_get(mock *m)
     c->detached = false;
     c->live = false;
     c->stream_started = false;
+    c->watching = false;
     c->deferred = DEFER_NONE;
     c->pid = 0;
     c->next_token = 0;
@@ -103,6 +104,14 @@ static void call_link(mock *m, struct call *c)
         m->live->prev = c;
     m->live = c;
     m->n_live++;
+}
+
+static void stop_watch(struct call *c)
+{
+    if (c->watching) {
+        event_del(&c->watch);
+        c->watching = false;
+    }
 }
 
 /* The invariant of struct call (mock_int.h), for assert() only. */
@@ -123,6 +132,7 @@ static void call_put(mock *m, struct call *c)
     assert(c->pid == 0);
     assert(call_ok(c));
     event_del(&c->timer);
+    stop_watch(c);
     if (c->live) {
         if (c->prev)
             c->prev->next = c->next;
@@ -146,6 +156,51 @@ static void unhook(struct call *c)
         evhttp_connection_set_closecb(evcon, NULL, NULL);
 }
 
+static void drop_connection(mock *m, struct call *c, bool rst);
+
+/*
+ * While a request waits for its answer, libevent does not read its connection,
+ * so a client that gives up would go unnoticed until the answer. Watch the
+ * socket meanwhile: EOF or an error means the client is gone, and its batch
+ * slot is freed at once, as vLLM aborts a request whose client disconnects.
+ * Bytes (a pipelined request) end the watch: the client is evidently still there.
+ */
+static void on_peer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct call *c = arg;
+    mock *m = c->m;
+    c->watching = false;
+    char b;
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0)
+        return;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        event_add(&c->watch, NULL);
+        c->watching = true;
+        return;
+    }
+    if (c->pid) {
+        int64_t now = mock_now_us(m);
+        provider_cancel(m->prov, c->pid, now);
+        c->pid = 0;
+        m->client_gone++;
+        arm_tick(m, now);
+    }
+    drop_connection(m, c, false);
+}
+
+static void start_watch(struct call *c)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(c->req);
+    evutil_socket_t fd = bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
+    if (fd < 0)
+        return;
+    event_assign(&c->watch, c->m->base, fd, EV_READ, on_peer, c);
+    event_add(&c->watch, NULL);
+    c->watching = true;
+}
+
 /*
  * The client's connection is going away under a live call: stop the provider's
  * work for it at once, and finish the rest from a zero timer, outside libevent's
@@ -157,6 +212,7 @@ static void on_close(struct evhttp_connection *evcon, void *arg)
     struct call *c = arg;
     mock *m = c->m;
     evhttp_connection_set_closecb(evcon, NULL, NULL);
+    stop_watch(c);
     if (c->pid) {
         int64_t now = mock_now_us(m);
         provider_cancel(m->prov, c->pid, now);
@@ -306,6 +362,7 @@ static void send_due_tokens(mock *m, struct call *c, int64_t now, int64_t upto)
 
 static void stream_start(mock *m, struct call *c)
 {
+    stop_watch(c); /* from now on every chunk written finds out */
     struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
     evhttp_add_header(h, "Content-Type", "text/event-stream; charset=utf-8");
     evhttp_add_header(h, "Cache-Control", "no-cache");
@@ -329,6 +386,7 @@ static void finish(mock *m, struct call *c, bool malformed, int64_t now)
     event_del(&c->timer);
     if (!c->req || c->detached)
         return; /* the close path releases it */
+    stop_watch(c);
     unhook(c);
     if (c->r.stream) {
         if (!c->stream_started)
@@ -369,6 +427,7 @@ static void finish(mock *m, struct call *c, bool malformed, int64_t now)
 static void drop_connection(mock *m, struct call *c, bool rst)
 {
     assert(c->pid == 0);
+    stop_watch(c);
     if (c->req && !c->detached) {
         struct evhttp_connection *evcon = evhttp_request_get_connection(c->req);
         evhttp_connection_set_closecb(evcon, NULL, NULL);
@@ -534,6 +593,7 @@ void mock_serve_completion(mock *m, struct evhttp_request *req, enum mock_api ap
         c->rl = d.rl;
         call_link(m, c);
         evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_close, c);
+        start_watch(c);
         break;
     case PROVIDER_RATE_LIMITED:
         reply_limited(m, req, &c->r, completion, &d, now);

@@ -54,6 +54,8 @@ struct call {
     double per_token_us;
     int64_t next_token;          /* the next stream token to send */
     struct event timer;          /* stream pacing and deferred actions */
+    struct event watch;          /* until the answer starts: EOF on the client's socket */
+    bool watching;               /* watch is pending */
     struct call *prev, *next;    /* live list; next links the free list */
 };
 

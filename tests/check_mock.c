@@ -474,6 +474,36 @@ START_TEST(client_hangs_up_mid_stream)
 }
 END_TEST
 
+START_TEST(client_gives_up_while_waiting)
+{
+    struct test_server s;
+    test_server_init(&s);
+    s.sc.server.ttft_base_us = 30 * US_PER_S;
+    s.sc.server.max_running = 1;
+    test_server_start(&s);
+    /* Nothing is written to a waiting client, yet its hang-up frees the batch slot. */
+    struct http_resp r = {.timeout_ms = 100};
+    http_do(s.addr, "POST", "/v1/chat/completions", CHAT_BODY(""), no_headers, &r);
+    ck_assert_int_eq(r.curl_rc, CURLE_OPERATION_TIMEDOUT);
+    http_resp_free(&r);
+    double in_flight = -1;
+    for (int i = 0; i < 1000 && in_flight != 0; i++) {
+        http_do(s.addr, "GET", "/metrics", NULL, no_headers, &r);
+        in_flight = prom_value(r.body, "ratelab_mock_in_flight");
+        if (in_flight == 0) {
+            ck_assert(prom_value(r.body, "ratelab_mock_client_cancelled_total") == 1);
+            ck_assert(prom_value(r.body, "vllm:num_requests_running{model_name=\"default\"}") ==
+                      0);
+        }
+        http_resp_free(&r);
+        if (in_flight != 0)
+            usleep(5000);
+    }
+    ck_assert(in_flight == 0);
+    test_server_stop(&s);
+}
+END_TEST
+
 START_TEST(stop_with_requests_in_flight)
 {
     struct test_server s;
@@ -627,6 +657,7 @@ Suite *mock_suite(void)
     tcase_add_test(tc, fault_stall);
     tcase_add_test(tc, fault_malformed);
     tcase_add_test(tc, client_hangs_up_mid_stream);
+    tcase_add_test(tc, client_gives_up_while_waiting);
     tcase_add_test(tc, stop_with_requests_in_flight);
     suite_add_tcase(s, tc);
 

@@ -108,7 +108,7 @@ static CURL *prepare(const char *addr, const char *method, const char *path, con
     curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, r->timeout_ms > 0 ? r->timeout_ms : 20000L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     return c;
 }
@@ -117,8 +117,10 @@ void http_do(const char *addr, const char *method, const char *path, const char 
              const char *const *headers, struct http_resp *r)
 {
     int abort_after = r->abort_after;
+    long timeout_ms = r->timeout_ms;
     memset(r, 0, sizeof *r);
     r->abort_after = abort_after;
+    r->timeout_ms = timeout_ms;
     struct curl_slist *hl = curl_slist_append(NULL, "Content-Type: application/json");
     hl = curl_slist_append(hl, "Expect:");
     for (int i = 0; headers && headers[i]; i++)

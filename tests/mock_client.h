@@ -39,6 +39,7 @@ struct http_resp {
     char *headers;      /* raw header block, NUL-terminated, owned */
     size_t headers_len;
     int abort_after;    /* > 0: hang up once this many body bytes arrived */
+    long timeout_ms;    /* > 0: give up after this long (default 20 s) */
 };
 
 /*
