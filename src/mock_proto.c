@@ -3,7 +3,6 @@
 #include "mock_proto.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -274,52 +273,113 @@ int mock_parse_request(enum mock_api api, const char *body, size_t len, struct m
     return rc;
 }
 
-void mock_json_escape(struct evbuffer *out, const char *s)
+/*
+ * Rendering goes through a stack buffer flushed into the evbuffer a few KB at a
+ * time: one evbuffer_add per answer instead of one per fragment, and no printf
+ * (the 429 path measured 7% of the server's CPU in evbuffer_add_printf before).
+ */
+struct wbuf {
+    struct evbuffer *out;
+    size_t n;       /* bytes in b */
+    char b[4096];
+};
+
+static void wb_flush(struct wbuf *w)
+{
+    if (w->n)
+        evbuffer_add(w->out, w->b, w->n);
+    w->n = 0;
+}
+
+static void wb_add(struct wbuf *w, const char *s, size_t len)
+{
+    if (len > sizeof w->b - w->n) {
+        wb_flush(w);
+        if (len > sizeof w->b) {
+            evbuffer_add(w->out, s, len);
+            return;
+        }
+    }
+    memcpy(w->b + w->n, s, len);
+    w->n += len;
+}
+
+#define WB_LIT(w, lit) wb_add((w), (lit), sizeof(lit) - 1)
+
+static void wb_str(struct wbuf *w, const char *s)
+{
+    wb_add(w, s, strlen(s));
+}
+
+static void wb_i64(struct wbuf *w, int64_t v)
+{
+    char t[24];
+    int k = sizeof t;
+    uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+    do {
+        t[--k] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        t[--k] = '-';
+    wb_add(w, t + k, sizeof t - (size_t)k);
+}
+
+static void wb_escape(struct wbuf *w, const char *s)
 {
     const char *run = s;
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;
-        evbuffer_add(out, run, (size_t)(s - run));
-        switch (c) {
-        case '"':
-            evbuffer_add(out, "\\\"", 2);
-            break;
-        case '\\':
-            evbuffer_add(out, "\\\\", 2);
-            break;
-        case '\n':
-            evbuffer_add(out, "\\n", 2);
-            break;
-        default:
-            evbuffer_add_printf(out, "\\u%04x", c);
+        wb_add(w, run, (size_t)(s - run));
+        if (c == '"') {
+            WB_LIT(w, "\\\"");
+        } else if (c == '\\') {
+            WB_LIT(w, "\\\\");
+        } else if (c == '\n') {
+            WB_LIT(w, "\\n");
+        } else {
+            static const char hex[] = "0123456789abcdef";
+            char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            wb_add(w, u, sizeof u);
         }
         run = s + 1;
     }
-    evbuffer_add(out, run, (size_t)(s - run));
+    wb_add(w, run, (size_t)(s - run));
 }
 
-static void add_str_or_null(struct evbuffer *out, const char *s)
+void mock_json_escape(struct evbuffer *out, const char *s)
+{
+    struct wbuf w = {.out = out};
+    wb_escape(&w, s);
+    wb_flush(&w);
+}
+
+static void wb_str_or_null(struct wbuf *w, const char *s)
 {
     if (!s) {
-        evbuffer_add(out, "null", 4);
+        WB_LIT(w, "null");
         return;
     }
-    evbuffer_add(out, "\"", 1);
-    mock_json_escape(out, s);
-    evbuffer_add(out, "\"", 1);
+    WB_LIT(w, "\"");
+    wb_escape(w, s);
+    WB_LIT(w, "\"");
 }
 
 void mock_render_error(struct evbuffer *out, const struct mock_error *e)
 {
-    evbuffer_add_printf(out, "{\"error\":{\"message\":\"");
-    mock_json_escape(out, e->message);
-    evbuffer_add_printf(out, "\",\"type\":\"%s\",\"param\":", e->type);
-    add_str_or_null(out, e->param);
-    evbuffer_add_printf(out, ",\"code\":");
-    add_str_or_null(out, e->code);
-    evbuffer_add(out, "}}\n", 3);
+    struct wbuf w = {.out = out};
+    WB_LIT(&w, "{\"error\":{\"message\":\"");
+    wb_escape(&w, e->message);
+    WB_LIT(&w, "\",\"type\":");
+    wb_str_or_null(&w, e->type);
+    WB_LIT(&w, ",\"param\":");
+    wb_str_or_null(&w, e->param);
+    WB_LIT(&w, ",\"code\":");
+    wb_str_or_null(&w, e->code);
+    WB_LIT(&w, "}}\n");
+    wb_flush(&w);
 }
 
 /* Sixteen four-byte words; a token is one of them, so text length tracks the estimator. */
@@ -332,23 +392,33 @@ const char *mock_token_text(int64_t index)
     return words[(uint64_t)index % (sizeof words / sizeof words[0])];
 }
 
-static void add_header(struct evbuffer *out, const struct mock_answer *a, const char *object)
+static void add_header(struct wbuf *w, const struct mock_answer *a, const char *object)
 {
     bool chat = a->req->api == MOCK_API_CHAT;
-    evbuffer_add_printf(out, "{\"id\":\"%s-%" PRIu64 "\",\"object\":\"%s\",\"created\":%" PRId64
-                             ",\"model\":\"",
-                        chat ? "chatcmpl" : "cmpl", a->id, object, a->created_s);
-    mock_json_escape(out, a->req->model);
-    evbuffer_add(out, "\",", 2);
+    if (chat)
+        WB_LIT(w, "{\"id\":\"chatcmpl-");
+    else
+        WB_LIT(w, "{\"id\":\"cmpl-");
+    wb_i64(w, (int64_t)a->id);
+    WB_LIT(w, "\",\"object\":\"");
+    wb_str(w, object);
+    WB_LIT(w, "\",\"created\":");
+    wb_i64(w, a->created_s);
+    WB_LIT(w, ",\"model\":\"");
+    wb_escape(w, a->req->model);
+    WB_LIT(w, "\",");
 }
 
-static void add_usage(struct evbuffer *out, const struct mock_answer *a)
+static void add_usage(struct wbuf *w, const struct mock_answer *a)
 {
     int64_t p = a->req->prompt_tokens, c = a->completion_tokens;
-    evbuffer_add_printf(out,
-                        "\"usage\":{\"prompt_tokens\":%" PRId64 ",\"completion_tokens\":%" PRId64
-                        ",\"total_tokens\":%" PRId64 "}",
-                        p, c, p + c);
+    WB_LIT(w, "\"usage\":{\"prompt_tokens\":");
+    wb_i64(w, p);
+    WB_LIT(w, ",\"completion_tokens\":");
+    wb_i64(w, c);
+    WB_LIT(w, ",\"total_tokens\":");
+    wb_i64(w, p + c);
+    WB_LIT(w, "}");
 }
 
 static const char *finish_reason(const struct mock_answer *a)
@@ -358,67 +428,82 @@ static const char *finish_reason(const struct mock_answer *a)
 
 void mock_render_body(struct evbuffer *out, const struct mock_answer *a)
 {
+    struct wbuf w = {.out = out};
     bool chat = a->req->api == MOCK_API_CHAT;
-    add_header(out, a, chat ? "chat.completion" : "text_completion");
-    evbuffer_add_printf(out, chat ? "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
-                                    "\"content\":\""
-                                  : "\"choices\":[{\"index\":0,\"text\":\"");
+    add_header(&w, a, chat ? "chat.completion" : "text_completion");
+    if (chat)
+        WB_LIT(&w, "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"");
+    else
+        WB_LIT(&w, "\"choices\":[{\"index\":0,\"text\":\"");
     for (int64_t i = 0; i < a->completion_tokens; i++)
-        evbuffer_add(out, mock_token_text(i), strlen(mock_token_text(i)));
-    evbuffer_add_printf(out, chat ? "\"},\"logprobs\":null,\"finish_reason\":\"%s\"}],"
-                                  : "\",\"logprobs\":null,\"finish_reason\":\"%s\"}],",
-                        finish_reason(a));
-    add_usage(out, a);
-    evbuffer_add(out, "}\n", 2);
+        wb_str(&w, mock_token_text(i));
+    if (chat)
+        WB_LIT(&w, "\"},\"logprobs\":null,\"finish_reason\":\"");
+    else
+        WB_LIT(&w, "\",\"logprobs\":null,\"finish_reason\":\"");
+    wb_str(&w, finish_reason(a));
+    WB_LIT(&w, "\"}],");
+    add_usage(&w, a);
+    WB_LIT(&w, "}\n");
+    wb_flush(&w);
 }
 
 /* One stream event: header, choices with the given inner text, usage null. */
-static void chunk(struct evbuffer *out, const struct mock_answer *a, const char *delta_or_text,
-                  const char *finish)
+static void chunk(struct evbuffer *out, const struct mock_answer *a, const char *inner1,
+                  const char *inner2, const char *inner3, const char *finish)
 {
+    struct wbuf w = {.out = out};
     bool chat = a->req->api == MOCK_API_CHAT;
-    evbuffer_add(out, "data: ", 6);
-    add_header(out, a, chat ? "chat.completion.chunk" : "text_completion");
-    evbuffer_add_printf(out, "\"choices\":[{\"index\":0,%s,\"logprobs\":null,\"finish_reason\":",
-                        delta_or_text);
-    if (finish)
-        evbuffer_add_printf(out, "\"%s\"}]", finish);
-    else
-        evbuffer_add(out, "null}]", 6);
+    WB_LIT(&w, "data: ");
+    add_header(&w, a, chat ? "chat.completion.chunk" : "text_completion");
+    WB_LIT(&w, "\"choices\":[{\"index\":0,");
+    wb_str(&w, inner1);
+    wb_str(&w, inner2);
+    wb_str(&w, inner3);
+    WB_LIT(&w, ",\"logprobs\":null,\"finish_reason\":");
+    if (finish) {
+        WB_LIT(&w, "\"");
+        wb_str(&w, finish);
+        WB_LIT(&w, "\"}]");
+    } else {
+        WB_LIT(&w, "null}]");
+    }
     if (a->req->include_usage)
-        evbuffer_add(out, ",\"usage\":null", 13);
-    evbuffer_add(out, "}\n\n", 3);
+        WB_LIT(&w, ",\"usage\":null");
+    WB_LIT(&w, "}\n\n");
+    wb_flush(&w);
 }
 
 void mock_render_chunk_first(struct evbuffer *out, const struct mock_answer *a)
 {
     if (a->req->api == MOCK_API_CHAT)
-        chunk(out, a, "\"delta\":{\"role\":\"assistant\",\"content\":\"\"}", NULL);
+        chunk(out, a, "\"delta\":{\"role\":\"assistant\",\"content\":\"\"}", "", "", NULL);
 }
 
 void mock_render_chunk_token(struct evbuffer *out, const struct mock_answer *a, int64_t index)
 {
-    char inner[64];
-    snprintf(inner, sizeof inner,
-             a->req->api == MOCK_API_CHAT ? "\"delta\":{\"content\":\"%s\"}" : "\"text\":\"%s\"",
-             mock_token_text(index));
-    chunk(out, a, inner, NULL);
+    if (a->req->api == MOCK_API_CHAT)
+        chunk(out, a, "\"delta\":{\"content\":\"", mock_token_text(index), "\"}", NULL);
+    else
+        chunk(out, a, "\"text\":\"", mock_token_text(index), "\"", NULL);
 }
 
 void mock_render_chunk_finish(struct evbuffer *out, const struct mock_answer *a)
 {
-    chunk(out, a, a->req->api == MOCK_API_CHAT ? "\"delta\":{}" : "\"text\":\"\"",
+    chunk(out, a, a->req->api == MOCK_API_CHAT ? "\"delta\":{}" : "\"text\":\"\"", "", "",
           finish_reason(a));
 }
 
 void mock_render_chunk_usage(struct evbuffer *out, const struct mock_answer *a)
 {
+    struct wbuf w = {.out = out};
     bool chat = a->req->api == MOCK_API_CHAT;
-    evbuffer_add(out, "data: ", 6);
-    add_header(out, a, chat ? "chat.completion.chunk" : "text_completion");
-    evbuffer_add(out, "\"choices\":[],", 13);
-    add_usage(out, a);
-    evbuffer_add(out, "}\n\n", 3);
+    WB_LIT(&w, "data: ");
+    add_header(&w, a, chat ? "chat.completion.chunk" : "text_completion");
+    WB_LIT(&w, "\"choices\":[],");
+    add_usage(&w, a);
+    WB_LIT(&w, "}\n\n");
+    wb_flush(&w);
 }
 
 void mock_render_done(struct evbuffer *out)
