@@ -280,6 +280,37 @@ static void add_rl_headers(mock *m, struct evhttp_request *req, const struct rli
                             evhttp_request_get_output_headers(req));
 }
 
+/* A bounded string builder for error messages; truncates, always NUL-terminated. */
+struct msg {
+    char *p;
+    size_t n, cap;
+};
+
+static void msg_str(struct msg *b, const char *s)
+{
+    size_t l = strlen(s);
+    if (l > b->cap - 1 - b->n)
+        l = b->cap - 1 - b->n;
+    memcpy(b->p + b->n, s, l);
+    b->n += l;
+    b->p[b->n] = '\0';
+}
+
+static void msg_i64(struct msg *b, int64_t v)
+{
+    char t[24];
+    int k = sizeof t - 1;
+    t[k] = '\0';
+    uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+    do {
+        t[--k] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        t[--k] = '-';
+    msg_str(b, t + k);
+}
+
 static void reply_limited(mock *m, struct evhttp_request *req, const struct mock_request *r,
                           int64_t completion, const struct provider_decision *d, int64_t now)
 {
@@ -302,23 +333,43 @@ static void reply_limited(mock *m, struct evhttp_request *req, const struct mock
         remaining = 0;
     int64_t requested = tokens ? r->prompt_tokens + (r->max_tokens ? r->max_tokens : completion)
                                : 1;
-    char used[48] = "";
-    if (remaining >= 0)
-        snprintf(used, sizeof used, ", Used %" PRId64, limit - remaining);
     struct mock_error e;
+    e.status = 429;
+    e.code = "rate_limit_exceeded";
+    e.param = NULL;
+    struct msg mb = {e.message, 0, sizeof e.message};
     if (d->rl.retry_after_us < 0) {
-        mock_error_set(&e, 429, "tokens", "rate_limit_exceeded", NULL,
-                       "Request too large for %s in organization org-ratelab on %s: Limit %" PRId64
-                       ", Requested %" PRId64 ". The input or output tokens must be reduced in "
-                       "order to run successfully.",
-                       r->model, what[d->reason], limit, requested);
+        e.type = "tokens";
+        msg_str(&mb, "Request too large for ");
+        msg_str(&mb, r->model);
+        msg_str(&mb, " in organization org-ratelab on ");
+        msg_str(&mb, what[d->reason]);
+        msg_str(&mb, ": Limit ");
+        msg_i64(&mb, limit);
+        msg_str(&mb, ", Requested ");
+        msg_i64(&mb, requested);
+        msg_str(&mb, ". The input or output tokens must be reduced in order to run "
+                     "successfully.");
     } else {
+        /* Built by hand, not printf: this is the hot path when every answer is a 429. */
         char wait[32];
         provider_format_reset(d->rl.retry_after_us, wait, sizeof wait);
-        mock_error_set(&e, 429, tokens ? "tokens" : "requests", "rate_limit_exceeded", NULL,
-                       "Rate limit reached for %s in organization org-ratelab on %s: Limit %" PRId64
-                       "%s, Requested %" PRId64 ". Please try again in %s.",
-                       r->model, what[d->reason], limit, used, requested, wait);
+        e.type = tokens ? "tokens" : "requests";
+        msg_str(&mb, "Rate limit reached for ");
+        msg_str(&mb, r->model);
+        msg_str(&mb, " in organization org-ratelab on ");
+        msg_str(&mb, what[d->reason]);
+        msg_str(&mb, ": Limit ");
+        msg_i64(&mb, limit);
+        if (remaining >= 0) {
+            msg_str(&mb, ", Used ");
+            msg_i64(&mb, limit - remaining);
+        }
+        msg_str(&mb, ", Requested ");
+        msg_i64(&mb, requested);
+        msg_str(&mb, ". Please try again in ");
+        msg_str(&mb, wait);
+        msg_str(&mb, ".");
     }
     add_rl_headers(m, req, &d->rl, now);
     mock_send_error(m, req, &e);
