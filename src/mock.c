@@ -268,113 +268,6 @@ void mock_send_error(mock *m, struct evhttp_request *req, const struct mock_erro
     mock_send(m, req, e->status);
 }
 
-static void emit_header(void *ctx, const char *name, const char *value)
-{
-    evhttp_add_header(ctx, name, value);
-}
-
-static void add_rl_headers(mock *m, struct evhttp_request *req, const struct rlinfo *rl,
-                           int64_t at_us)
-{
-    provider_format_headers(m->sc->server.headers, rl, at_us, emit_header,
-                            evhttp_request_get_output_headers(req));
-}
-
-/* A bounded string builder for error messages; truncates, always NUL-terminated. */
-struct msg {
-    char *p;
-    size_t n, cap;
-};
-
-static void msg_str(struct msg *b, const char *s)
-{
-    size_t l = strlen(s);
-    if (l > b->cap - 1 - b->n)
-        l = b->cap - 1 - b->n;
-    memcpy(b->p + b->n, s, l);
-    b->n += l;
-    b->p[b->n] = '\0';
-}
-
-static void msg_i64(struct msg *b, int64_t v)
-{
-    char t[24];
-    int k = sizeof t - 1;
-    t[k] = '\0';
-    uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
-    do {
-        t[--k] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        t[--k] = '-';
-    msg_str(b, t + k);
-}
-
-static void reply_limited(mock *m, struct evhttp_request *req, const struct mock_request *r,
-                          int64_t completion, const struct provider_decision *d, int64_t now)
-{
-    static const char *const what[PROVIDER_LIMIT_N] = {
-        "requests per min (RPM)", "tokens per min (TPM)", "tokens per day (TPD)",
-        "concurrent requests"};
-    const struct server_config *sv = &m->sc->server;
-    bool tokens = d->reason == PROVIDER_LIMIT_TPM || d->reason == PROVIDER_LIMIT_TPD;
-    /* rl's token fields describe TPM when it is set, else TPD (provider.h). */
-    bool rl_is_this = d->reason == PROVIDER_LIMIT_RPM || d->reason == PROVIDER_LIMIT_TPM ||
-                      (d->reason == PROVIDER_LIMIT_TPD && sv->tokens_per_minute == 0);
-    int64_t limit = d->reason == PROVIDER_LIMIT_RPM           ? sv->requests_per_minute
-                    : d->reason == PROVIDER_LIMIT_TPM         ? sv->tokens_per_minute
-                    : d->reason == PROVIDER_LIMIT_TPD         ? sv->tokens_per_day
-                                                              : sv->max_concurrent;
-    int64_t remaining = !rl_is_this                       ? -1
-                        : d->reason == PROVIDER_LIMIT_RPM ? d->rl.remaining_requests
-                                                          : d->rl.remaining_tokens;
-    if (d->reason == PROVIDER_LIMIT_CONCURRENCY)
-        remaining = 0;
-    int64_t requested = tokens ? r->prompt_tokens + (r->max_tokens ? r->max_tokens : completion)
-                               : 1;
-    struct mock_error e;
-    e.status = 429;
-    e.code = "rate_limit_exceeded";
-    e.param = NULL;
-    struct msg mb = {e.message, 0, sizeof e.message};
-    if (d->rl.retry_after_us < 0) {
-        e.type = "tokens";
-        msg_str(&mb, "Request too large for ");
-        msg_str(&mb, r->model);
-        msg_str(&mb, " in organization org-ratelab on ");
-        msg_str(&mb, what[d->reason]);
-        msg_str(&mb, ": Limit ");
-        msg_i64(&mb, limit);
-        msg_str(&mb, ", Requested ");
-        msg_i64(&mb, requested);
-        msg_str(&mb, ". The input or output tokens must be reduced in order to run "
-                     "successfully.");
-    } else {
-        /* Built by hand, not printf: this is the hot path when every answer is a 429. */
-        char wait[32];
-        provider_format_reset(d->rl.retry_after_us, wait, sizeof wait);
-        e.type = tokens ? "tokens" : "requests";
-        msg_str(&mb, "Rate limit reached for ");
-        msg_str(&mb, r->model);
-        msg_str(&mb, " in organization org-ratelab on ");
-        msg_str(&mb, what[d->reason]);
-        msg_str(&mb, ": Limit ");
-        msg_i64(&mb, limit);
-        if (remaining >= 0) {
-            msg_str(&mb, ", Used ");
-            msg_i64(&mb, limit - remaining);
-        }
-        msg_str(&mb, ", Requested ");
-        msg_i64(&mb, requested);
-        msg_str(&mb, ". Please try again in ");
-        msg_str(&mb, wait);
-        msg_str(&mb, ".");
-    }
-    add_rl_headers(m, req, &d->rl, now);
-    mock_send_error(m, req, &e);
-}
-
 /* A 200 whose body stops half way through, as a crashed proxy would leave it. */
 static void render_malformed(struct evbuffer *out, const struct mock_answer *a)
 {
@@ -417,7 +310,7 @@ static void stream_start(mock *m, struct call *c)
     struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
     evhttp_add_header(h, "Content-Type", "text/event-stream; charset=utf-8");
     evhttp_add_header(h, "Cache-Control", "no-cache");
-    add_rl_headers(m, c->req, &c->rl, c->submit_us);
+    mock_add_rl_headers(m, c->req, &c->rl, c->submit_us);
     count_status(m, 200);
     evhttp_send_reply_start(c->req, 200, "OK");
     c->stream_started = true;
@@ -459,7 +352,7 @@ static void finish(mock *m, struct call *c, bool malformed, int64_t now)
     } else {
         struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
         evhttp_add_header(h, "Content-Type", "application/json");
-        add_rl_headers(m, c->req, &c->rl, c->submit_us);
+        mock_add_rl_headers(m, c->req, &c->rl, c->submit_us);
         struct evbuffer *out = evhttp_request_get_output_buffer(c->req);
         if (malformed)
             render_malformed(out, &c->a);
@@ -647,7 +540,7 @@ void mock_serve_completion(mock *m, struct evhttp_request *req, enum mock_api ap
         start_watch(c);
         break;
     case PROVIDER_RATE_LIMITED:
-        reply_limited(m, req, &c->r, completion, &d, now);
+        mock_reply_limited(m, req, &c->r, completion, &d, now);
         call_put(m, c);
         break;
     case PROVIDER_OVERLOADED:
@@ -659,7 +552,7 @@ void mock_serve_completion(mock *m, struct evhttp_request *req, enum mock_api ap
             mock_error_set(&e, 500, "server_error", NULL, NULL,
                            "The server had an error while processing your request. Sorry about "
                            "that!");
-        add_rl_headers(m, req, &d.rl, now);
+        mock_add_rl_headers(m, req, &d.rl, now);
         mock_send_error(m, req, &e);
         call_put(m, c);
         break;

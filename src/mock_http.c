@@ -1,5 +1,10 @@
 #include "config.h"
 
+/*
+ * mock_http: the HTTP side of the mock server — routes, authentication, the
+ * 429 answers, /v1/models, /metrics, and listening.
+ */
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -17,6 +22,115 @@
 
 #include "mock_int.h"
 #include "util.h"
+
+/* ---- rate-limit answers ----------------------------------------------- */
+
+static void emit_header(void *ctx, const char *name, const char *value)
+{
+    evhttp_add_header(ctx, name, value);
+}
+
+void mock_add_rl_headers(struct mock *m, struct evhttp_request *req, const struct rlinfo *rl,
+                           int64_t at_us)
+{
+    provider_format_headers(m->sc->server.headers, rl, at_us, emit_header,
+                            evhttp_request_get_output_headers(req));
+}
+
+/* A bounded string builder for error messages; truncates, always NUL-terminated. */
+struct msg {
+    char *p;
+    size_t n, cap;
+};
+
+static void msg_str(struct msg *b, const char *s)
+{
+    size_t l = strlen(s);
+    if (l > b->cap - 1 - b->n)
+        l = b->cap - 1 - b->n;
+    memcpy(b->p + b->n, s, l);
+    b->n += l;
+    b->p[b->n] = '\0';
+}
+
+static void msg_i64(struct msg *b, int64_t v)
+{
+    char t[24];
+    int k = sizeof t - 1;
+    t[k] = '\0';
+    uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+    do {
+        t[--k] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        t[--k] = '-';
+    msg_str(b, t + k);
+}
+
+void mock_reply_limited(struct mock *m, struct evhttp_request *req, const struct mock_request *r,
+                          int64_t completion, const struct provider_decision *d, int64_t now)
+{
+    static const char *const what[PROVIDER_LIMIT_N] = {
+        "requests per min (RPM)", "tokens per min (TPM)", "tokens per day (TPD)",
+        "concurrent requests"};
+    const struct server_config *sv = &m->sc->server;
+    bool tokens = d->reason == PROVIDER_LIMIT_TPM || d->reason == PROVIDER_LIMIT_TPD;
+    /* rl's token fields describe TPM when it is set, else TPD (provider.h). */
+    bool rl_is_this = d->reason == PROVIDER_LIMIT_RPM || d->reason == PROVIDER_LIMIT_TPM ||
+                      (d->reason == PROVIDER_LIMIT_TPD && sv->tokens_per_minute == 0);
+    int64_t limit = d->reason == PROVIDER_LIMIT_RPM           ? sv->requests_per_minute
+                    : d->reason == PROVIDER_LIMIT_TPM         ? sv->tokens_per_minute
+                    : d->reason == PROVIDER_LIMIT_TPD         ? sv->tokens_per_day
+                                                              : sv->max_concurrent;
+    int64_t remaining = !rl_is_this                       ? -1
+                        : d->reason == PROVIDER_LIMIT_RPM ? d->rl.remaining_requests
+                                                          : d->rl.remaining_tokens;
+    if (d->reason == PROVIDER_LIMIT_CONCURRENCY)
+        remaining = 0;
+    int64_t requested = tokens ? r->prompt_tokens + (r->max_tokens ? r->max_tokens : completion)
+                               : 1;
+    struct mock_error e;
+    e.status = 429;
+    e.code = "rate_limit_exceeded";
+    e.param = NULL;
+    struct msg mb = {e.message, 0, sizeof e.message};
+    if (d->rl.retry_after_us < 0) {
+        e.type = "tokens";
+        msg_str(&mb, "Request too large for ");
+        msg_str(&mb, r->model);
+        msg_str(&mb, " in organization org-ratelab on ");
+        msg_str(&mb, what[d->reason]);
+        msg_str(&mb, ": Limit ");
+        msg_i64(&mb, limit);
+        msg_str(&mb, ", Requested ");
+        msg_i64(&mb, requested);
+        msg_str(&mb, ". The input or output tokens must be reduced in order to run "
+                     "successfully.");
+    } else {
+        /* Built by hand, not printf: this is the hot path when every answer is a 429. */
+        char wait[32];
+        provider_format_reset(d->rl.retry_after_us, wait, sizeof wait);
+        e.type = tokens ? "tokens" : "requests";
+        msg_str(&mb, "Rate limit reached for ");
+        msg_str(&mb, r->model);
+        msg_str(&mb, " in organization org-ratelab on ");
+        msg_str(&mb, what[d->reason]);
+        msg_str(&mb, ": Limit ");
+        msg_i64(&mb, limit);
+        if (remaining >= 0) {
+            msg_str(&mb, ", Used ");
+            msg_i64(&mb, limit - remaining);
+        }
+        msg_str(&mb, ", Requested ");
+        msg_i64(&mb, requested);
+        msg_str(&mb, ". Please try again in ");
+        msg_str(&mb, wait);
+        msg_str(&mb, ".");
+    }
+    mock_add_rl_headers(m, req, &d->rl, now);
+    mock_send_error(m, req, &e);
+}
 
 /* ---- small endpoints --------------------------------------------------- */
 

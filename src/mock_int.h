@@ -89,6 +89,14 @@ int64_t mock_now_us(const struct mock *m);
 void mock_send(struct mock *m, struct evhttp_request *req, int status);
 void mock_send_error(struct mock *m, struct evhttp_request *req, const struct mock_error *e);
 
+/* Add the configured style's rate-limit headers for rl, as of at_us (Unix-aligned µs). */
+void mock_add_rl_headers(struct mock *m, struct evhttp_request *req, const struct rlinfo *rl,
+                         int64_t at_us);
+
+/* Answer a 429 for d (PROVIDER_RATE_LIMITED) in OpenAI's words, with the headers. */
+void mock_reply_limited(struct mock *m, struct evhttp_request *req, const struct mock_request *r,
+                        int64_t completion, const struct provider_decision *d, int64_t now);
+
 /* POST /v1/chat/completions and /v1/completions, after routing and authentication. */
 void mock_serve_completion(struct mock *m, struct evhttp_request *req, enum mock_api api);
 
