@@ -99,8 +99,7 @@ int main(int argc, char **argv)
                         x->streaming = 1;
                         streaming++;
                     }
-                    for (char *p = buf; (p = memmem(p, (size_t)(buf + r - p), "data: ", 6));
-                         p += 6)
+                    for (char *p = buf; (p = memmem(p, (size_t)(buf + r - p), "data: ", 6)); p += 6)
                         events++;
                 } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
                     x->done = 1;

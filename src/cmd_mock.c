@@ -91,8 +91,8 @@ int cmd_mock(int argc, char **argv)
             return EXIT_RUN_USAGE;
         }
     }
-    if (o.extra[2].value && (parse_count(o.extra[2].value, &mo.max_body_bytes) < 0 ||
-                             mo.max_body_bytes < 1)) {
+    if (o.extra[2].value &&
+        (parse_count(o.extra[2].value, &mo.max_body_bytes) < 0 || mo.max_body_bytes < 1)) {
         fprintf(stderr, "ratelab mock: --max-body wants a positive byte count, not '%s'\n",
                 o.extra[2].value);
         return EXIT_RUN_USAGE;

@@ -234,16 +234,26 @@ static void on_close(struct evhttp_connection *evcon, void *arg)
 static const char *reason_phrase(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Payload Too Large";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Unknown";
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 413:
+        return "Payload Too Large";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Unknown";
     }
 }
 
@@ -262,8 +272,7 @@ void mock_send(mock *m, struct evhttp_request *req, int status)
 
 void mock_send_error(mock *m, struct evhttp_request *req, const struct mock_error *e)
 {
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                      "application/json");
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
     mock_render_error(evhttp_request_get_output_buffer(req), e);
     mock_send(m, req, e->status);
 }
@@ -517,8 +526,7 @@ void mock_serve_completion(mock *m, struct evhttp_request *req, enum mock_api ap
     }
     int64_t now = mock_now_us(m);
     bool capped = false;
-    const char *hint =
-        evhttp_find_header(evhttp_request_get_input_headers(req), "X-Ratelab-Class");
+    const char *hint = evhttp_find_header(evhttp_request_get_input_headers(req), "X-Ratelab-Class");
     int64_t completion = draw_completion(m, &c->r, hint, &capped);
     c->req = req;
     c->submit_us = now;

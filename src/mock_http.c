@@ -31,7 +31,7 @@ static void emit_header(void *ctx, const char *name, const char *value)
 }
 
 void mock_add_rl_headers(struct mock *m, struct evhttp_request *req, const struct rlinfo *rl,
-                           int64_t at_us)
+                         int64_t at_us)
 {
     provider_format_headers(m->sc->server.headers, rl, at_us, emit_header,
                             evhttp_request_get_output_headers(req));
@@ -69,7 +69,7 @@ static void msg_i64(struct msg *b, int64_t v)
 }
 
 void mock_reply_limited(struct mock *m, struct evhttp_request *req, const struct mock_request *r,
-                          int64_t completion, const struct provider_decision *d, int64_t now)
+                        int64_t completion, const struct provider_decision *d, int64_t now)
 {
     static const char *const what[PROVIDER_LIMIT_N] = {
         "requests per min (RPM)", "tokens per min (TPM)", "tokens per day (TPD)",
@@ -79,17 +79,17 @@ void mock_reply_limited(struct mock *m, struct evhttp_request *req, const struct
     /* rl's token fields describe TPM when it is set, else TPD (provider.h). */
     bool rl_is_this = d->reason == PROVIDER_LIMIT_RPM || d->reason == PROVIDER_LIMIT_TPM ||
                       (d->reason == PROVIDER_LIMIT_TPD && sv->tokens_per_minute == 0);
-    int64_t limit = d->reason == PROVIDER_LIMIT_RPM           ? sv->requests_per_minute
-                    : d->reason == PROVIDER_LIMIT_TPM         ? sv->tokens_per_minute
-                    : d->reason == PROVIDER_LIMIT_TPD         ? sv->tokens_per_day
-                                                              : sv->max_concurrent;
+    int64_t limit = d->reason == PROVIDER_LIMIT_RPM   ? sv->requests_per_minute
+                    : d->reason == PROVIDER_LIMIT_TPM ? sv->tokens_per_minute
+                    : d->reason == PROVIDER_LIMIT_TPD ? sv->tokens_per_day
+                                                      : sv->max_concurrent;
     int64_t remaining = !rl_is_this                       ? -1
                         : d->reason == PROVIDER_LIMIT_RPM ? d->rl.remaining_requests
                                                           : d->rl.remaining_tokens;
     if (d->reason == PROVIDER_LIMIT_CONCURRENCY)
         remaining = 0;
-    int64_t requested = tokens ? r->prompt_tokens + (r->max_tokens ? r->max_tokens : completion)
-                               : 1;
+    int64_t requested =
+        tokens ? r->prompt_tokens + (r->max_tokens ? r->max_tokens : completion) : 1;
     struct mock_error e;
     e.status = 429;
     e.code = "rate_limit_exceeded";
@@ -154,8 +154,7 @@ static void serve_models(struct mock *m, struct evhttp_request *req)
         if (strcmp(sc->classes[i].name, sc->live.model) != 0)
             add_model(out, sc->classes[i].name, &n);
     evbuffer_add(out, "]}\n", 3);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                      "application/json");
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
     mock_send(m, req, 200);
 }
 
@@ -189,8 +188,7 @@ static void serve_metrics(struct mock *m, struct evhttp_request *req)
     metric_value(out, "vllm:prompt_tokens_total", labels, (double)st.prompt_tokens_total);
     prom_meta(out, "vllm:generation_tokens_total", "counter",
               "Number of generation tokens processed.");
-    metric_value(out, "vllm:generation_tokens_total", labels,
-                 (double)st.generation_tokens_total);
+    metric_value(out, "vllm:generation_tokens_total", labels, (double)st.generation_tokens_total);
     prom_meta(out, "vllm:time_to_first_token_seconds", "histogram",
               "Histogram of time to first token in seconds.");
     prom_hist_render(out, "vllm:time_to_first_token_seconds", labels, &m->h_ttft);
@@ -250,15 +248,24 @@ static const struct {
 static const char *method_name(enum evhttp_cmd_type t)
 {
     switch (t) {
-    case EVHTTP_REQ_GET: return "GET";
-    case EVHTTP_REQ_POST: return "POST";
-    case EVHTTP_REQ_HEAD: return "HEAD";
-    case EVHTTP_REQ_PUT: return "PUT";
-    case EVHTTP_REQ_DELETE: return "DELETE";
-    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
-    case EVHTTP_REQ_TRACE: return "TRACE";
-    case EVHTTP_REQ_CONNECT: return "CONNECT";
-    case EVHTTP_REQ_PATCH: return "PATCH";
+    case EVHTTP_REQ_GET:
+        return "GET";
+    case EVHTTP_REQ_POST:
+        return "POST";
+    case EVHTTP_REQ_HEAD:
+        return "HEAD";
+    case EVHTTP_REQ_PUT:
+        return "PUT";
+    case EVHTTP_REQ_DELETE:
+        return "DELETE";
+    case EVHTTP_REQ_OPTIONS:
+        return "OPTIONS";
+    case EVHTTP_REQ_TRACE:
+        return "TRACE";
+    case EVHTTP_REQ_CONNECT:
+        return "CONNECT";
+    case EVHTTP_REQ_PATCH:
+        return "PATCH";
     }
     return "?";
 }
@@ -360,9 +367,8 @@ struct evhttp *mock_http_new(struct mock *m)
     }
     /* Every method reaches us, so unknown ones get a JSON 405 instead of libevent's 501. */
     evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-                                         EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-                                         EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
-                                         EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+                                         EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+                                         EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
     /*
      * Bodies up to max_body get parsed; up to 4x (plus 64 KiB) they are read and
      * answered with a JSON 413; beyond that libevent refuses them unread.
@@ -416,8 +422,7 @@ int mock_http_listen(struct mock *m, const char *addr, char *bound, size_t n)
     struct addrinfo *ai;
     if (getaddrinfo(host, port, &hints, &ai) != 0)
         return -EINVAL;
-    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    ai->ai_protocol);
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
     int one = 1, rc = 0;
     if (fd < 0)
         rc = -errno;

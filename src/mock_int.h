@@ -39,19 +39,19 @@ enum call_deferred {
  * libevent handed it to us (the connection failed) to free.
  */
 struct call {
-    struct mock *m;
+    struct mock *m;              /* the server it belongs to */
     struct evhttp_request *req;  /* the client's request, NULL once gone */
     bool detached;               /* req outlived its connection: ours to free */
     bool live;                   /* linked on m->live */
     bool stream_started;         /* stream headers sent */
-    enum call_deferred deferred;
+    enum call_deferred deferred; /* what the timer does next */
     uint64_t pid;                /* provider id, 0 when the provider is done with it */
     struct mock_request r;       /* the parsed request */
     struct mock_answer a;        /* what the answer says */
     struct rlinfo rl;            /* rate-limit state at admission, sent on the 200 */
     int64_t submit_us;           /* when it arrived, µs on the mock's timeline */
     int64_t first_token_us;      /* stream pacing: token k at first + k·per_token */
-    double per_token_us;
+    double per_token_us;         /* decode time per token after the first, µs */
     int64_t next_token;          /* the next stream token to send */
     struct event timer;          /* stream pacing and deferred actions */
     struct event watch;          /* until the answer starts: EOF on the client's socket */
@@ -60,24 +60,24 @@ struct call {
 };
 
 struct mock {
-    struct event_base *base;     /* borrowed */
-    struct evhttp *http;
-    const struct scenario *sc;   /* borrowed */
-    provider *prov;
-    struct rng rng;              /* completion-length draws */
-    char *api_key;               /* required Bearer token, NULL = none */
-    int64_t max_body;            /* bytes */
-    int64_t epoch_offset_us;     /* Unix time minus CLOCK_MONOTONIC at start */
-    struct event *tick;          /* fires at the provider's next event */
-    int64_t tick_at_us;          /* when tick is armed for, TIME_NEVER when not */
-    struct evbuffer *scratch;    /* stream chunks are rendered here, then moved */
-    struct call *live;           /* calls in flight */
-    int64_t n_live;
-    struct call *free_calls;
-    struct call **slabs;         /* the pool's blocks, freed at the end */
-    int n_slabs;
-    uint64_t next_id;            /* answer ids */
-    int64_t client_gone;         /* requests cancelled because the client hung up */
+    struct event_base *base;             /* borrowed */
+    struct evhttp *http;                 /* the HTTP server (mock_http.c) */
+    const struct scenario *sc;           /* borrowed */
+    provider *prov;                      /* the shared provider model: limits, capacity, faults */
+    struct rng rng;                      /* completion-length draws */
+    char *api_key;                       /* required Bearer token, NULL = none */
+    int64_t max_body;                    /* bytes */
+    int64_t epoch_offset_us;             /* Unix time minus CLOCK_MONOTONIC at start */
+    struct event *tick;                  /* fires at the provider's next event */
+    int64_t tick_at_us;                  /* when tick is armed for, TIME_NEVER when not */
+    struct evbuffer *scratch;            /* stream chunks are rendered here, then moved */
+    struct call *live;                   /* calls in flight */
+    int64_t n_live;                      /* calls on live */
+    struct call *free_calls;             /* the pool's free list */
+    struct call **slabs;                 /* the pool's blocks, freed at the end */
+    int n_slabs;                         /* blocks in slabs */
+    uint64_t next_id;                    /* answer ids */
+    int64_t client_gone;                 /* requests cancelled because the client hung up */
     uint64_t by_status[MOCK_STATUS_MAX]; /* answers sent, by HTTP status */
     struct prom_hist h_ttft, h_e2e, h_queue; /* vLLM's histograms, seconds */
 };

@@ -17,11 +17,11 @@ struct evbuffer;
  * counts[0..n_bounds] (the last slot is +Inf); sum_s is the sum of observations.
  */
 struct prom_hist {
-    const double *bounds;               /* upper bounds, ascending, seconds; static storage */
-    int n_bounds;                       /* <= PROM_MAX_BUCKETS */
+    const double *bounds;                  /* upper bounds, ascending, seconds; static storage */
+    int n_bounds;                          /* <= PROM_MAX_BUCKETS */
     uint64_t counts[PROM_MAX_BUCKETS + 1]; /* per-bucket (not cumulative); [n_bounds] = +Inf */
-    uint64_t count;                     /* observations */
-    double sum_s;                       /* their sum, seconds */
+    uint64_t count;                        /* observations */
+    double sum_s;                          /* their sum, seconds */
 };
 
 /* vLLM's bucket bounds. */

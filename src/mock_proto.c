@@ -58,7 +58,8 @@ int64_t mock_estimate_text_tokens(size_t bytes)
     return (int64_t)((bytes + 3) / 4);
 }
 
-/* Tokens of a message's content: a string, null, or an array of parts ({"type":"text","text":..}). */
+/* Tokens of a message's content: a string, null, or an array of parts ({"type":"text","text":..}).
+ */
 static int content_tokens(const cJSON *content, int64_t *tokens, struct mock_error *e)
 {
     if (!content || cJSON_IsNull(content))
@@ -85,8 +86,8 @@ static int content_tokens(const cJSON *content, int64_t *tokens, struct mock_err
 
 static int parse_messages(const cJSON *root, int64_t *tokens, struct mock_error *e)
 {
-    static const char *const roles[] = {"system", "user", "assistant", "tool", "developer",
-                                        "function"};
+    static const char *const roles[] = {"system", "user",      "assistant",
+                                        "tool",   "developer", "function"};
     const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
     if (!msgs)
         return missing(e, "messages");
@@ -209,8 +210,7 @@ static int parse_root(enum mock_api api, const cJSON *root, struct mock_request 
     size_t mlen = strlen(model->valuestring);
     if (mlen == 0 || mlen > MOCK_MODEL_MAX)
         return mock_error_set(e, 400, "invalid_request_error", "invalid_value", "model",
-                              "Invalid 'model': expected a name of 1 to %d bytes.",
-                              MOCK_MODEL_MAX);
+                              "Invalid 'model': expected a name of 1 to %d bytes.", MOCK_MODEL_MAX);
     memcpy(r->model, model->valuestring, mlen + 1);
 
     int rc = api == MOCK_API_CHAT ? parse_messages(root, &r->prompt_tokens, e)
@@ -280,7 +280,7 @@ int mock_parse_request(enum mock_api api, const char *body, size_t len, struct m
  */
 struct wbuf {
     struct evbuffer *out;
-    size_t n;       /* bytes in b */
+    size_t n; /* bytes in b */
     char b[4096];
 };
 
@@ -383,9 +383,8 @@ void mock_render_error(struct evbuffer *out, const struct mock_error *e)
 }
 
 /* Sixteen four-byte words; a token is one of them, so text length tracks the estimator. */
-static const char *const words[] = {" the", " sky", " was", " red", " and", " one", " cat",
-                                    " sat", " on", " a", " big", " mat", " all", " day",
-                                    " so", " it"};
+static const char *const words[] = {" the", " sky", " was", " red", " and", " one", " cat", " sat",
+                                    " on",  " a",   " big", " mat", " all", " day", " so",  " it"};
 
 const char *mock_token_text(int64_t index)
 {

@@ -17,8 +17,9 @@ struct evbuffer;
 
 enum mock_api { MOCK_API_CHAT, MOCK_API_COMPLETIONS };
 
-#define MOCK_MODEL_MAX 256     /* longest model name accepted, bytes */
-#define MOCK_DEFAULT_MAX_TOKENS 16 /* max_tokens when the request gives none (as OpenAI's legacy API) */
+#define MOCK_MODEL_MAX 256 /* longest model name accepted, bytes */
+#define MOCK_DEFAULT_MAX_TOKENS                                                                    \
+    16 /* max_tokens when the request gives none (as OpenAI's legacy API) */
 
 /* One validated completion request. */
 struct mock_request {
@@ -32,11 +33,11 @@ struct mock_request {
 
 /* Why a request was refused, in OpenAI's error shape. */
 struct mock_error {
-    int status;          /* HTTP status */
-    const char *type;    /* error.type, e.g. "invalid_request_error" */
-    const char *code;    /* error.code, NULL for JSON null */
-    const char *param;   /* error.param, NULL for JSON null */
-    char message[320];   /* error.message */
+    int status;        /* HTTP status */
+    const char *type;  /* error.type, e.g. "invalid_request_error" */
+    const char *code;  /* error.code, NULL for JSON null */
+    const char *param; /* error.param, NULL for JSON null */
+    char message[320]; /* error.message */
 };
 
 /*
@@ -57,8 +58,7 @@ int64_t mock_estimate_text_tokens(size_t bytes);
 
 /* Fill *e; message is printf-formatted. Returns -EINVAL for tail calls. */
 int mock_error_set(struct mock_error *e, int status, const char *type, const char *code,
-                   const char *param, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
+                   const char *param, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 /* Append {"error":{...}} for *e. */
 void mock_render_error(struct evbuffer *out, const struct mock_error *e);
@@ -66,10 +66,10 @@ void mock_render_error(struct evbuffer *out, const struct mock_error *e);
 /* The identity of one answer: shared by its body or all its chunks. */
 struct mock_answer {
     const struct mock_request *req;
-    uint64_t id;                /* makes "chatcmpl-<id>" / "cmpl-<id>" */
-    int64_t created_s;          /* Unix time the request arrived */
-    int64_t completion_tokens;  /* tokens generated */
-    bool length_capped;         /* stopped by max_tokens: finish_reason "length" */
+    uint64_t id;               /* makes "chatcmpl-<id>" / "cmpl-<id>" */
+    int64_t created_s;         /* Unix time the request arrived */
+    int64_t completion_tokens; /* tokens generated */
+    bool length_capped;        /* stopped by max_tokens: finish_reason "length" */
 };
 
 /* A whole non-streaming answer: choices[0] with completion_tokens of text, and usage. */

@@ -30,8 +30,7 @@ START_TEST(chat_non_streaming)
     test_server_init(&s);
     test_server_start(&s);
     struct http_resp r = {0};
-    http_do(s.addr, "POST", "/v1/chat/completions", CHAT_BODY(",\"max_tokens\":7"), no_headers,
-            &r);
+    http_do(s.addr, "POST", "/v1/chat/completions", CHAT_BODY(",\"max_tokens\":7"), no_headers, &r);
     ck_assert_int_eq(r.status, 200);
     cJSON *j = json_of(&r);
     ck_assert_str_eq(jstr(j, "object"), "chat.completion");
@@ -156,7 +155,6 @@ START_TEST(completions_streaming)
 }
 END_TEST
 
-
 /* ---- 429s ------------------------------------------------------------- */
 
 START_TEST(rate_limit_openai_headers)
@@ -272,8 +270,8 @@ START_TEST(rate_limit_tokens)
     ck_assert_ptr_nonnull(http_header(&r, "x-ratelimit-reset-tokens", v, sizeof v));
     http_resp_free(&r);
     /* A request larger than the limit can never fit: no retry-after, x-should-retry false. */
-    http_do(s.addr, "POST", "/v1/chat/completions", CHAT_BODY(",\"max_tokens\":500"),
-            no_headers, &r);
+    http_do(s.addr, "POST", "/v1/chat/completions", CHAT_BODY(",\"max_tokens\":500"), no_headers,
+            &r);
     assert_error(&r, 429, "tokens", "rate_limit_exceeded");
     ck_assert_ptr_null(http_header(&r, "retry-after", v, sizeof v));
     ck_assert_str_eq(http_header(&r, "x-should-retry", v, sizeof v), "false");
@@ -438,8 +436,8 @@ START_TEST(fault_malformed)
     ck_assert(strstr(r.body, "[DONE]") == NULL);
     char *last = strrchr(r.body, '{');
     ck_assert_ptr_nonnull(last);
-    j = cJSON_Parse(strstr(r.body, "data: {\"id\":\"chatcmpl-2\",\"object\":\"chat.compl\"") ? last
-                                                                                        : last);
+    j = cJSON_Parse(
+        strstr(r.body, "data: {\"id\":\"chatcmpl-2\",\"object\":\"chat.compl\"") ? last : last);
     ck_assert_ptr_null(j);
     http_resp_free(&r);
     test_server_stop(&s);
@@ -492,8 +490,7 @@ START_TEST(client_gives_up_while_waiting)
         in_flight = prom_value(r.body, "ratelab_mock_in_flight");
         if (in_flight == 0) {
             ck_assert(prom_value(r.body, "ratelab_mock_client_cancelled_total") == 1);
-            ck_assert(prom_value(r.body, "vllm:num_requests_running{model_name=\"default\"}") ==
-                      0);
+            ck_assert(prom_value(r.body, "vllm:num_requests_running{model_name=\"default\"}") == 0);
         }
         http_resp_free(&r);
         if (in_flight != 0)
@@ -555,8 +552,7 @@ START_TEST(models_health_metrics)
     http_do(s.addr, "GET", "/health", NULL, no_headers, &r);
     ck_assert_int_eq(r.status, 200);
     http_resp_free(&r);
-    http_do(s.addr, "POST", "/v1/chat/completions", CHAT_BODY(",\"max_tokens\":5"), no_headers,
-            &r);
+    http_do(s.addr, "POST", "/v1/chat/completions", CHAT_BODY(",\"max_tokens\":5"), no_headers, &r);
     ck_assert_int_eq(r.status, 200);
     http_resp_free(&r);
     http_do(s.addr, "GET", "/metrics", NULL, no_headers, &r);

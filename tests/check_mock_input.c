@@ -41,8 +41,7 @@ static const struct bad_case bad_cases[] = {
      "missing_required_parameter"},
     {"POST", "/v1/chat/completions", "{\"model\":\"m\"}", 400, "missing_required_parameter"},
     {"POST", "/v1/chat/completions", "{\"model\":7,\"messages\":[]}", 400, "invalid_type"},
-    {"POST", "/v1/chat/completions", "{\"model\":\"m\",\"messages\":\"hi\"}", 400,
-     "invalid_type"},
+    {"POST", "/v1/chat/completions", "{\"model\":\"m\",\"messages\":\"hi\"}", 400, "invalid_type"},
     {"POST", "/v1/chat/completions", "{\"model\":\"m\",\"messages\":[]}", 400, "empty_array"},
     {"POST", "/v1/chat/completions", "{\"model\":\"m\",\"messages\":[42]}", 400, "invalid_type"},
     {"POST", "/v1/chat/completions", "{\"model\":\"m\",\"messages\":[{\"content\":\"x\"}]}", 400,
@@ -56,8 +55,8 @@ static const struct bad_case bad_cases[] = {
      "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":\"9\"}",
      400, "invalid_type"},
     {"POST", "/v1/chat/completions",
-     "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":-1}", 400,
-     "integer_below_min_value"},
+     "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":-1}",
+     400, "integer_below_min_value"},
     {"POST", "/v1/chat/completions",
      "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":1e300}",
      400, "integer_above_max_value"},
@@ -235,8 +234,9 @@ START_TEST(token_estimator)
     ck_assert_int_eq(mock_estimate_text_tokens(5), 2);
     struct mock_request rq;
     struct mock_error e;
-    const char *body = "{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":\"12345678\"},"
-                       "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"abcd\"}]}]}";
+    const char *body =
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":\"12345678\"},"
+        "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"abcd\"}]}]}";
     ck_assert_int_eq(mock_parse_request(MOCK_API_CHAT, body, strlen(body), &rq, &e), 0);
     ck_assert_int_eq(rq.prompt_tokens, 3 + (4 + 2) + (4 + 1));
     body = "{\"model\":\"m\",\"prompt\":[1,2,3,4,5]}";
@@ -296,7 +296,7 @@ START_TEST(binary_with_scenario_file)
           f);
     fclose(f);
     setenv("RATELAB_TEST_KEY", "sekrit", 1);
-    char *argv[] = {"ratelab", "mock", path, "--listen", "127.0.0.1:0", "--api-key-env",
+    char *argv[] = {"ratelab",          "mock", path, "--listen", "127.0.0.1:0", "--api-key-env",
                     "RATELAB_TEST_KEY", NULL};
     char addr[64];
     pid_t pid = spawn_mock(argv, addr, sizeof addr);
@@ -326,13 +326,11 @@ END_TEST
 
 START_TEST(binary_defaults_and_sigint)
 {
-    char *argv[] = {"ratelab", "mock", "--listen", "127.0.0.1:0", "--set",
-                    "server.ttft=2ms", NULL};
+    char *argv[] = {"ratelab", "mock", "--listen", "127.0.0.1:0", "--set", "server.ttft=2ms", NULL};
     char addr[64];
     pid_t pid = spawn_mock(argv, addr, sizeof addr);
     struct http_resp r = {0};
-    http_do(addr, "POST", "/v1/chat/completions", CHAT_BODY(",\"max_tokens\":2"), no_headers,
-            &r);
+    http_do(addr, "POST", "/v1/chat/completions", CHAT_BODY(",\"max_tokens\":2"), no_headers, &r);
     ck_assert_int_eq(r.status, 200);
     http_resp_free(&r);
     ck_assert_int_eq(stop_mock(pid, SIGINT), 0);

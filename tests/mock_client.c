@@ -245,8 +245,7 @@ const char *jstr(const cJSON *o, const char *path)
 }
 
 /* An OpenAI-style error body with this status, type and code ("null" for null). */
-void assert_error(const struct http_resp *r, long status, const char *type,
-                         const char *code)
+void assert_error(const struct http_resp *r, long status, const char *type, const char *code)
 {
     ck_assert_msg(r->status == status, "status %ld, want %ld: %s", r->status, status, r->body);
     cJSON *j = json_of(r);
@@ -256,4 +255,3 @@ void assert_error(const struct http_resp *r, long status, const char *type,
         ck_assert_str_eq(jstr(j, "error.code"), code);
     cJSON_Delete(j);
 }
-

@@ -14,14 +14,14 @@
 #include "scenario.h"
 
 struct test_server {
-    struct scenario sc;        /* fill after test_server_init, before test_server_start */
+    struct scenario sc; /* fill after test_server_init, before test_server_start */
     struct mock_options opt;
     struct event_base *base;
     mock *m;
     pthread_t thread;
     int stop_pipe[2];
-    struct event *stop;       /* fires when stop_pipe is written */
-    char addr[64];             /* "127.0.0.1:PORT" once started */
+    struct event *stop; /* fires when stop_pipe is written */
+    char addr[64];      /* "127.0.0.1:PORT" once started */
 };
 
 /* Defaults with tiny latencies: 1 ms to first token, 0.1 ms per token, no limits. */
@@ -32,14 +32,14 @@ void test_server_start(struct test_server *s);
 void test_server_stop(struct test_server *s);
 
 struct http_resp {
-    int curl_rc;        /* CURLcode */
-    long status;        /* 0 when no answer */
-    char *body;         /* NUL-terminated, owned */
+    int curl_rc; /* CURLcode */
+    long status; /* 0 when no answer */
+    char *body;  /* NUL-terminated, owned */
     size_t len;
-    char *headers;      /* raw header block, NUL-terminated, owned */
+    char *headers; /* raw header block, NUL-terminated, owned */
     size_t headers_len;
-    int abort_after;    /* > 0: hang up once this many body bytes arrived */
-    long timeout_ms;    /* > 0: give up after this long (default 20 s) */
+    int abort_after; /* > 0: hang up once this many body bytes arrived */
+    long timeout_ms; /* > 0: give up after this long (default 20 s) */
 };
 
 /*
@@ -61,9 +61,9 @@ void http_resp_free(struct http_resp *r);
 double prom_value(const char *text, const char *series);
 
 /* A chat completion body with extra JSON members spliced in (",\"k\":v" or ""). */
-#define CHAT_BODY(extra)                                                                         \
-    "{\"model\":\"m1\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello there, mock!\"}]" extra \
-    "}"
+#define CHAT_BODY(extra)                                                                           \
+    "{\"model\":\"m1\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello there, "               \
+    "mock!\"}]" extra "}"
 
 extern const char *const no_headers[];
 
