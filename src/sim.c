@@ -4,6 +4,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,9 +251,16 @@ static enum outcome outcome_of(enum client_state st)
     }
 }
 
-static void user_next(sim *s, int cls, int64_t user, int64_t done_us)
+/*
+ * A closed-loop user sends again after thinking. With zero think time, a request
+ * that ends the instant it was sent (rejected at the door) would let the user
+ * send forever without virtual time moving: such a user waits one µs.
+ */
+static void user_next(sim *s, int cls, int64_t user, int64_t done_us, bool instant)
 {
     int64_t t = workload_after_done(s->cls[cls].w, done_us);
+    if (t == done_us && instant)
+        t = done_us + 1 < s->sc->duration_us ? done_us + 1 : TIME_NEVER;
     if (t != TIME_NEVER)
         evheap_push(&s->heap, t, EV_PACK(EV_USER, user, cls));
 }
@@ -280,7 +288,7 @@ static void finish(sim *s, struct sreq *r, enum outcome o, int64_t now)
                        : -1;
     metrics_end(s->m, now, cls, o, latency, ttft, r->prompt_tokens, r->output_tokens);
     if (r->user >= 0 && o != OUTCOME_CANCELLED)
-        user_next(s, cls, r->user, now);
+        user_next(s, cls, r->user, now, latency == 0);
     req_release(s, r);
 }
 
@@ -310,8 +318,14 @@ static void on_event(void *ctx, struct client_req *cr, enum client_event ev, int
         }
         break;
     case CLIENT_EV_RETRY:
-        /* The client moves it back into its queue at retry_at_us; mirror that in the depth. */
-        evheap_push(&s->heap, cr->retry_at_us, EV_PACK(EV_REQUEUE, r->gen, r->idx));
+        /* The client moves it back into its queue at retry_at_us; mirror that in the depth.
+         * A retry due at once is moved by the very next poll, in this same moment. */
+        if (cr->retry_at_us <= now) {
+            r->in_queue = true;
+            metrics_queue(s->m, now, cls, +1);
+        } else {
+            evheap_push(&s->heap, cr->retry_at_us, EV_PACK(EV_REQUEUE, r->gen, r->idx));
+        }
         break;
     default:
         break;
@@ -549,8 +563,14 @@ static bool gauges_agree(const sim *s)
     for (int i = 0; i < s->n_classes; i++) {
         struct client_stats st;
         client_stats(s->cl, i, &st);
-        if (st.depth != metrics_queue_depth(s->m, i) || st.in_flight != metrics_inflight(s->m, i))
+        if (st.depth != metrics_queue_depth(s->m, i) || st.in_flight != metrics_inflight(s->m, i)) {
+            fprintf(stderr,
+                    "sim: at %lld us class %d: client depth %lld in flight %lld, "
+                    "metrics depth %lld in flight %lld\n",
+                    (long long)s->now, i, (long long)st.depth, (long long)st.in_flight,
+                    (long long)metrics_queue_depth(s->m, i), (long long)metrics_inflight(s->m, i));
             return false;
+        }
     }
     return true;
 }

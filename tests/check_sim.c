@@ -12,6 +12,7 @@
 
 #include "metrics.h"
 #include "report.h"
+#include "rng.h"
 #include "scenario.h"
 #include "sim.h"
 #include "util.h"
@@ -437,6 +438,104 @@ START_TEST(accounting_property)
 }
 END_TEST
 
+/* Property: random valid configurations of every policy; accounting closes (and the engine's
+ * own assertions — gauges mirror the client — hold at every step). */
+START_TEST(random_configurations)
+{
+    const char *env = getenv("RATELAB_RANDOM_CONFIGS"); /* more, by hand: 1000 */
+    uint64_t n_configs = env ? strtoull(env, NULL, 10) : 40;
+    for (uint64_t seed = 1; seed <= n_configs; seed++) {
+        struct rng r;
+        rng_seed(&r, seed * 7919);
+#define PICK(n) ((int)rng_below(&r, (uint64_t)(n)))
+#define MAYBE(v) (PICK(3) == 0 ? 0 : (v))
+        struct scenario sc;
+        scenario_defaults(&sc);
+        sc.seed = seed;
+        sc.duration_us = (20 + PICK(60)) * US_PER_S;
+        sc.at_end = PICK(2) ? END_DRAIN : END_CANCEL;
+        sc.drain_limit_us = PICK(2) ? 0 : (1 + PICK(60)) * US_PER_S;
+        sc.window_us = (1 + PICK(5)) * US_PER_S;
+        struct client_config *c = &sc.client;
+        c->requests_per_minute = MAYBE(300 + PICK(3000));
+        c->tokens_per_minute = MAYBE(100000 + PICK(1000000));
+        c->tokens_per_day = PICK(5) == 0 ? 2000000 + PICK(10000000) : 0;
+        c->max_concurrent = MAYBE(1 + PICK(50));
+        c->queue_capacity = MAYBE(1 + PICK(500));
+        c->queue_full = PICK(3) == 0 ? QUEUE_FULL_BLOCK : QUEUE_FULL_REJECT;
+        c->priority = (enum priority_policy)PICK(4);
+        c->aging_us = (1 + PICK(20)) * US_PER_S;
+        c->head_of_line = PICK(2) ? HOL_SKIP : HOL_BLOCK;
+        c->estimate = PICK(2) ? ESTIMATE_PROMPT_ONLY : ESTIMATE_PROMPT_PLUS_MAX;
+        c->request_timeout_us = MAYBE((5 + PICK(120)) * US_PER_S);
+        c->adaptive = PICK(3) == 0;
+        c->retry.max_attempts = 1 + PICK(6);
+        c->retry.base_delay_us = PICK(4) == 0 ? 0 : (10 + PICK(2000)) * US_PER_MS;
+        c->retry.max_delay_us = c->retry.base_delay_us + PICK(10) * US_PER_S;
+        c->retry.jitter = (enum jitter_kind)PICK(4);
+        c->retry.honor_retry_after = PICK(2);
+        c->retry.budget_ratio = PICK(4) * 0.1;
+        c->retry.budget_window_us = MAYBE((10 + PICK(60)) * US_PER_S);
+        struct server_config *v = &sc.server;
+        v->requests_per_minute = MAYBE(200 + PICK(3000));
+        v->tokens_per_minute = MAYBE(100000 + PICK(1000000));
+        v->max_concurrent = MAYBE(1 + PICK(60));
+        v->enforce = PICK(2) ? ENFORCE_WINDOW : ENFORCE_BUCKET;
+        v->max_running = MAYBE(1 + PICK(64));
+        v->max_waiting = MAYBE(1 + PICK(100));
+        v->service = (enum service_kind)PICK(3);
+        v->service_mean_us = (10 + PICK(3000)) * US_PER_MS;
+        v->decode_us_per_token = (1 + PICK(30)) * US_PER_MS;
+        v->error_rate = PICK(2) * 0.02;
+        v->timeout_rate = PICK(2) * 0.01;
+        v->reset_rate = PICK(2) * 0.01;
+        v->malformed_rate = PICK(2) * 0.01;
+        v->stall_us = (1 + PICK(60)) * US_PER_S;
+        int n = 1 + PICK(4);
+        for (int k = 0; k < n; k++) {
+            char name[16];
+            snprintf(name, sizeof name, "c%d", k);
+            enum arrival_kind kinds[] = {ARRIVAL_POISSON, ARRIVAL_CONSTANT, ARRIVAL_GAMMA,
+                                         ARRIVAL_BURST,   ARRIVAL_RAMP,     ARRIVAL_ONOFF,
+                                         ARRIVAL_CLOSED};
+            struct class_config *cl = add_class(&sc, name, kinds[PICK(7)], 1 + PICK(30));
+            cl->arrival.burstiness = 0.5 + PICK(8);
+            cl->arrival.at_us = PICK((int)(sc.duration_us / US_PER_S)) * US_PER_S;
+            cl->arrival.count = 1 + PICK(300);
+            cl->arrival.from_per_s = PICK(20);
+            cl->arrival.to_per_s = 1 + PICK(40);
+            cl->arrival.over_us = (1 + PICK(30)) * US_PER_S;
+            cl->arrival.on_us = (1 + PICK(10)) * US_PER_S;
+            cl->arrival.off_us = (1 + PICK(10)) * US_PER_S;
+            cl->arrival.users = 1 + PICK(40);
+            cl->arrival.think_us = PICK(5) * US_PER_S;
+            cl->prompt_tokens.kind = DIST_UNIFORM;
+            cl->prompt_tokens.a = 1;
+            cl->prompt_tokens.b = 1 + PICK(3000);
+            cl->completion_tokens.kind = DIST_LOGNORMAL;
+            cl->completion_tokens.a = 1 + PICK(300);
+            cl->completion_tokens.b = 0.1 * PICK(10);
+            cl->max_tokens = MAYBE(1 + PICK(1000));
+            cl->priority = PICK(10);
+            cl->weight = 1 + PICK(5);
+            cl->timeout_us = MAYBE((2 + PICK(60)) * US_PER_S);
+        }
+#undef PICK
+#undef MAYBE
+        int err;
+        sim *s = sim_new(&sc, &err);
+        ck_assert_msg(s != NULL, "seed %d: sim_new %d", (int)seed, err);
+        ck_assert_int_eq(sim_run(s, 0), 1);
+        assert_accounting(s, sc.n_classes);
+        struct sim_stats st;
+        sim_stats(s, &st);
+        ck_assert_msg(st.stuck == 0, "seed %d: %lld requests stuck", (int)seed,
+                      (long long)st.stuck);
+        sim_free(s);
+    }
+}
+END_TEST
+
 /* Run sc and capture its JSON and CSV. */
 static void capture(const struct scenario *sc, char **json, size_t *jn, char **csv, size_t *cn)
 {
@@ -694,6 +793,7 @@ int main(void)
     tcase_add_test(tc, provider_limit_no_retry);
     tcase_add_test(tc, provider_limit_retry);
     tcase_add_test(tc, accounting_property);
+    tcase_add_test(tc, random_configurations);
     tcase_add_test(tc, same_seed_same_bytes);
     tcase_add_test(tc, two_sims_side_by_side);
     tcase_add_test(tc, pool_is_flat);
