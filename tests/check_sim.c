@@ -536,6 +536,68 @@ START_TEST(random_configurations)
 }
 END_TEST
 
+/* Window rows add up to the run's totals, per scope; windows tile the run without gaps. */
+struct sums {
+    int n_classes;
+    int64_t last_end[SCENARIO_MAX_CLASSES + 1];
+    struct metrics_counts c[SCENARIO_MAX_CLASSES + 1];
+    int64_t queue_max[SCENARIO_MAX_CLASSES + 1];
+};
+
+static void sums_sink(void *ctx, int cls, const struct metrics_row *r)
+{
+    struct sums *s = ctx;
+    int k = cls + 1;
+    ck_assert_int_eq(r->start_us, s->last_end[k]);
+    ck_assert_int_gt(r->end_us, r->start_us);
+    s->last_end[k] = r->end_us;
+    struct metrics_counts *d = &s->c[k];
+    d->arrivals += r->c.arrivals;
+    d->sends += r->c.sends;
+    for (int o = 0; o < OUTCOME__COUNT; o++)
+        d->ended[o] += r->c.ended[o];
+    d->client_throttled += r->c.client_throttled;
+    d->http_429 += r->c.http_429;
+    d->saw_429 += r->c.saw_429;
+    d->retries += r->c.retries;
+    d->errors += r->c.errors;
+    d->output_tokens += r->c.output_tokens;
+    if (r->queue_max > s->queue_max[k])
+        s->queue_max[k] = r->queue_max;
+}
+
+START_TEST(windows_add_up)
+{
+    struct scenario sc;
+    messy(&sc, 77, END_DRAIN);
+    sc.window_us = 7 * US_PER_S; /* not a divisor of the run */
+    int err;
+    sim *s = sim_new(&sc, &err);
+    struct sums *sm = calloc(1, sizeof *sm);
+    sim_set_window_sink(s, sums_sink, sm);
+    ck_assert_int_eq(sim_run(s, 0), 1);
+    for (int k = -1; k < sc.n_classes; k++) {
+        struct metrics_row t;
+        metrics_total(sim_metrics(s), k, &t);
+        const struct metrics_counts *w = &sm->c[k + 1];
+        ck_assert_int_eq(sm->last_end[k + 1], sim_end_us(s));
+        ck_assert_uint_eq(w->arrivals, t.c.arrivals);
+        ck_assert_uint_eq(w->sends, t.c.sends);
+        for (int o = 0; o < OUTCOME__COUNT; o++)
+            ck_assert_uint_eq(w->ended[o], t.c.ended[o]);
+        ck_assert_uint_eq(w->client_throttled, t.c.client_throttled);
+        ck_assert_uint_eq(w->http_429, t.c.http_429);
+        ck_assert_uint_eq(w->saw_429, t.c.saw_429);
+        ck_assert_uint_eq(w->retries, t.c.retries);
+        ck_assert_uint_eq(w->errors, t.c.errors);
+        ck_assert_uint_eq(w->output_tokens, t.c.output_tokens);
+        ck_assert_int_eq(sm->queue_max[k + 1], t.queue_max);
+    }
+    free(sm);
+    sim_free(s);
+}
+END_TEST
+
 /* Run sc and capture its JSON and CSV. */
 static void capture(const struct scenario *sc, char **json, size_t *jn, char **csv, size_t *cn)
 {
@@ -794,6 +856,7 @@ int main(void)
     tcase_add_test(tc, provider_limit_retry);
     tcase_add_test(tc, accounting_property);
     tcase_add_test(tc, random_configurations);
+    tcase_add_test(tc, windows_add_up);
     tcase_add_test(tc, same_seed_same_bytes);
     tcase_add_test(tc, two_sims_side_by_side);
     tcase_add_test(tc, pool_is_flat);
