@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "client.h"
+#include "dlheap.h"
 #include "evheap.h"
 #include "provider.h"
 #include "rng.h"
@@ -84,9 +85,7 @@ struct sim {
 
     struct sreq *blk_head, *blk_tail; /* QUEUE_FULL_BLOCK: requests the client did not take yet */
 
-    struct dlent *dl;            /* deadline heap of attempts in flight (see dl_insert) */
-    uint32_t dl_n, dl_cap;
-    uint32_t dl_stale;           /* entries in it whose attempt has been answered */
+    struct dlheap dl;            /* deadlines of attempts in flight */
 
     int64_t now;
     int64_t client_wake_us;      /* client_next_wakeup after the last service */
@@ -142,99 +141,25 @@ static void req_release(sim *s, struct sreq *r)
 /* ---- deadlines of requests in flight ------------------------------------------ */
 
 /*
- * A binary min-heap of (deadline, request, generation, attempt) for attempts
- * in flight that have a deadline. An answered attempt is not removed (that
- * would cost a sift through a large heap at every answer); its entry goes
- * stale — its slot's generation or attempt no longer match, or it is no
- * longer in flight — and is skipped when it reaches the top. When stale
- * entries outnumber live ones the heap is compacted, so it never holds more
- * than about twice the requests in flight: memory stays bounded by
- * concurrency, and each answer costs O(1).
+ * Attempts in flight with a deadline sit in a dlheap keyed by (slot, generation,
+ * attempt); an answered attempt's entry just goes stale (see dlheap.h).
  */
-struct dlent {
-    int64_t deadline_us;
-    uint32_t idx;     /* pool slot */
-    uint32_t gen;     /* the slot's generation at the send */
-    int32_t attempt;  /* the attempt it covers */
-};
-
-static inline bool dl_live(sim *s, const struct dlent *e)
+static bool dl_live(void *ctx, const struct dlheap_ent *e)
 {
-    const struct sreq *r = slot(s, e->idx);
-    return r->gen == e->gen && r->cr.attempts == e->attempt && r->prov_id != 0;
+    const struct sreq *r = slot(ctx, e->idx);
+    return r->gen == e->gen && r->cr.attempts == e->tag && r->prov_id != 0;
 }
 
-static void dl_sift_down(struct dlent *h, uint32_t n, uint32_t pos)
+static inline int64_t next_deadline(sim *s)
 {
-    struct dlent e = h[pos];
-    for (;;) {
-        uint32_t c = 2 * pos + 1;
-        if (c >= n)
-            break;
-        if (c + 1 < n && h[c + 1].deadline_us < h[c].deadline_us)
-            c++;
-        if (h[c].deadline_us >= e.deadline_us)
-            break;
-        h[pos] = h[c];
-        pos = c;
-    }
-    h[pos] = e;
-}
-
-static void dl_compact(sim *s)
-{
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < s->dl_n; i++)
-        if (dl_live(s, &s->dl[i]))
-            s->dl[n++] = s->dl[i];
-    s->dl_n = n;
-    for (uint32_t i = n / 2; i-- > 0;)
-        dl_sift_down(s->dl, n, i);
-    s->dl_stale = 0;
-}
-
-static void dl_insert(sim *s, struct sreq *r)
-{
-    if (s->dl_stale > 1024 && s->dl_stale > s->dl_n / 2)
-        dl_compact(s);
-    if (s->dl_n == s->dl_cap) {
-        s->dl_cap = s->dl_cap ? 2 * s->dl_cap : 256;
-        s->dl = xrealloc(s->dl, s->dl_cap * sizeof *s->dl);
-    }
-    struct dlent e = {r->cr.deadline_us, r->idx, r->gen, r->cr.attempts};
-    uint32_t pos = s->dl_n++;
-    while (pos > 0) {
-        uint32_t parent = (pos - 1) / 2;
-        if (s->dl[parent].deadline_us <= e.deadline_us)
-            break;
-        s->dl[pos] = s->dl[parent];
-        pos = parent;
-    }
-    s->dl[pos] = e;
-}
-
-static void dl_pop(sim *s)
-{
-    s->dl[0] = s->dl[--s->dl_n];
-    if (s->dl_n)
-        dl_sift_down(s->dl, s->dl_n, 0);
-}
-
-/* The earliest live deadline; drops stale entries on the way. */
-static int64_t next_deadline(sim *s)
-{
-    while (s->dl_n && !dl_live(s, &s->dl[0])) {
-        dl_pop(s);
-        s->dl_stale--;
-    }
-    return s->dl_n ? s->dl[0].deadline_us : TIME_NEVER;
+    return s->dl.n ? dlheap_next(&s->dl) : TIME_NEVER;
 }
 
 /* The attempt in flight leaves the provider: no more events for it. */
 static void leave_provider(sim *s, struct sreq *r)
 {
     if (r->cr.deadline_us != TIME_NEVER)
-        s->dl_stale++; /* its deadline entry is now stale */
+        dlheap_stale(&s->dl); /* its deadline entry is now stale */
     r->prov_id = 0;
 }
 
@@ -494,7 +419,8 @@ static void send_attempt(sim *s, struct sreq *r)
     case PROVIDER_ACCEPTED:
         r->prov_id = d.id;
         if (r->cr.deadline_us != TIME_NEVER)
-            dl_insert(s, r);
+            dlheap_push(&s->dl, (struct dlheap_ent){r->cr.deadline_us, r->idx, r->gen,
+                                                    r->cr.attempts});
         break;
     case PROVIDER_RATE_LIMITED:
         s->st.server_429[d.reason]++;
@@ -515,8 +441,7 @@ static void send_attempt(sim *s, struct sreq *r)
 static void expire_deadlines(sim *s)
 {
     while (next_deadline(s) <= s->now) {
-        struct sreq *r = slot(s, s->dl[0].idx);
-        dl_pop(s); /* its entry leaves now: not stale, so no leave_provider */
+        struct sreq *r = slot(s, dlheap_pop(&s->dl).idx); /* gone: not stale, no leave_provider */
         provider_cancel(s->pv, r->prov_id, s->now);
         r->prov_id = 0;
         metrics_answer(s->m, s->now, r->cr.class_idx, -1, false);
@@ -703,6 +628,7 @@ sim *sim_new(const struct scenario *sc, int *err)
     s->pv = provider_new(&sc->server, &s->rng);
     s->m = metrics_new(sc->n_classes, sc->window_us > 0 ? sc->window_us : US_PER_S);
     evheap_init(&s->heap, 64);
+    dlheap_init(&s->dl, dl_live, s);
     s->cls = xcalloc((size_t)sc->n_classes, sizeof *s->cls);
     for (int i = 0; i < sc->n_classes; i++) {
         struct class_state *c = &s->cls[i];
@@ -746,7 +672,7 @@ void sim_free(sim *s)
     for (int i = 0; i < s->n_classes; i++)
         workload_free(s->cls[i].w);
     free(s->cls);
-    free(s->dl);
+    dlheap_fini(&s->dl);
     for (uint32_t i = 0; i < s->n_chunks; i++)
         free(s->chunks[i]);
     free(s->chunks);

@@ -1,8 +1,11 @@
 #include "config.h"
 
 #include <check.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "dlheap.h"
 #include "evheap.h"
 #include "rng.h"
 
@@ -109,6 +112,56 @@ START_TEST(random_against_sort)
 }
 END_TEST
 
+/* ---- dlheap: deadlines whose entries go stale ---------------------------------- */
+
+static bool retired[100000];
+
+static bool live(void *ctx, const struct dlheap_ent *e)
+{
+    (void)ctx;
+    return !retired[e->idx];
+}
+
+START_TEST(dlheap_skips_stale_and_compacts)
+{
+    struct dlheap h;
+    dlheap_init(&h, live, NULL);
+    ck_assert(dlheap_next(&h) == INT64_MAX);
+    struct rng r;
+    rng_seed(&r, 3);
+    enum { N = 100000 };
+    memset(retired, 0, sizeof retired);
+    uint32_t max_n = 0;
+    for (uint32_t i = 0; i < N; i++) {
+        dlheap_push(&h, (struct dlheap_ent){(int64_t)rng_below(&r, 1000000), i, 0, 0});
+        /* Retire most entries soon after: the heap must stay near the live count. */
+        if (i >= 10 && rng_below(&r, 10) != 0 && !retired[i - 10]) {
+            retired[i - 10] = true;
+            dlheap_stale(&h);
+        }
+        if (h.n > max_n)
+            max_n = h.n;
+    }
+    uint32_t live_n = 0;
+    for (uint32_t i = 0; i < N; i++)
+        live_n += !retired[i];
+    ck_assert_uint_lt(max_n, 3 * live_n + 2048); /* bounded by what is live, not by N */
+    int64_t last = -1;
+    uint32_t popped = 0;
+    while (dlheap_next(&h) != INT64_MAX) {
+        struct dlheap_ent e = dlheap_pop(&h);
+        ck_assert(!retired[e.idx]);
+        ck_assert_int_ge(e.at_us, last);
+        last = e.at_us;
+        retired[e.idx] = true;
+        popped++;
+    }
+    ck_assert_uint_eq(popped, live_n);
+    ck_assert_uint_eq(h.n, 0);
+    dlheap_fini(&h);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("evheap");
@@ -117,6 +170,7 @@ int main(void)
     tcase_add_test(tc, fifo_ties);
     tcase_add_test(tc, clock_zero_and_extremes);
     tcase_add_test(tc, random_against_sort);
+    tcase_add_test(tc, dlheap_skips_stale_and_compacts);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
