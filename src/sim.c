@@ -38,9 +38,10 @@ enum ev_kind {
 /*
  * One request in the system. cr comes first so the client's pointer converts
  * back. Invariant: a live request is in exactly one of: blocked list (not yet
- * taken by the client), or the client (queued / backoff / in flight); it is in
- * a deadline list exactly while it is in flight at the provider with a
- * deadline; in_queue mirrors "counted in the metrics' queue depth".
+ * taken by the client), or the client (queued / backoff / in flight); it has a
+ * live entry in the deadline heap exactly while it is in flight at the
+ * provider (prov_id != 0) with a deadline; in_queue mirrors "counted in the
+ * metrics' queue depth".
  */
 struct sreq {
     struct client_req cr;
@@ -95,7 +96,7 @@ struct sim {
     bool answered_now;           /* an attempt was answered during this service pass */
     bool client_dirty;           /* the client was handed something since the last service */
     struct sim_stats st;
-    struct sreq *out[64];        /* client_poll's batch */
+    struct client_req *out[64];  /* client_poll's batch */
 };
 
 static inline struct sreq *req_of(struct client_req *cr)
@@ -458,9 +459,9 @@ static void service(sim *s)
     for (;;) {
         bool progressed = s->blk_head && unblock(s);
         s->answered_now = false;
-        int n = client_poll(s->cl, s->now, (struct client_req **)s->out, max);
+        int n = client_poll(s->cl, s->now, s->out, max);
         for (int i = 0; i < n; i++)
-            send_attempt(s, req_of((struct client_req *)s->out[i]));
+            send_attempt(s, req_of(s->out[i]));
         /* A full batch, a request handed over, or an immediate answer (429, fault) that
          * freed a slot: there may be more to send at this same moment. */
         if (n == max || progressed || s->answered_now)
