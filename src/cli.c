@@ -79,6 +79,8 @@ int cli_parse(int argc, char **argv, struct run_options *o)
                 return usage_error(cmd, "--seed wants a non-negative integer, not '%s'", value);
             o->have_seed = true;
             o->seed = (uint64_t)seed;
+        } else if (o->no_reports && (strcmp(name, "json") == 0 || strcmp(name, "csv") == 0)) {
+            return usage_error(cmd, "'%s' writes no report: --json and --csv do not apply", cmd);
         } else if (strcmp(name, "json") == 0) {
             o->json_path = value;
         } else if (strcmp(name, "csv") == 0) {
@@ -110,15 +112,19 @@ int cli_load_scenario(const struct run_options *o, struct scenario *sc)
     return 0;
 }
 
-void cli_print_common_help(void)
+void cli_print_common_help(const struct run_options *o)
 {
     fputs("Options shared by run subcommands:\n"
           "  --set SECTION.KEY=VALUE  override a scenario value (repeatable); checked like the file\n"
           "                           (classes: --set class.NAME.KEY=VALUE)\n"
-          "  --seed N                 random seed (overrides [scenario] seed)\n"
-          "  --json FILE              write the JSON report to FILE ('-' for stdout)\n"
-          "  --csv FILE               write the per-window CSV time series to FILE ('-' for stdout)\n"
-          "  --quiet, -q              no progress on stderr\n"
+          "  --seed N                 random seed (overrides [scenario] seed)\n",
+          stdout);
+    if (!o->no_reports)
+        fputs("  --json FILE              write the JSON report to FILE ('-' for stdout)\n"
+              "  --csv FILE               write the per-window CSV time series to FILE ('-' for "
+              "stdout)\n",
+              stdout);
+    fputs("  --quiet, -q              no progress on stderr\n"
           "  --help, -h               this help\n",
           stdout);
 }

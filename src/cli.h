@@ -40,6 +40,9 @@ struct run_options {
     bool help;                                      /* --help given */
     struct cli_extra extra[CLI_MAX_EXTRA];          /* the subcommand's own options */
     int n_extra;
+    bool no_reports;                                /* set before parsing: this command
+                                                       writes no report, so --json and
+                                                       --csv are usage errors */
 };
 
 /*
@@ -57,8 +60,8 @@ int cli_parse(int argc, char **argv, struct run_options *o);
  */
 int cli_load_scenario(const struct run_options *o, struct scenario *sc);
 
-/* Print the options shared by run subcommands, for --help texts. */
-void cli_print_common_help(void);
+/* Print the shared options the command takes (see no_reports), for --help texts. */
+void cli_print_common_help(const struct run_options *o);
 
 /* Whether to show progress on stderr: a terminal, and not --quiet. */
 bool cli_progress_enabled(const struct run_options *o);

@@ -6,7 +6,7 @@
 #include "commands.h"
 #include "scenario.h"
 
-static void help(void)
+static void help(const struct run_options *o)
 {
     fputs("usage: ratelab check [OPTIONS] SCENARIO\n"
           "\n"
@@ -15,16 +15,16 @@ static void help(void)
           "and the exit status is 2.\n"
           "\n",
           stdout);
-    cli_print_common_help();
+    cli_print_common_help(o);
 }
 
 int cmd_check(int argc, char **argv)
 {
-    struct run_options o = {0};
+    struct run_options o = {.no_reports = true};
     if (cli_parse(argc, argv, &o) < 0)
         return EXIT_RUN_USAGE;
     if (o.help) {
-        help();
+        help(&o);
         return EXIT_RUN_OK;
     }
     struct scenario sc;

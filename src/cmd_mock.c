@@ -14,7 +14,7 @@
 #include "scenario.h"
 #include "util.h"
 
-static void help(void)
+static void help(const struct run_options *o)
 {
     fputs("usage: ratelab mock [SCENARIO] [--listen ADDR:PORT] [OPTIONS]\n"
           "\n"
@@ -31,7 +31,7 @@ static void help(void)
           "                           environment variable NAME (no key: no authentication)\n"
           "  --max-body BYTES         largest request body accepted (default 1048576); 413 above\n",
           stdout);
-    cli_print_common_help();
+    cli_print_common_help(o);
     fputs("\nSee doc/mock.md for endpoints, headers, faults and metrics.\n", stdout);
 }
 
@@ -70,7 +70,7 @@ static int load(const struct run_options *o, struct scenario *sc)
 
 int cmd_mock(int argc, char **argv)
 {
-    struct run_options o = {0};
+    struct run_options o = {.no_reports = true};
     o.extra[0] = (struct cli_extra){.name = "listen", .has_arg = true};
     o.extra[1] = (struct cli_extra){.name = "api-key-env", .has_arg = true};
     o.extra[2] = (struct cli_extra){.name = "max-body", .has_arg = true};
@@ -78,7 +78,7 @@ int cmd_mock(int argc, char **argv)
     if (cli_parse(argc, argv, &o) < 0)
         return EXIT_RUN_USAGE;
     if (o.help) {
-        help();
+        help(&o);
         return EXIT_RUN_OK;
     }
     const char *listen = o.extra[0].value ? o.extra[0].value : "127.0.0.1:8000";

@@ -13,7 +13,7 @@
 #include "sim.h"
 #include "util.h"
 
-static void help(void)
+static void help(const struct run_options *o)
 {
     fputs("usage: ratelab sim [OPTIONS] SCENARIO\n"
           "\n"
@@ -27,7 +27,7 @@ static void help(void)
           "2 usage or scenario error, 3 runtime failure (an output file could not be written).\n"
           "\n",
           stdout);
-    cli_print_common_help();
+    cli_print_common_help(o);
 }
 
 static double wall_s(void)
@@ -67,7 +67,7 @@ int cmd_sim(int argc, char **argv)
     if (cli_parse(argc, argv, &o) < 0)
         return EXIT_RUN_USAGE;
     if (o.help) {
-        help();
+        help(&o);
         return EXIT_RUN_OK;
     }
     if (!o.scenario_path) {

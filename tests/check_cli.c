@@ -62,6 +62,9 @@ START_TEST(check_errors_exit_2_with_file_line)
     ck_assert_int_eq(run(RATELAB " check " SRCDIR "/scenarios/retry-storm.ini --set "
                          "client.max_concurrent=-3", out, sizeof out), 2);
     ck_assert(strstr(out, "--set client.max_concurrent=-3: max_concurrent: bad value '-3'"));
+    ck_assert_int_eq(run(RATELAB " check " SRCDIR "/scenarios/retry-storm.ini --json out.json",
+                         out, sizeof out), 2);
+    ck_assert(strstr(out, "--json and --csv do not apply"));
 }
 END_TEST
 
