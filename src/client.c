@@ -92,7 +92,15 @@ static inline int64_t sat_add(int64_t a, int64_t b)
 void client_req_init(struct client_req *r, int class_idx, int64_t arrival_us, int64_t prompt_tokens,
                      int64_t max_tokens)
 {
-    *r = (struct client_req){0};
+    /* Field by field (the engine's hot path; a whole-struct zeroing showed in profiles). */
+    r->attempts = 0;
+    r->cost_tokens = 0;
+    r->ready_us = r->prev_delay_us = 0;
+    r->seq = r->sent_seq = 0;
+    r->prev = r->next = NULL;
+    r->hp_child = r->hp_sib = r->hp_prev = NULL;
+    r->hp_key = 0;
+    r->throttled = false;
     r->class_idx = class_idx;
     r->arrival_us = arrival_us;
     r->prompt_tokens = prompt_tokens;

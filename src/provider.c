@@ -23,6 +23,13 @@
  * remembers its positions in both heaps so a cancel removes its entries in
  * O(log n). seq is a single counter across both heaps: equal times come out in
  * the order they were scheduled, so a request's first token precedes its end.
+ *
+ * When the first token is the end (exponential and deterministic service), a
+ * running request has only its end entry; the first token, wanted, is delivered
+ * from that entry just before the end. Its two entries would have been pushed
+ * back to back (consecutive seq, equal times), so nothing could come between
+ * them: the order is the same, at half the heap work. A caller that does not
+ * want first-token events gets none in any mode (PROVIDER_WANT_FIRST_TOKEN).
  */
 
 #define NIL UINT32_MAX
@@ -37,6 +44,7 @@ struct slot {
     enum provider_fault fault;
     uint32_t next, prev;      /* waiting queue links; next also links the free list */
     uint32_t hpos[2];         /* positions in the first-token and end heaps, NIL if absent */
+    bool first_owed;          /* running, first token wanted and still to come from the end entry */
     void *handle;
     int64_t prompt_tokens;
     int64_t completion_tokens;
@@ -72,6 +80,8 @@ struct provider {
     uint32_t wait_head, wait_tail; /* FIFO waiting queue, NIL if empty */
     struct heap heap[2];
     uint64_t seq;
+    unsigned wants;            /* PROVIDER_WANT_* */
+    bool first_is_end;         /* service where the first token is the end (not batching) */
     int64_t in_flight;
     struct provider_stats st;  /* gauges kept current; kv_cache_usage computed on read */
 };
@@ -117,13 +127,19 @@ static uint32_t slot_take(provider *p)
     uint32_t i = p->free_head;
     struct slot *s = &p->slots[i];
     p->free_head = s->next;
-    uint32_t gen = s->gen + 1;
-    memset(s, 0, sizeof *s);
-    s->gen = gen;
-    s->id = ((uint64_t)gen << 32) | (uint64_t)(i + 1);
+    /* Field by field, not memset: this is the hot path, and the caller sets the rest. */
+    s->gen++;
+    s->id = ((uint64_t)s->gen << 32) | (uint64_t)(i + 1);
+    s->state = SLOT_FREE;
+    s->fault = PROVIDER_FAULT_NONE;
     s->next = s->prev = NIL;
     s->hpos[0] = s->hpos[1] = NIL;
+    s->first_owed = false;
+    s->handle = NULL;
+    s->prompt_tokens = s->completion_tokens = 0;
+    s->submit_us = 0;
     s->start_us = s->first_us = s->done_us = -1;
+    s->per_token_us = 0;
     p->in_flight++;
     return i;
 }
@@ -234,9 +250,18 @@ provider *provider_new(const struct server_config *cfg, struct rng *parent)
     srvlimit_init(&p->tpm, cfg->tokens_per_minute, US_PER_MIN, cfg->enforce, 0);
     srvlimit_init(&p->tpd, cfg->tokens_per_day, US_PER_DAY, cfg->enforce, 0);
     p->now_us = INT64_MIN;
+    p->wants = PROVIDER_WANT_ALL;
+    p->first_is_end = cfg->service != SERVICE_BATCHING;
     p->free_head = p->wait_head = p->wait_tail = NIL;
     grow(p);
     return p;
+}
+
+void provider_set_wants(provider *p, unsigned wants)
+{
+    assert(p && (wants & ~PROVIDER_WANT_ALL) == 0);
+    assert(p->in_flight == 0); /* requests started under the old setting would be mixed */
+    p->wants = wants;
 }
 
 void provider_free(provider *p)
@@ -289,7 +314,7 @@ void provider_rlinfo(provider *p, int64_t now, struct rlinfo *out)
 
 static int64_t round_us(double x)
 {
-    return x >= 9e18 ? (int64_t)9e18 : llround(x);
+    return x >= 9e18 ? (int64_t)9e18 : round_i64(x);
 }
 
 /* Start slot i running at t: its whole timing is fixed here (see provider.h). */
@@ -320,7 +345,12 @@ static void start(provider *p, uint32_t i, int64_t t)
         s->per_token_us = 0;
         break;
     }
-    heap_push(p, HEAP_FIRST, s->first_us, i);
+    if (p->wants & PROVIDER_WANT_FIRST_TOKEN) {
+        if (p->first_is_end)
+            s->first_owed = true;
+        else
+            heap_push(p, HEAP_FIRST, s->first_us, i);
+    }
     heap_push(p, HEAP_END, s->done_us, i);
 }
 
@@ -456,17 +486,21 @@ int provider_submit(provider *p, int64_t now, int64_t prompt_tokens, int64_t max
         completion_tokens = 1;
     p->st.submitted++;
 
-    memset(out, 0, sizeof *out);
+    /* Field by field, not memset: submit is the hot path. */
+    out->status = 0;
+    out->reason = PROVIDER_LIMIT_RPM;
     out->fault = PROVIDER_FAULT_NONE;
+    out->id = 0;
+    out->running = false;
     int64_t tokens = prompt_tokens + (max_tokens > 0 ? max_tokens : completion_tokens);
-    struct rlinfo limited;
-    rlinfo_clear(&limited);
-    out->rl = limited;
+    out->rl.retry_after_us = -1;
+    out->rl.should_retry = -1;
     if (!limits_pass(p, tokens, out)) {
-        limited = out->rl;
+        int64_t retry_after_us = out->rl.retry_after_us;
+        int should_retry = out->rl.should_retry;
         fill_rlinfo(p, &out->rl);
-        out->rl.retry_after_us = limited.retry_after_us;
-        out->rl.should_retry = limited.should_retry;
+        out->rl.retry_after_us = retry_after_us;
+        out->rl.should_retry = should_retry;
         return out->kind;
     }
 
@@ -484,7 +518,9 @@ int provider_submit(provider *p, int64_t now, int64_t prompt_tokens, int64_t max
     srvlimit_charge(&p->rpm, 1);
     srvlimit_charge(&p->tpm, tokens);
     srvlimit_charge(&p->tpd, tokens);
-    fill_rlinfo(p, &out->rl);
+    /* Faults always carry it; an acceptance only when wanted (see provider_set_wants). */
+    if (p->wants & PROVIDER_WANT_RLINFO || f == PROVIDER_FAULT_ERROR || f == PROVIDER_FAULT_RESET)
+        fill_rlinfo(p, &out->rl);
     out->fault = f;
     if (f != PROVIDER_FAULT_NONE)
         p->st.faults[f]++;
@@ -553,7 +589,6 @@ static void fill_event(const struct slot *s, enum provider_event_kind kind, int6
     ev->first_token_us = s->first_us;
     ev->done_us = s->done_us;
     ev->per_token_us = s->per_token_us;
-    rlinfo_clear(&ev->rl);
 }
 
 int provider_advance(provider *p, int64_t now, provider_event_fn fn, void *ctx)
@@ -575,21 +610,35 @@ int provider_advance(provider *p, int64_t now, provider_event_fn fn, void *ctx)
         uint32_t i = top.slot;
         struct slot *s = &p->slots[i];
         struct provider_event ev;
-        heap_remove(p, h, i);
         /* Events due before the last submit are delivered late; the clock stays put. */
         if (top.t_us > p->now_us)
             clock_to(p, top.t_us);
+        if (s->first_owed) {
+            /* The first token, from the end entry, which stays for the end (unless the
+             * callback cancels the request). */
+            assert(h == HEAP_END && s->state == SLOT_RUNNING);
+            s->first_owed = false;
+            fill_event(s, PROVIDER_EV_FIRST_TOKEN, top.t_us, &ev);
+            rlinfo_clear(&ev.rl);
+            n++;
+            fn(ctx, &ev);
+            continue;
+        }
+        heap_remove(p, h, i);
         if (h == HEAP_FIRST) {
             fill_event(s, PROVIDER_EV_FIRST_TOKEN, top.t_us, &ev);
+            rlinfo_clear(&ev.rl);
         } else if (s->state == SLOT_STALLED) {
             fill_event(s, PROVIDER_EV_DROPPED, top.t_us, &ev);
+            rlinfo_clear(&ev.rl);
             p->st.stalled--;
             slot_release(p, i);
         } else {
             assert(s->state == SLOT_RUNNING && s->hpos[HEAP_FIRST] == NIL);
             bool broken = s->fault == PROVIDER_FAULT_MALFORMED;
             fill_event(s, broken ? PROVIDER_EV_MALFORMED : PROVIDER_EV_DONE, top.t_us, &ev);
-            fill_rlinfo(p, &ev.rl);
+            if (p->wants & PROVIDER_WANT_RLINFO)
+                fill_rlinfo(p, &ev.rl);
             p->st.running--;
             p->st.generation_tokens_total += s->completion_tokens;
             if (!broken)

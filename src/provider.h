@@ -38,8 +38,9 @@
  *                      further token takes decode·(1 + slope·(running − 1)), running
  *                      counted at its start, itself included; done at first token +
  *                      (completion − 1) · that per-token time.
- *   SERVICE_EXPONENTIAL service ~ exp(mean service_mean_us); first token = done.
- *   SERVICE_DETERMINISTIC service = service_mean_us; first token = done.
+ *   SERVICE_EXPONENTIAL service ~ exp(mean service_mean_us); first token = done
+ *                      (FIRST_TOKEN is delivered just before DONE, same t_us).
+ *   SERVICE_DETERMINISTIC service = service_mean_us; first token = done (likewise).
  * max_running (0 = unlimited) sequences run at once; the rest wait FIFO, at most
  * max_waiting of them (0 = unbounded); 503 OVERLOADED above that.
  *
@@ -101,7 +102,8 @@ struct provider_decision {
     uint64_t id;                /* PROVIDER_ACCEPTED: the key for provider_cancel, never 0 */
     bool running;               /* PROVIDER_ACCEPTED: started at once (false: waiting or stalled) */
     /*
-     * Every outcome: the rate-limit state at `now` after this request's charge
+     * Every outcome (PROVIDER_ACCEPTED: only with PROVIDER_WANT_RLINFO, else
+     * indeterminate): the rate-limit state at `now` after this request's charge
      * (limit/remaining/reset of requests = RPM, of tokens = TPM, else TPD; -1 where
      * unlimited). PROVIDER_RATE_LIMITED: retry_after_us = the exact µs until every
      * limit that lacked room has room for this request (rounded up), -1 and
@@ -137,7 +139,9 @@ struct provider_event {
     int64_t first_token_us;    /* TTFT = first_token − submit */
     int64_t done_us;           /* e2e = done − submit */
     double per_token_us;       /* decode time per token after the first */
-    struct rlinfo rl;          /* DONE / MALFORMED: rate-limit state at t_us, as on any 200 */
+    struct rlinfo rl;          /* DONE / MALFORMED: rate-limit state at t_us, as on any 200
+                                  (only with PROVIDER_WANT_RLINFO, else indeterminate);
+                                  other kinds: all "not given" */
 };
 
 /*
@@ -156,6 +160,22 @@ typedef void (*provider_event_fn)(void *ctx, const struct provider_event *ev);
  * above 1) assert: the loader validates them.
  */
 provider *provider_new(const struct server_config *cfg, struct rng *parent);
+
+/* What the caller reads, for provider_set_wants(). */
+enum {
+    PROVIDER_WANT_RLINFO = 1,      /* rl of ACCEPTED decisions and of DONE / MALFORMED events */
+    PROVIDER_WANT_FIRST_TOKEN = 2, /* FIRST_TOKEN events */
+    PROVIDER_WANT_ALL = 3,         /* the default: everything (the mock needs it all) */
+};
+
+/*
+ * Declare what the caller reads (PROVIDER_WANT_* flags), before any request is
+ * in flight. Skipping what nobody reads makes the simulator's hot path cheaper;
+ * nothing else changes: same decisions, same times, same order of the remaining
+ * events, same random draws. Without PROVIDER_WANT_FIRST_TOKEN the first token
+ * is still known, as first_token_us of the DONE / MALFORMED event.
+ */
+void provider_set_wants(provider *p, unsigned wants);
 
 /* Release everything; handles of unfinished requests are simply forgotten. NULL is fine. */
 void provider_free(provider *p);

@@ -51,7 +51,7 @@ struct sreq {
     int64_t output_tokens;    /* what the provider will generate */
     int64_t user;             /* closed loop: the user; -1 open loop */
     uint64_t prov_id;         /* provider id of the attempt in flight, 0 = none */
-    int64_t first_token_us;   /* first token of the attempt in flight, -1 = none yet */
+    int64_t first_token_us;   /* first token of the attempt, from its DONE event; -1 = none yet */
     bool in_queue;            /* counted in the client queue depth */
     bool throttled;           /* already counted as client-throttled */
     bool saw_429;             /* already counted as having seen a 429 */
@@ -387,14 +387,16 @@ static void on_provider(void *ctx, const struct provider_event *ev)
         return; /* an attempt we abandoned; the provider should not send these */
     switch (ev->kind) {
     case PROVIDER_EV_FIRST_TOKEN:
-        r->first_token_us = ev->t_us;
-        break;
+        break; /* not asked for (see sim_new): the DONE event carries its time */
     case PROVIDER_EV_DONE:
         s->st.server_served++;
         s->st.server_waited += ev->start_us > ev->submit_us;
         s->st.server_wait_us += ev->start_us - ev->submit_us;
+        r->first_token_us = ev->first_token_us;
         leave_provider(s, r);
-        answer(s, r, ev->t_us, 200, &ev->rl, ev->prompt_tokens, ev->completion_tokens);
+        /* rl is filled only for an adaptive client; the others read none of a 200's. */
+        answer(s, r, ev->t_us, 200, s->sc->client.adaptive ? &ev->rl : NULL, ev->prompt_tokens,
+               ev->completion_tokens);
         break;
     case PROVIDER_EV_MALFORMED:
     case PROVIDER_EV_DROPPED:
@@ -627,6 +629,9 @@ sim *sim_new(const struct scenario *sc, int *err)
         return NULL;
     }
     s->pv = provider_new(&sc->server, &s->rng);
+    /* TTFT comes from the DONE event (first_token_us), and only an adaptive client reads
+     * the rate-limit state of a 200: skip the rest, a large share of the hot path. */
+    provider_set_wants(s->pv, sc->client.adaptive ? PROVIDER_WANT_RLINFO : 0);
     s->m = metrics_new(sc->n_classes, sc->window_us > 0 ? sc->window_us : US_PER_S);
     evheap_init(&s->heap, 64);
     dlheap_init(&s->dl, dl_live, s);

@@ -75,7 +75,7 @@ static int64_t emit(workload *w, double t_us)
         w->done = true;
         return TIME_NEVER;
     }
-    int64_t t = llround(t_us);
+    int64_t t = round_i64(t_us); /* below end_us, so in range */
     if (t >= w->end_us) {
         w->done = true;
         return TIME_NEVER;
@@ -177,7 +177,7 @@ static int64_t think_until(workload *w, int64_t from_us)
     double t = (double)from_us + (think > 0 ? rng_exp(&w->rng, (double)think) : 0);
     if (!(t < (double)w->end_us))
         return TIME_NEVER;
-    int64_t r = llround(t);
+    int64_t r = round_i64(t); /* below end_us, so in range */
     return r < w->end_us ? r : TIME_NEVER;
 }
 
@@ -229,7 +229,7 @@ int64_t dist_draw(const struct dist_config *d, struct rng *r)
         return 1;
     if (x > 1e15) /* a draw far out in a heavy tail: keep it representable */
         return (int64_t)1e15;
-    return llround(x);
+    return round_i64(x);
 }
 
 double dist_mean(const struct dist_config *d)
