@@ -25,25 +25,6 @@ void rng_split(struct rng *parent, struct rng *child)
     rng_seed(child, rng_u64(parent));
 }
 
-static inline uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-uint64_t rng_u64(struct rng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
 uint64_t rng_below(struct rng *r, uint64_t n)
 {
     assert(n > 0);
@@ -54,17 +35,6 @@ uint64_t rng_below(struct rng *r, uint64_t n)
         x = rng_u64(r);
     while (x >= limit);
     return x % n;
-}
-
-double rng_unit(struct rng *r)
-{
-    /* 53 random bits, offset by half a step: strictly inside (0, 1). */
-    return ((double)(rng_u64(r) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-}
-
-double rng_exp(struct rng *r, double mean)
-{
-    return -mean * log(rng_unit(r));
 }
 
 double rng_normal(struct rng *r, double mean, double stddev)

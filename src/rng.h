@@ -6,6 +6,7 @@
 #ifndef RATELAB_RNG_H
 #define RATELAB_RNG_H
 
+#include <math.h>
 #include <stdint.h>
 
 struct rng {
@@ -18,16 +19,40 @@ void rng_seed(struct rng *r, uint64_t seed);
 /* A child generator whose stream is independent of the parent's next draws. */
 void rng_split(struct rng *parent, struct rng *child);
 
-uint64_t rng_u64(struct rng *r);
+/*
+ * The next 64 random bits. This and the two below are inline: the simulator
+ * draws a few per request, and the calls showed in its profile.
+ */
+static inline uint64_t rng_u64(struct rng *r)
+{
+    uint64_t *s = r->s;
+    uint64_t x = s[1] * 5;
+    uint64_t result = ((x << 7) | (x >> 57)) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = (s[3] << 45) | (s[3] >> 19);
+    return result;
+}
 
 /* Uniform in [0, n), n > 0, without modulo bias. */
 uint64_t rng_below(struct rng *r, uint64_t n);
 
 /* Uniform in (0, 1): never exactly 0 or 1, so log() of it is safe. */
-double rng_unit(struct rng *r);
+static inline double rng_unit(struct rng *r)
+{
+    /* 53 random bits, offset by half a step: strictly inside (0, 1). */
+    return ((double)(rng_u64(r) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+}
 
 /* Exponential with the given mean. */
-double rng_exp(struct rng *r, double mean);
+static inline double rng_exp(struct rng *r, double mean)
+{
+    return -mean * log(rng_unit(r));
+}
 
 /* Normal (Box–Muller, one value per call; the pair's twin is discarded). */
 double rng_normal(struct rng *r, double mean, double stddev);

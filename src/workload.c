@@ -25,6 +25,8 @@ struct workload {
                                        consumed (expected arrivals); onoff: "on" µs consumed */
     int64_t last_us;                /* last output, for the ordering assertion */
     bool done;                      /* no more arrivals */
+    int64_t prompt_const;           /* DIST_CONST prompt tokens: the draw, made once (no rng) */
+    int64_t completion_const;       /* likewise for completion tokens, before the max_tokens clip */
 };
 
 workload *workload_new(const struct class_config *cl, int64_t end_us, struct rng *parent)
@@ -55,6 +57,11 @@ workload *workload_new(const struct class_config *cl, int64_t end_us, struct rng
     w->cl = cl;
     rng_split(parent, &w->rng);
     w->end_us = end_us;
+    /* A constant "draw" uses no randomness: make it once, not per request. */
+    if (cl->prompt_tokens.kind == DIST_CONST)
+        w->prompt_const = dist_draw(&cl->prompt_tokens, &w->rng);
+    if (cl->completion_tokens.kind == DIST_CONST)
+        w->completion_const = dist_draw(&cl->completion_tokens, &w->rng);
     return w;
 }
 
@@ -255,12 +262,14 @@ double dist_mean(const struct dist_config *d)
 
 int64_t workload_prompt_tokens(workload *w)
 {
-    return dist_draw(&w->cl->prompt_tokens, &w->rng);
+    const struct dist_config *d = &w->cl->prompt_tokens;
+    return d->kind == DIST_CONST ? w->prompt_const : dist_draw(d, &w->rng);
 }
 
 int64_t workload_completion_tokens(workload *w)
 {
-    int64_t n = dist_draw(&w->cl->completion_tokens, &w->rng);
+    const struct dist_config *d = &w->cl->completion_tokens;
+    int64_t n = d->kind == DIST_CONST ? w->completion_const : dist_draw(d, &w->rng);
     int64_t max = w->cl->max_tokens;
     return max > 0 && n > max ? max : n;
 }

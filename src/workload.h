@@ -30,8 +30,9 @@ typedef struct workload workload;
 
 /*
  * A generator for class cl, whose arrivals all fall in [0, end_us) (end_us is the
- * scenario duration). cl must outlive the generator (empirical samples are read
- * from it, not copied). Splits one child stream from parent. Never returns NULL
+ * scenario duration). cl must outlive the generator and not change under it (empirical
+ * samples are read from it, not copied; constant token counts are read once).
+ * Splits one child stream from parent. Never returns NULL
  * (aborts on OOM). The configuration is assumed valid (the loader checks it);
  * nonsense such as a negative rate asserts.
  */
