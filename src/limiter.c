@@ -61,8 +61,9 @@ static inline int64_t time_for(const struct limiter_bucket *b, i128 need_uus)
     return t >= TIME_NEVER ? TIME_NEVER : (int64_t)t;
 }
 
-int limiter_bucket_peek(struct limiter_bucket *b, int64_t now_us, int64_t cost,
-                        int64_t *wait_until_us)
+/* limiter_bucket_peek, inline for limiter_peek: the client calls it per bucket per send. */
+static inline int bucket_peek(struct limiter_bucket *b, int64_t now_us, int64_t cost,
+                              int64_t *wait_until_us)
 {
     if (cost < 0)
         return -EINVAL;
@@ -78,6 +79,12 @@ int limiter_bucket_peek(struct limiter_bucket *b, int64_t now_us, int64_t cost,
     return LIMITER_WAIT;
 }
 
+int limiter_bucket_peek(struct limiter_bucket *b, int64_t now_us, int64_t cost,
+                        int64_t *wait_until_us)
+{
+    return bucket_peek(b, now_us, cost, wait_until_us);
+}
+
 int limiter_bucket_try(struct limiter_bucket *b, int64_t now_us, int64_t cost,
                        int64_t *wait_until_us)
 {
@@ -88,7 +95,8 @@ int limiter_bucket_try(struct limiter_bucket *b, int64_t now_us, int64_t cost,
     return rc;
 }
 
-void limiter_bucket_adjust(struct limiter_bucket *b, int64_t now_us, int64_t delta)
+/* limiter_bucket_adjust, inline for limiter_reconcile (once per answer). */
+static inline void bucket_adjust(struct limiter_bucket *b, int64_t now_us, int64_t delta)
 {
     if (b->amount == 0 || delta == 0)
         return;
@@ -96,6 +104,11 @@ void limiter_bucket_adjust(struct limiter_bucket *b, int64_t now_us, int64_t del
     i128 l = b->level_uus + (i128)delta * b->period_us;
     b->level_uus = l < b->cap_uus ? l : b->cap_uus;
     assert(bucket_ok(b));
+}
+
+void limiter_bucket_adjust(struct limiter_bucket *b, int64_t now_us, int64_t delta)
+{
+    bucket_adjust(b, now_us, delta);
 }
 
 int64_t limiter_bucket_level(const struct limiter_bucket *b, int64_t now_us)
@@ -181,11 +194,11 @@ int limiter_peek(struct limiter *l, int64_t now_us, int64_t cost_tokens, int64_t
     int64_t t = now_us, w;
     if (l->paused_until_us > now_us)
         t = l->paused_until_us;
-    if (limiter_bucket_peek(&l->rpm, now_us, 1, &w) == LIMITER_WAIT && w > t)
+    if (bucket_peek(&l->rpm, now_us, 1, &w) == LIMITER_WAIT && w > t)
         t = w;
-    if (limiter_bucket_peek(&l->tpm, now_us, cost_tokens, &w) == LIMITER_WAIT && w > t)
+    if (bucket_peek(&l->tpm, now_us, cost_tokens, &w) == LIMITER_WAIT && w > t)
         t = w;
-    if (limiter_bucket_peek(&l->tpd, now_us, cost_tokens, &w) == LIMITER_WAIT && w > t)
+    if (bucket_peek(&l->tpd, now_us, cost_tokens, &w) == LIMITER_WAIT && w > t)
         t = w;
     if (t > now_us) {
         *wait_until_us = t;
@@ -220,8 +233,8 @@ void limiter_reconcile(struct limiter *l, int64_t now_us, int64_t charged_tokens
                        int64_t actual_tokens)
 {
     int64_t delta = charged_tokens - actual_tokens;
-    limiter_bucket_adjust(&l->tpm, now_us, delta);
-    limiter_bucket_adjust(&l->tpd, now_us, delta);
+    bucket_adjust(&l->tpm, now_us, delta);
+    bucket_adjust(&l->tpd, now_us, delta);
 }
 
 void limiter_pause(struct limiter *l, int64_t until_us)

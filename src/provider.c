@@ -73,6 +73,7 @@ struct provider {
     struct server_config cfg;
     struct rng rng;
     struct srvlimit rpm, tpm, tpd;
+    bool limited;              /* any of rpm, tpm, tpd set: else their calls are skipped */
     int64_t now_us;            /* latest time seen; never decreases */
     struct slot *slots;
     uint32_t cap;              /* slots allocated (and heap capacity) */
@@ -249,6 +250,7 @@ provider *provider_new(const struct server_config *cfg, struct rng *parent)
     srvlimit_init(&p->rpm, cfg->requests_per_minute, US_PER_MIN, cfg->enforce, 0);
     srvlimit_init(&p->tpm, cfg->tokens_per_minute, US_PER_MIN, cfg->enforce, 0);
     srvlimit_init(&p->tpd, cfg->tokens_per_day, US_PER_DAY, cfg->enforce, 0);
+    p->limited = cfg->requests_per_minute || cfg->tokens_per_minute || cfg->tokens_per_day;
     p->now_us = INT64_MIN;
     p->wants = PROVIDER_WANT_ALL;
     p->first_is_end = cfg->service != SERVICE_BATCHING;
@@ -283,6 +285,8 @@ static void clock_to(provider *p, int64_t now)
 {
     assert(now >= p->now_us); /* time never runs backwards */
     p->now_us = now;
+    if (!p->limited)
+        return; /* unlimited ones ignore time: skip the calls on the hot path */
     srvlimit_update(&p->rpm, now);
     srvlimit_update(&p->tpm, now);
     srvlimit_update(&p->tpd, now);
@@ -443,12 +447,14 @@ static int64_t until_next_end(const provider *p)
  */
 static bool limits_pass(provider *p, int64_t tokens, struct provider_decision *out)
 {
+    bool conc_full = p->cfg.max_concurrent > 0 && p->in_flight >= p->cfg.max_concurrent;
+    if (!p->limited && !conc_full)
+        return true; /* what the general path below finds, without its calls */
     int64_t wait[PROVIDER_LIMIT_N];
     wait[PROVIDER_LIMIT_RPM] = srvlimit_wait_us(&p->rpm, 1);
     wait[PROVIDER_LIMIT_TPM] = srvlimit_wait_us(&p->tpm, tokens);
     wait[PROVIDER_LIMIT_TPD] = srvlimit_wait_us(&p->tpd, tokens);
     wait[PROVIDER_LIMIT_CONCURRENCY] = 0;
-    bool conc_full = p->cfg.max_concurrent > 0 && p->in_flight >= p->cfg.max_concurrent;
     if (conc_full) {
         int64_t w = until_next_end(p);
         wait[PROVIDER_LIMIT_CONCURRENCY] = w < 0 ? 0 : w;
@@ -515,9 +521,11 @@ int provider_submit(provider *p, int64_t now, int64_t prompt_tokens, int64_t max
         return out->kind;
     }
 
-    srvlimit_charge(&p->rpm, 1);
-    srvlimit_charge(&p->tpm, tokens);
-    srvlimit_charge(&p->tpd, tokens);
+    if (p->limited) {
+        srvlimit_charge(&p->rpm, 1);
+        srvlimit_charge(&p->tpm, tokens);
+        srvlimit_charge(&p->tpd, tokens);
+    }
     /* Faults always carry it; an acceptance only when wanted (see provider_set_wants). */
     if (p->wants & PROVIDER_WANT_RLINFO || f == PROVIDER_FAULT_ERROR || f == PROVIDER_FAULT_RESET)
         fill_rlinfo(p, &out->rl);
