@@ -606,6 +606,66 @@ static void resubmit(void *ctx, const struct provider_event *ev)
     }
 }
 
+/* Cancels the request whose first token it sees (the mock's client hanging up mid-stream). */
+static void cancel_on_first(void *ctx, const struct provider_event *ev)
+{
+    record(ctx, ev);
+    if (ev->kind == PROVIDER_EV_FIRST_TOKEN)
+        ck_assert_int_eq(provider_cancel(*(provider **)ev->handle, ev->id, ev->t_us), 0);
+}
+
+/*
+ * First token = end (exponential service): the first token comes from the end entry,
+ * just before the end; without PROVIDER_WANT_FIRST_TOKEN only the ends come, at the
+ * same times, in the same order (the same draws), carrying first_token_us; a cancel on
+ * the first token leaves no end.
+ */
+START_TEST(wants_and_first_token_from_end)
+{
+    struct server_config c = base_cfg();
+    c.service = SERVICE_EXPONENTIAL;
+    c.max_running = 2;
+    static struct rec all, lean;
+    all.n = lean.n = 0;
+    for (int v = 0; v < 2; v++) {
+        provider *p = mk(&c, 7);
+        if (v == 1)
+            provider_set_wants(p, 0);
+        struct provider_decision d;
+        for (int i = 0; i < 6; i++) {
+            ck_assert_int_eq(submit(p, i * 1000, 1, 0, 1, &d), PROVIDER_ACCEPTED);
+            ck_assert_int_eq(d.running, i < 2);
+        }
+        provider_advance(p, TIME_NEVER - 1, record, v == 0 ? &all : &lean);
+        provider_free(p);
+    }
+    ck_assert_int_eq(all.n, 12);
+    ck_assert_int_eq(lean.n, 6);
+    for (int i = 0; i < 6; i++) {
+        const struct provider_event *ft = &all.ev[2 * i], *done = &all.ev[2 * i + 1];
+        ck_assert_int_eq(ft->kind, PROVIDER_EV_FIRST_TOKEN);
+        ck_assert_int_eq(done->kind, PROVIDER_EV_DONE);
+        ck_assert_int_eq(ft->id, done->id);
+        ck_assert_int_eq(ft->t_us, done->t_us);
+        ck_assert_int_eq(done->first_token_us, done->done_us);
+        ck_assert_int_eq(lean.ev[i].kind, PROVIDER_EV_DONE);
+        ck_assert_int_eq(lean.ev[i].id, done->id);
+        ck_assert_int_eq(lean.ev[i].t_us, done->t_us);
+        ck_assert_int_eq(lean.ev[i].first_token_us, done->first_token_us);
+    }
+
+    provider *p = mk(&c, 7);
+    provider *self = p;
+    struct provider_decision d;
+    ck_assert_int_eq(provider_submit(p, 0, 1, 0, 1, &self, &d), PROVIDER_ACCEPTED);
+    struct rec r = {.n = 0};
+    provider_advance(p, TIME_NEVER - 1, cancel_on_first, &r);
+    ck_assert_int_eq(r.n, 1); /* the first token only: cancelled, so no end */
+    ck_assert_int_eq(provider_next_event_us(p), TIME_NEVER);
+    provider_free(p);
+}
+END_TEST
+
 START_TEST(reentrant_and_bounded_memory)
 {
     struct server_config c = base_cfg();
@@ -1019,6 +1079,7 @@ int main(void)
     tcase_add_test(cap, cancel_frees_capacity);
     tcase_add_test(cap, cancel_stall_and_after_first_token);
     tcase_add_test(cap, reentrant_and_bounded_memory);
+    tcase_add_test(cap, wants_and_first_token_from_end);
     suite_add_tcase(s, cap);
     TCase *theory = tcase_create("theory");
     tcase_set_timeout(theory, 120);
