@@ -7,45 +7,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ratehdr_int.h"
 #include "util.h"
 
 /* The time formats of rate-limit headers: Go durations (OpenAI), HTTP dates
  * (Retry-After) and RFC 3339 (Anthropic), parsed strictly and rounded up. */
-
-typedef __int128 i128;
-
-static bool is_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-static bool is_digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
-
-/* Digits at *p into *v (no sign); advances *p. -EINVAL if none, -ERANGE on overflow. */
-static int digits(const char **p, int64_t *v, int *ndigits)
-{
-    const char *s = *p;
-    int64_t x = 0;
-    int n = 0;
-    while (is_digit(*s)) {
-        int d = *s - '0';
-        if (x > (INT64_MAX - d) / 10)
-            return -ERANGE;
-        x = x * 10 + d;
-        s++;
-        n++;
-    }
-    if (n == 0)
-        return -EINVAL;
-    *p = s;
-    *v = x;
-    if (ndigits)
-        *ndigits = n;
-    return 0;
-}
 
 int ratehdr_parse_go_duration(const char *s, int64_t *out_us)
 {
