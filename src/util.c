@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,27 @@ static int read_decimal(const char **s, double *out)
     return 0;
 }
 
+/*
+ * The start of an unsigned value: skip leading space into *s. 0 to go on,
+ * -EINVAL for no text, -ERANGE for a minus sign (negative where none may be).
+ */
+static int unsigned_start(const char **s)
+{
+    if (!*s)
+        return -EINVAL;
+    while (isspace((unsigned char)**s))
+        (*s)++;
+    return **s == '-' ? -ERANGE : 0;
+}
+
+/* Only trailing space may follow the value at s. */
+static bool only_space(const char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    return *s == '\0';
+}
+
 static const struct {
     const char *name;
     int64_t us;
@@ -81,12 +103,9 @@ static const struct {
 
 int parse_duration_us(const char *s, int64_t *out_us)
 {
-    if (!s)
-        return -EINVAL;
-    while (isspace((unsigned char)*s))
-        s++;
-    if (*s == '-')
-        return -ERANGE;
+    int rc = unsigned_start(&s);
+    if (rc < 0)
+        return rc;
     if (strcmp(s, "0") == 0) {
         *out_us = 0;
         return 0;
@@ -113,9 +132,7 @@ int parse_duration_us(const char *s, int64_t *out_us)
         s += len;
         parts++;
     }
-    while (isspace((unsigned char)*s))
-        s++;
-    if (*s || parts == 0)
+    if (!only_space(s) || parts == 0)
         return -EINVAL;
     if (total > 9.0e18)
         return -ERANGE;
@@ -125,12 +142,9 @@ int parse_duration_us(const char *s, int64_t *out_us)
 
 int parse_rate_per_s(const char *s, double *out_per_s)
 {
-    if (!s)
-        return -EINVAL;
-    while (isspace((unsigned char)*s))
-        s++;
-    if (*s == '-')
-        return -ERANGE;
+    int rc = unsigned_start(&s);
+    if (rc < 0)
+        return rc;
     double v;
     if (read_decimal(&s, &v) < 0)
         return -EINVAL;
@@ -145,10 +159,7 @@ int parse_rate_per_s(const char *s, double *out_per_s)
     case 'd': per = 86400; break;
     default: return -EINVAL;
     }
-    s++;
-    while (isspace((unsigned char)*s))
-        s++;
-    if (*s)
+    if (!only_space(s + 1))
         return -EINVAL;
     if (v > 1e12)
         return -ERANGE;
@@ -158,12 +169,9 @@ int parse_rate_per_s(const char *s, double *out_per_s)
 
 int parse_count(const char *s, int64_t *out)
 {
-    if (!s)
-        return -EINVAL;
-    while (isspace((unsigned char)*s))
-        s++;
-    if (*s == '-')
-        return -ERANGE;
+    int rc = unsigned_start(&s);
+    if (rc < 0)
+        return rc;
     if (!isdigit((unsigned char)*s))
         return -EINVAL;
     errno = 0;
@@ -178,9 +186,7 @@ int parse_count(const char *s, int64_t *out)
         mult = 1000000, end++;
     else if (*end == 'G')
         mult = 1000000000, end++;
-    while (isspace((unsigned char)*end))
-        end++;
-    if (*end)
+    if (!only_space(end))
         return -EINVAL;
     if (v > (unsigned long long)(INT64_MAX / mult))
         return -ERANGE;
