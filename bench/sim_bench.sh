@@ -8,9 +8,10 @@
 #      provider 429s and faults, full metrics): simulated requests per CPU second.
 #   3. Peak RSS of that scenario at 10^6, 10^7 and 10^8 simulated requests.
 #
-# Builds an optimised tree without sanitizers in build-sim-bench/ (-O2 -DNDEBUG, or
-# BENCH_CFLAGS; another value needs a fresh build dir: BENCH_DIR=build-sim-lto
-# BENCH_CFLAGS="-O2 -DNDEBUG -flto" bench/sim_bench.sh).
+# Builds an optimised tree without sanitizers in build-sim-bench/ as users build it:
+# ../configure CFLAGS="-O2 -DNDEBUG" (or BENCH_CFLAGS; another value needs a fresh build
+# dir, BENCH_DIR=...), so with link-time optimisation when configure enables it (GCC);
+# sim_mmc is compiled and linked with the same flags as ratelab.
 # Rates are per CPU second (user+sys of the process), pinned to one core, so other
 # work on the machine skews them less; wall time is printed too.
 #
@@ -28,15 +29,16 @@ PY=/usr/bin/python3 # Debian's python, where python3-simpy lives
 
 [ -x configure ] || autoreconf -fi
 mkdir -p "$B"
-(cd "$B" && { [ -f Makefile ] || ../configure -q CFLAGS="$CFLAGS_BENCH" AR=gcc-ar RANLIB=gcc-ranlib; } &&
+(cd "$B" && { [ -f Makefile ] || ../configure -q CFLAGS="$CFLAGS_BENCH"; } &&
     make -j2 ratelab libsim.a libprovider.a libcore.a libbase.a >/dev/null)
-cc $CFLAGS_BENCH -I"$B" -Isrc bench/sim_mmc.c "$B"/libsim.a "$B"/libprovider.a "$B"/libcore.a \
+LTO=$(sed -n 's/^RL_CFLAGS = .*\(-flto[^ ]*\).*/\1/p' "$B"/Makefile) # what configure chose
+cc $CFLAGS_BENCH $LTO -I"$B" -Isrc bench/sim_mmc.c "$B"/libsim.a "$B"/libprovider.a "$B"/libcore.a \
     "$B"/libbase.a $(pkg-config --libs libcjson inih) -lm -o "$B"/sim_mmc
 
 echo "== machine"
 echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'),"\
      "Debian $(cat /etc/debian_version), $(uname -sr), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "$(cc --version | head -1), CFLAGS $CFLAGS_BENCH; $($PY --version); SimPy $($PY -c 'import SimPy; print(SimPy.__version__)')"
+echo "$(cc --version | head -1), CFLAGS $CFLAGS_BENCH ${LTO:-(no LTO)}; $($PY --version); SimPy $($PY -c 'import SimPy; print(SimPy.__version__)')"
 
 echo
 echo "== 1. M/M/4 at rho = 0.9, $N customers, pinned to core $CORE"
