@@ -114,6 +114,7 @@ static void stop_watch(struct call *c)
     }
 }
 
+#ifndef NDEBUG
 /* The invariant of struct call (mock_int.h), for assert() only. */
 static bool call_ok(const struct call *c)
 {
@@ -125,6 +126,7 @@ static bool call_ok(const struct call *c)
         return false;
     return c->next_token <= c->a.completion_tokens || !c->stream_started;
 }
+#endif
 
 /* Back to the pool; the caller has dealt with c->req and the provider. */
 static void call_put(mock *m, struct call *c)
