@@ -1,5 +1,6 @@
 /* The ratelab binary as users run it: exit codes, error format, help texts. */
 #include "config.h"
+#include "testutil.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -8,34 +9,21 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* Run a shell command line; capture stdout+stderr into out; return the exit status. */
-static int run(const char *cmdline, char *out, size_t n)
-{
-    char full[2048];
-    snprintf(full, sizeof full, "%s 2>&1", cmdline);
-    FILE *p = popen(full, "r");
-    ck_assert_ptr_nonnull(p);
-    size_t got = fread(out, 1, n - 1, p);
-    out[got] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 #define RATELAB BUILDDIR "/ratelab"
 
 static char out[65536];
 
 START_TEST(help_and_version)
 {
-    ck_assert_int_eq(run(RATELAB " --help", out, sizeof out), 0);
+    ck_assert_int_eq(run_cmd(RATELAB " --help", out, sizeof out), 0);
     ck_assert(strstr(out, "check"));
     ck_assert(strstr(out, "Exit status"));
-    ck_assert_int_eq(run(RATELAB " --version", out, sizeof out), 0);
+    ck_assert_int_eq(run_cmd(RATELAB " --version", out, sizeof out), 0);
     ck_assert(strstr(out, PACKAGE_VERSION));
-    ck_assert_int_eq(run(RATELAB " check --help", out, sizeof out), 0);
+    ck_assert_int_eq(run_cmd(RATELAB " check --help", out, sizeof out), 0);
     ck_assert(strstr(out, "--set SECTION.KEY=VALUE"));
-    ck_assert_int_eq(run(RATELAB, out, sizeof out), 2);
-    ck_assert_int_eq(run(RATELAB " nosuchcommand", out, sizeof out), 2);
+    ck_assert_int_eq(run_cmd(RATELAB, out, sizeof out), 2);
+    ck_assert_int_eq(run_cmd(RATELAB " nosuchcommand", out, sizeof out), 2);
     ck_assert(strstr(out, "unknown command 'nosuchcommand'"));
 }
 END_TEST
@@ -50,19 +38,19 @@ START_TEST(check_errors_exit_2_with_file_line)
     close(fd);
     char cmd[512];
     snprintf(cmd, sizeof cmd, RATELAB " check %s", path);
-    ck_assert_int_eq(run(cmd, out, sizeof out), 2);
+    ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 2);
     char want[256];
     snprintf(want, sizeof want, "%s:4: unknown key 'requests_per_minit' in [client] (did you "
              "mean 'requests_per_minute'?)", path);
     ck_assert_msg(strstr(out, want), "got: %s", out);
     unlink(path);
-    ck_assert_int_eq(run(RATELAB " check " SRCDIR "/scenarios/retry-storm.ini --seed=x", out,
+    ck_assert_int_eq(run_cmd(RATELAB " check " SRCDIR "/scenarios/retry-storm.ini --seed=x", out,
                          sizeof out), 2);
     ck_assert(strstr(out, "--seed wants a non-negative integer"));
-    ck_assert_int_eq(run(RATELAB " check " SRCDIR "/scenarios/retry-storm.ini --set "
+    ck_assert_int_eq(run_cmd(RATELAB " check " SRCDIR "/scenarios/retry-storm.ini --set "
                          "client.max_concurrent=-3", out, sizeof out), 2);
     ck_assert(strstr(out, "--set client.max_concurrent=-3: max_concurrent: bad value '-3'"));
-    ck_assert_int_eq(run(RATELAB " check " SRCDIR "/scenarios/retry-storm.ini --json out.json",
+    ck_assert_int_eq(run_cmd(RATELAB " check " SRCDIR "/scenarios/retry-storm.ini --json out.json",
                          out, sizeof out), 2);
     ck_assert(strstr(out, "--json and --csv do not apply"));
 }
@@ -70,7 +58,7 @@ END_TEST
 
 START_TEST(check_prints_resolved_scenario)
 {
-    ck_assert_int_eq(run(RATELAB " check " SRCDIR "/scenarios/chat-vs-batch.ini --set "
+    ck_assert_int_eq(run_cmd(RATELAB " check " SRCDIR "/scenarios/chat-vs-batch.ini --set "
                          "client.max_concurrent=3", out, sizeof out), 0);
     ck_assert(strstr(out, "[class.chat]"));
     ck_assert(strstr(out, "max_concurrent = 3\n"));

@@ -16,6 +16,7 @@
 #include "scenario.h"
 #include "sim.h"
 #include "util.h"
+#include "testutil.h"
 
 /* ---- helpers ----------------------------------------------------------------- */
 
@@ -726,18 +727,6 @@ END_TEST
 
 /* ---- the ratelab sim command ------------------------------------------------------ */
 
-static int sh(const char *cmdline, char *out, size_t n)
-{
-    char full[2048];
-    snprintf(full, sizeof full, "%s 2>&1", cmdline);
-    FILE *p = popen(full, "r");
-    ck_assert_ptr_nonnull(p);
-    size_t got = fread(out, 1, n - 1, p);
-    out[got] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static char *slurp(const char *path)
 {
     FILE *f = fopen(path, "r");
@@ -788,7 +777,7 @@ START_TEST(command_exit_codes_and_json)
 
     snprintf(cmd, sizeof cmd, BUILDDIR "/ratelab sim %s --quiet --json %s --csv %s", ini, json,
              csv);
-    ck_assert_msg(sh(cmd, out, sizeof out) == 0, "%s", out);
+    ck_assert_msg(run_cmd(cmd, out, sizeof out) == 0, "%s", out);
     ck_assert_msg(strstr(out, "accounting: "), "%s", out);
     cJSON *root = cJSON_Parse(slurp(json));
     ck_assert_ptr_nonnull(root);
@@ -813,7 +802,7 @@ START_TEST(command_exit_codes_and_json)
                       "--set class.a.slo_p95=50ms --set server.error_rate=0.5 "
                       "--set client.retry_max_attempts=1",
              ini);
-    ck_assert_int_eq(sh(cmd, out, sizeof out), 1);
+    ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 1);
     ck_assert_msg(strstr(out, "SLO failed: p95 (scenario.slo_p95)"), "%s", out);
     ck_assert_msg(strstr(out, "SLO failed: class a p95 (class.a.slo_p95)"), "%s", out);
     ck_assert_msg(strstr(out, "SLO failed: zero_lost"), "%s", out);
@@ -829,10 +818,10 @@ START_TEST(command_exit_codes_and_json)
     cJSON_Delete(root);
 
     /* Usage errors: exit 2. */
-    ck_assert_int_eq(sh(BUILDDIR "/ratelab sim", out, sizeof out), 2);
+    ck_assert_int_eq(run_cmd(BUILDDIR "/ratelab sim", out, sizeof out), 2);
     snprintf(cmd, sizeof cmd, BUILDDIR "/ratelab sim %s --set scenario.nope=1", ini);
-    ck_assert_int_eq(sh(cmd, out, sizeof out), 2);
-    ck_assert_int_eq(sh(BUILDDIR "/ratelab sim --help", out, sizeof out), 0);
+    ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 2);
+    ck_assert_int_eq(run_cmd(BUILDDIR "/ratelab sim --help", out, sizeof out), 0);
     unlink(ini);
     unlink(json);
     unlink(csv);

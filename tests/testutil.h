@@ -1,0 +1,25 @@
+/*
+ * testutil: helpers the Check suites share. Header-only (static inline), so
+ * each test program stays one source file.
+ */
+#ifndef RATELAB_TESTUTIL_H
+#define RATELAB_TESTUTIL_H
+
+#include <check.h>
+#include <stdio.h>
+#include <sys/wait.h>
+
+/* Run a shell command line; capture stdout and stderr into out; return its exit status. */
+static inline int run_cmd(const char *cmdline, char *out, size_t n)
+{
+    char full[2048];
+    snprintf(full, sizeof full, "%s 2>&1", cmdline);
+    FILE *p = popen(full, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t got = fread(out, 1, n - 1, p);
+    out[got] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+#endif
