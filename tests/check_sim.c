@@ -725,6 +725,51 @@ START_TEST(bundled_scenarios)
 }
 END_TEST
 
+/*
+ * ratelab sim gives byte-identical JSON and CSV to the committed reference outputs
+ * (tests/data/ref, made by its regen.sh) for every bundled scenario at three seeds.
+ */
+START_TEST(reference_outputs)
+{
+    char cmd[2048], out[8192];
+    char dir[] = "/tmp/ratelab-ref-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    glob_t g;
+    ck_assert_int_eq(glob(SRCDIR "/scenarios/*.ini", 0, NULL, &g), 0);
+    int runs = 0;
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        const char *base = strrchr(g.gl_pathv[i], '/') + 1;
+        int blen = (int)(strlen(base) - strlen(".ini"));
+        static const char *const seeds[] = {"default", "1", "2"};
+        for (int k = 0; k < 3; k++) {
+            char seedarg[32] = "";
+            if (k > 0)
+                snprintf(seedarg, sizeof seedarg, "--seed %s", seeds[k]);
+            snprintf(cmd, sizeof cmd,
+                     "%s/ratelab sim '%s' %s --quiet --json %s/%.*s.%s.json "
+                     "--csv %s/%.*s.%s.csv >/dev/null",
+                     BUILDDIR, g.gl_pathv[i], seedarg, dir, blen, base, seeds[k], dir, blen, base,
+                     seeds[k]);
+            int rc = run_cmd(cmd, out, sizeof out);
+            ck_assert_msg(rc == 0 || rc == 1, "%s: exit %d: %s", cmd, rc, out);
+            snprintf(cmd, sizeof cmd, "cmp %s/tests/data/ref/%.*s.%s.json %s/%.*s.%s.json",
+                     SRCDIR, blen, base, seeds[k], dir, blen, base, seeds[k]);
+            rc = run_cmd(cmd, out, sizeof out);
+            ck_assert_msg(rc == 0, "JSON differs from the reference: %s", out);
+            runs++;
+        }
+    }
+    globfree(&g);
+    snprintf(cmd, sizeof cmd, "cd %s && sha256sum --quiet -c %s/tests/data/ref/csv.sha256", dir,
+             SRCDIR);
+    int rc = run_cmd(cmd, out, sizeof out);
+    ck_assert_msg(rc == 0, "CSV differs from the reference: %s", out);
+    ck_assert_int_ge(runs, 15);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 0);
+}
+END_TEST
+
 /* ---- the ratelab sim command ------------------------------------------------------ */
 
 static char *slurp(const char *path)
@@ -851,6 +896,7 @@ int main(void)
     tcase_add_test(tc, pool_is_flat);
     tcase_add_test(tc, bundled_scenarios);
     tcase_add_test(tc, command_exit_codes_and_json);
+    tcase_add_test(tc, reference_outputs);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

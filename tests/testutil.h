@@ -12,7 +12,7 @@
 /* Run a shell command line; capture stdout and stderr into out; return its exit status. */
 static inline int run_cmd(const char *cmdline, char *out, size_t n)
 {
-    char full[2048];
+    char full[4096];
     snprintf(full, sizeof full, "%s 2>&1", cmdline);
     FILE *p = popen(full, "r");
     ck_assert_ptr_nonnull(p);
