@@ -30,9 +30,9 @@ PY=/usr/bin/python3 # Debian's python, where python3-simpy lives
 [ -x configure ] || autoreconf -fi
 mkdir -p "$B"
 (cd "$B" && { [ -f Makefile ] || ../configure -q CFLAGS="$CFLAGS_BENCH"; } &&
-    make -j2 ratelab libsim.a libprovider.a libcore.a libbase.a >/dev/null)
+    make -j2 ratelab libsim.a libmodel.a librun.a libcore.a libbase.a >/dev/null)
 LTO=$(sed -n 's/^RL_CFLAGS = .*\(-flto[^ ]*\).*/\1/p' "$B"/Makefile) # what configure chose
-cc $CFLAGS_BENCH $LTO -I"$B" -Isrc bench/sim_mmc.c "$B"/libsim.a "$B"/libprovider.a "$B"/libcore.a \
+cc $CFLAGS_BENCH $LTO -I"$B" -Isrc/sim -Isrc/run -Isrc/model -Isrc/core -Isrc/base bench/sim_mmc.c "$B"/libsim.a "$B"/libmodel.a "$B"/librun.a "$B"/libcore.a \
     "$B"/libbase.a $(pkg-config --libs libcjson inih) -lm -o "$B"/sim_mmc
 
 echo "== machine"

@@ -2,8 +2,8 @@
  * libFuzzer harness for the scenario loader: any bytes must give either a
  * scenario that writes out, or a FILE:LINE error; never a crash or a leak.
  * Not part of `make check`. Run from a configured build directory (for config.h):
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. -I../src -D_GNU_SOURCE \
- *     ../tests/fuzz/fuzz_scenario.c ../src/scenario.c ../src/util.c -linih -lm -o fuzz_scenario
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. -I../src/base -D_GNU_SOURCE \
+ *     ../tests/fuzz/fuzz_scenario.c ../src/base/scenario.c ../src/base/util.c -linih -lm -o fuzz_scenario
  *   mkdir -p corpus && cp ../scenarios/*.ini corpus/
  *   ./fuzz_scenario -max_total_time=180 -max_len=4096 corpus
  */
