@@ -151,6 +151,61 @@ START_TEST(bucket_reconcile)
 }
 END_TEST
 
+START_TEST(bucket_full_at)
+{
+    struct limiter_bucket b;
+    int64_t w;
+    limiter_bucket_init(&b, 60, US_PER_MIN, 0, 0);
+    ck_assert_int_eq(limiter_bucket_full_at(&b, 0), 0); /* full: now */
+    ck_assert_int_eq(limiter_bucket_full_at(&b, 5), 5);
+    ck_assert_int_eq(limiter_bucket_try(&b, 10, 3, &w), LIMITER_OK);
+    ck_assert_int_eq(limiter_bucket_full_at(&b, 10), 10 + 3 * US_PER_S);
+    ck_assert_int_eq(limiter_bucket_full_at(&b, 2 * US_PER_S), 10 + 3 * US_PER_S);
+    ck_assert_int_eq(limiter_bucket_full_at(&b, 10 + 3 * US_PER_S), 10 + 3 * US_PER_S);
+    ck_assert_int_eq(limiter_bucket_full_at(&b, 9 * US_PER_S), 9 * US_PER_S);
+    /* it changed nothing: the level and the next wait are as before */
+    ck_assert_int_eq(limiter_bucket_level(&b, 10), 57);
+    ck_assert_int_eq(limiter_bucket_try(&b, 10, 58, &w), LIMITER_WAIT);
+    ck_assert_int_eq(w, 10 + US_PER_S);
+
+    /* rounds up, never early: 7 per minute, one unit short */
+    limiter_bucket_init(&b, 7, US_PER_MIN, 0, 0);
+    ck_assert_int_eq(limiter_bucket_try(&b, 0, 1, &w), LIMITER_OK);
+    ck_assert_int_eq(limiter_bucket_full_at(&b, 0), 8571429);
+    ck_assert_int_eq(limiter_bucket_level(&b, 8571428), 6);
+    ck_assert_int_eq(limiter_bucket_level(&b, 8571429), 7);
+
+    /* debt counts: 60 short of empty is two minutes from full */
+    limiter_bucket_init(&b, 60, US_PER_MIN, 0, 0);
+    limiter_bucket_adjust(&b, 0, -120);
+    ck_assert_int_eq(limiter_bucket_full_at(&b, 0), 2 * US_PER_MIN);
+
+    /* unlimited is always full; a time past the end of time saturates */
+    limiter_bucket_init(&b, 0, US_PER_MIN, 0, 0);
+    ck_assert_int_eq(limiter_bucket_full_at(&b, 7), 7);
+    limiter_bucket_init(&b, 1, INT64_MAX, 1, 0);
+    ck_assert_int_eq(limiter_bucket_try(&b, INT64_MAX / 2, 1, &w), LIMITER_OK);
+    ck_assert_int_eq(limiter_bucket_full_at(&b, INT64_MAX / 2), TIME_NEVER);
+    limiter_bucket_init(&b, INT64_MAX, US_PER_DAY, 0, 0);
+    ck_assert_int_eq(limiter_bucket_try(&b, 0, INT64_MAX, &w), LIMITER_OK);
+    ck_assert_int_eq(limiter_bucket_full_at(&b, 0), US_PER_DAY);
+
+    /* over seeds: full exactly at t, not a µs before */
+    struct rng r;
+    rng_seed(&r, 11);
+    for (int i = 0; i < 20000; i++) {
+        int64_t amount = 1 + (int64_t)rng_below(&r, 100000);
+        int64_t period = 1 + (int64_t)rng_below(&r, US_PER_DAY);
+        int64_t now = (int64_t)rng_below(&r, US_PER_DAY);
+        limiter_bucket_init(&b, amount, period, 0, 0);
+        limiter_bucket_adjust(&b, 0, -(int64_t)rng_below(&r, (uint64_t)amount * 3));
+        int64_t t = limiter_bucket_full_at(&b, now);
+        FAST_ASSERT(t >= now && limiter_bucket_level(&b, t) == amount, "seed 11 case %d", i);
+        FAST_ASSERT(t == now || limiter_bucket_level(&b, t - 1) < amount, "seed 11 case %d", i);
+    }
+}
+END_TEST
+
 /* ---- four dimensions ----------------------------------------------------- */
 
 START_TEST(limiter_each_dimension)
@@ -440,6 +495,7 @@ static Suite *suite(void)
     tcase_add_test(tc, bucket_no_drift_24h);
     tcase_add_test(tc, bucket_edges);
     tcase_add_test(tc, bucket_reconcile);
+    tcase_add_test(tc, bucket_full_at);
     suite_add_tcase(s, tc);
     tc = tcase_create("limiter");
     tcase_add_test(tc, limiter_each_dimension);

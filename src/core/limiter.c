@@ -128,6 +128,20 @@ int64_t limiter_bucket_level(const struct limiter_bucket *b, int64_t now_us)
     return (int64_t)q;
 }
 
+/*
+ * time_for() counts from last_us without refilling: while the bucket is short of
+ * full at now_us, the refill up to now_us and the wait after it add up to the
+ * same exact time; once it is full by now_us, that time is at or before now_us.
+ */
+int64_t limiter_bucket_full_at(const struct limiter_bucket *b, int64_t now_us)
+{
+    if (b->amount == 0)
+        return now_us;
+    assert(now_us >= b->last_us);
+    int64_t t = time_for(b, b->cap_uus);
+    return t > now_us ? t : now_us;
+}
+
 void limiter_bucket_clamp(struct limiter_bucket *b, int64_t now_us, int64_t units)
 {
     if (b->amount == 0)

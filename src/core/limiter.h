@@ -100,6 +100,14 @@ void limiter_bucket_adjust(struct limiter_bucket *b, int64_t now_us, int64_t del
 /* Whole units available at now_us (floor; negative while in debt). Changes nothing. */
 int64_t limiter_bucket_level(const struct limiter_bucket *b, int64_t now_us);
 
+/*
+ * The earliest µs, at or after now_us, at which the bucket is full again if
+ * nothing is taken meanwhile: now_us when it is full (or unlimited), else exact,
+ * rounded up to the next whole µs (TIME_NEVER if beyond int64). Debt is counted.
+ * This is what a server's rate-limit "reset" header reports. Changes nothing.
+ */
+int64_t limiter_bucket_full_at(const struct limiter_bucket *b, int64_t now_us);
+
 /* Lower the level to at most `units` (adaptive mode: the server says it has less). */
 void limiter_bucket_clamp(struct limiter_bucket *b, int64_t now_us, int64_t units);
 
