@@ -920,6 +920,24 @@ START_TEST(srvlimit_unit)
     ck_assert_int_eq(srvlimit_remaining(&l), INT64_MAX / 4);
     srvlimit_update(&l, INT64_MAX / 2);
     ck_assert_int_eq(srvlimit_remaining(&l), INT64_MAX / 4);
+    /* A bucket answers as of the latest time seen; an earlier one is ignored. */
+    srvlimit_init(&l, 60, US_PER_MIN, ENFORCE_BUCKET, 0);
+    srvlimit_charge(&l, 60);
+    ck_assert_int_eq(srvlimit_wait_us(&l, 1), US_PER_S);
+    ck_assert_int_eq(srvlimit_reset_us(&l), US_PER_MIN);
+    srvlimit_update(&l, -5 * US_PER_S);
+    ck_assert_int_eq(srvlimit_wait_us(&l, 1), US_PER_S);
+    ck_assert_int_eq(srvlimit_remaining(&l), 0);
+    srvlimit_update(&l, 1500000);
+    ck_assert_int_eq(srvlimit_wait_us(&l, 1), 0);
+    ck_assert_int_eq(srvlimit_wait_us(&l, 2), 500000);
+    ck_assert_int_eq(srvlimit_remaining(&l), 1);
+    ck_assert_int_eq(srvlimit_reset_us(&l), US_PER_MIN - 1500000);
+    srvlimit_charge(&l, 1);
+    srvlimit_update(&l, US_PER_S);
+    ck_assert_int_eq(srvlimit_remaining(&l), 0);
+    ck_assert_int_eq(srvlimit_reset_us(&l), US_PER_MIN - 500000);
+    ck_assert_int_eq(srvlimit_wait_us(&l, 61), -1);
     /* Windows at negative times align with floor division. */
     srvlimit_init(&l, 2, US_PER_MIN, ENFORCE_WINDOW, -1);
     ck_assert_int_eq(l.win_start_us, -US_PER_MIN);

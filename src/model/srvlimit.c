@@ -4,15 +4,14 @@
 
 #include <assert.h>
 
-__extension__ typedef __int128 i128;
-
 #ifndef NDEBUG
 static bool srvlimit_ok(const struct srvlimit *l)
 {
     if (l->limit == 0)
         return true;
     if (l->mode == ENFORCE_BUCKET)
-        return l->level_uus >= 0 && l->level_uus <= (i128)l->limit * l->period_us;
+        return l->bucket.capacity == l->limit && l->bucket.last_us <= l->now_us &&
+               l->bucket.level_uus >= 0; /* nothing here adjusts, so no debt */
     return l->used >= 0 && l->used <= l->limit;
 }
 #endif
@@ -31,26 +30,27 @@ void srvlimit_init(struct srvlimit *l, int64_t limit, int64_t period_us, enum en
     l->limit = limit;
     l->period_us = period_us;
     l->mode = mode;
-    l->level_uus = (i128)limit * period_us;
     l->now_us = now_us;
+    /* Capacity = limit: one period's worth, full at the start. */
+    int rc = limiter_bucket_init(&l->bucket, limit, period_us, limit, now_us);
+    assert(rc == 0);
+    (void)rc;
     l->win_start_us = floor_div(now_us, period_us) * period_us;
     l->used = 0;
     assert(srvlimit_ok(l));
 }
 
+/*
+ * The bucket is brought up to date lazily, by the limiter calls below at
+ * now_us: its refill is exact and additive, so one refill over [a, c] equals
+ * refills over [a, b] and [b, c]. Ignoring earlier times here is what keeps the
+ * limiter's "time never goes backwards" assertion true.
+ */
 void srvlimit_update(struct srvlimit *l, int64_t now_us)
 {
     if (l->limit == 0 || now_us <= l->now_us)
         return;
-    if (l->mode == ENFORCE_BUCKET) {
-        i128 cap = (i128)l->limit * l->period_us;
-        if (l->level_uus < cap) {
-            /* Every elapsed µs adds exactly `limit` unit-µs; 128 bits hold any int64 product. */
-            l->level_uus += (i128)l->limit * (now_us - l->now_us);
-            if (l->level_uus > cap)
-                l->level_uus = cap;
-        }
-    } else {
+    if (l->mode == ENFORCE_WINDOW) {
         int64_t ws = floor_div(now_us, l->period_us) * l->period_us;
         if (ws != l->win_start_us) {
             l->win_start_us = ws;
@@ -61,7 +61,7 @@ void srvlimit_update(struct srvlimit *l, int64_t now_us)
     assert(srvlimit_ok(l));
 }
 
-int64_t srvlimit_wait_us(const struct srvlimit *l, int64_t cost)
+int64_t srvlimit_wait_us(struct srvlimit *l, int64_t cost)
 {
     assert(cost >= 0);
     if (l->limit == 0)
@@ -69,10 +69,10 @@ int64_t srvlimit_wait_us(const struct srvlimit *l, int64_t cost)
     if (cost > l->limit)
         return -1;
     if (l->mode == ENFORCE_BUCKET) {
-        i128 need = (i128)cost * l->period_us - l->level_uus;
-        if (need <= 0)
-            return 0;
-        return (int64_t)((need + l->limit - 1) / l->limit);
+        int64_t until;
+        int rc = limiter_bucket_peek(&l->bucket, l->now_us, cost, &until);
+        assert(rc == LIMITER_OK || rc == LIMITER_WAIT);
+        return rc == LIMITER_OK ? 0 : until - l->now_us;
     }
     if (l->used + cost <= l->limit)
         return 0;
@@ -84,10 +84,14 @@ void srvlimit_charge(struct srvlimit *l, int64_t cost)
     assert(srvlimit_wait_us(l, cost) == 0);
     if (l->limit == 0)
         return;
-    if (l->mode == ENFORCE_BUCKET)
-        l->level_uus -= (i128)cost * l->period_us;
-    else
+    if (l->mode == ENFORCE_BUCKET) {
+        int64_t until;
+        int rc = limiter_bucket_try(&l->bucket, l->now_us, cost, &until);
+        assert(rc == LIMITER_OK);
+        (void)rc;
+    } else {
         l->used += cost;
+    }
     assert(srvlimit_ok(l));
 }
 
@@ -96,7 +100,7 @@ int64_t srvlimit_remaining(const struct srvlimit *l)
     if (l->limit == 0)
         return INT64_MAX;
     if (l->mode == ENFORCE_BUCKET)
-        return (int64_t)(l->level_uus / l->period_us);
+        return limiter_bucket_level(&l->bucket, l->now_us);
     return l->limit - l->used;
 }
 
@@ -104,9 +108,7 @@ int64_t srvlimit_reset_us(const struct srvlimit *l)
 {
     if (l->limit == 0)
         return 0;
-    if (l->mode == ENFORCE_BUCKET) {
-        i128 need = (i128)l->limit * l->period_us - l->level_uus;
-        return need <= 0 ? 0 : (int64_t)((need + l->limit - 1) / l->limit);
-    }
+    if (l->mode == ENFORCE_BUCKET)
+        return limiter_bucket_full_at(&l->bucket, l->now_us) - l->now_us;
     return l->used == 0 ? 0 : l->win_start_us + l->period_us - l->now_us;
 }

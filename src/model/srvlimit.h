@@ -3,18 +3,22 @@
  * enforced as a continuously refilled bucket or as fixed windows. Internal to
  * the provider; embeddable, no allocation.
  *
- * Bucket: capacity = limit, starts full, refills `limit` units per period_us.
- * The level is kept exactly in units × period_us (128-bit), so a refill never
- * rounds and the wait for a refused cost is exact, rounded up to the next µs.
- * (The client core's limiter_bucket uses the same scheme; this one adds fixed
- * windows and the "until full" time that rate-limit headers report, and keeps
- * the provider free of a link dependency on the client core.)
+ * Bucket: the client core's struct limiter_bucket (limiter.h), exact in
+ * 128-bit unit-µs: capacity = limit (one period's worth), starts full, refills
+ * `limit` units per period_us; waits and the "until full" time are exact,
+ * rounded up to the next µs.
  *
  * Window: windows [k·period, (k+1)·period) of the caller's timeline; at most
  * `limit` units are charged in each.
  *
- * Invariant: 0 <= level_uus <= limit × period_us (bucket); 0 <= used <= limit
- * (window). limit == 0 means unlimited: everything fits, nothing is tracked.
+ * Time: srvlimit keeps the latest time it was given (now_us) and answers as of
+ * it. An earlier time is ignored rather than asserted, unlike the limiter: a
+ * provider created at 0 may be driven on any timeline (the mock passes
+ * Unix-epoch µs, a test may start below 0).
+ *
+ * Invariant: the bucket is never in debt (0 <= level <= limit); 0 <= used <=
+ * limit (window). limit == 0 means unlimited: everything fits, nothing is
+ * tracked.
  */
 #ifndef RATELAB_SRVLIMIT_H
 #define RATELAB_SRVLIMIT_H
@@ -22,16 +26,17 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "limiter.h"
 #include "scenario.h"
 
 struct srvlimit {
-    int64_t limit;            /* units per period; 0 = unlimited */
-    int64_t period_us;        /* 60 s or a day */
-    enum enforce_kind mode;
-    __extension__ __int128 level_uus; /* bucket: units × period_us available */
-    int64_t now_us;           /* time the state was last brought up to date */
-    int64_t win_start_us;     /* window: start of the current window */
-    int64_t used;             /* window: units charged in the current window */
+    int64_t limit;                /* units per period; 0 = unlimited */
+    int64_t period_us;            /* 60 s or a day, µs */
+    enum enforce_kind mode;       /* bucket or fixed windows */
+    int64_t now_us;               /* latest time seen, µs; never decreases */
+    struct limiter_bucket bucket; /* bucket mode: the level, brought to now_us on use */
+    int64_t win_start_us;         /* window mode: start of the current window, µs */
+    int64_t used;                 /* window mode: units charged in the current window */
 };
 
 void srvlimit_init(struct srvlimit *l, int64_t limit, int64_t period_us, enum enforce_kind mode,
@@ -43,8 +48,9 @@ void srvlimit_update(struct srvlimit *l, int64_t now_us);
 /*
  * After srvlimit_update(now): 0 if cost fits now, -1 if it never can (cost >
  * limit), else the exact µs until it fits (rounded up) if nothing else is charged.
+ * Changes nothing observable (the bucket may bring its level up to now).
  */
-int64_t srvlimit_wait_us(const struct srvlimit *l, int64_t cost);
+int64_t srvlimit_wait_us(struct srvlimit *l, int64_t cost);
 
 /* Take cost (it must fit: srvlimit_wait_us() == 0). */
 void srvlimit_charge(struct srvlimit *l, int64_t cost);
