@@ -135,6 +135,44 @@ START_TEST(merge_and_reset)
 }
 END_TEST
 
+/* Quantiles of a union read in place equal those of the merged histogram, and write nothing. */
+START_TEST(quantiles_of_union)
+{
+    struct histogram *part[4], *all = hnew();
+    for (int k = 0; k < 4; k++)
+        part[k] = hnew();
+    struct rng r;
+    rng_seed(&r, 17);
+    for (int i = 0; i < 30000; i++) {
+        int k = (int)rng_below(&r, 3); /* part[3] stays empty */
+        int64_t x =
+            k == 2 ? (int64_t)rng_below(&r, 300) : (int64_t)rng_lognormal(&r, 1e5 * (k + 1), 1.2);
+        histogram_record(part[k], x);
+        histogram_record(all, x);
+    }
+    const double qs[] = {0, 0.001, 0.25, 0.5, 0.5, 0.9, 0.99, 0.9999, 1};
+    enum { NQ = sizeof qs / sizeof qs[0] };
+    int64_t got[NQ];
+    uint64_t before = part[0]->count;
+    histogram_quantiles((const struct histogram *const *)part, 4, qs, NQ, got);
+    for (int j = 0; j < NQ; j++)
+        ck_assert_int_eq(got[j], histogram_quantile(all, qs[j]));
+    ck_assert_uint_eq(part[0]->count, before);
+    /* one histogram alone, and none at all */
+    histogram_quantiles((const struct histogram *const *)&part[2], 1, qs, NQ, got);
+    for (int j = 0; j < NQ; j++)
+        ck_assert_int_eq(got[j], histogram_quantile(part[2], qs[j]));
+    histogram_quantiles((const struct histogram *const *)&part[3], 1, qs, NQ, got);
+    for (int j = 0; j < NQ; j++)
+        ck_assert_int_eq(got[j], 0);
+    histogram_quantiles(NULL, 0, qs, NQ, got);
+    ck_assert_int_eq(got[NQ - 1], 0);
+    for (int k = 0; k < 4; k++)
+        free(part[k]);
+    free(all);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("histogram");
@@ -144,6 +182,7 @@ int main(void)
     tcase_add_test(tc, bucket_layout);
     tcase_add_test(tc, relative_error);
     tcase_add_test(tc, merge_and_reset);
+    tcase_add_test(tc, quantiles_of_union);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -70,28 +70,72 @@ void histogram_merge(struct histogram *dst, const struct histogram *src)
 
 int64_t histogram_quantile(const struct histogram *h, double q)
 {
-    if (h->count == 0)
-        return 0;
-    assert(q >= 0 && q <= 1);
-    uint64_t rank = (uint64_t)ceil(q * (double)h->count);
-    if (rank < 1)
-        rank = 1;
-    if (rank >= h->count)
-        return h->max;
-    uint64_t seen = 0;
-    for (int i = h->lo; i <= h->hi; i++) {
-        seen += h->counts[i];
-        if (seen >= rank) {
-            int64_t w, low = bucket_low(i, &w);
-            int64_t v = low + w / 2;
-            if (v < h->min)
-                v = h->min;
-            if (v > h->max)
-                v = h->max;
-            return v;
-        }
+    int64_t v;
+    histogram_quantiles(&h, 1, &q, 1, &v);
+    return v;
+}
+
+/* The midpoint of bucket i, clamped to the exact [min, max] of what was recorded. */
+static int64_t bucket_value(int i, int64_t min, int64_t max)
+{
+    int64_t w, low = bucket_low(i, &w);
+    int64_t v = low + w / 2;
+    if (v < min)
+        v = min;
+    if (v > max)
+        v = max;
+    return v;
+}
+
+void histogram_quantiles(const struct histogram *const *hs, int n, const double *qs, int nq,
+                         int64_t *out)
+{
+    /* The union's summary, as histogram_merge would leave it in an empty histogram. */
+    uint64_t count = 0;
+    int64_t min = INT64_MAX, max = 0;
+    int lo = HISTOGRAM_BUCKETS, hi = -1;
+    for (int k = 0; k < n; k++) {
+        const struct histogram *h = hs[k];
+        if (h->count == 0)
+            continue;
+        count += h->count;
+        if (h->min < min)
+            min = h->min;
+        if (h->max > max)
+            max = h->max;
+        if (h->lo < lo)
+            lo = h->lo;
+        if (h->hi > hi)
+            hi = h->hi;
     }
-    return h->max; /* unreachable while the invariant holds */
+    /*
+     * Ascending quantiles share one walk: the cumulative count only grows, so each
+     * quantile resumes where the previous one stopped. A bucket outside some hs[k]'s
+     * touched range holds 0 there (the invariant), so adding it is harmless.
+     */
+    uint64_t seen = 0;
+    int i = lo;
+    for (int j = 0; j < nq; j++) {
+        if (count == 0) {
+            out[j] = 0;
+            continue;
+        }
+        assert(qs[j] >= 0 && qs[j] <= 1 && (j == 0 || qs[j] >= qs[j - 1]));
+        uint64_t rank = (uint64_t)ceil(qs[j] * (double)count);
+        if (rank < 1)
+            rank = 1;
+        if (rank >= count) {
+            out[j] = max;
+            continue;
+        }
+        while (seen < rank && i <= hi) {
+            for (int k = 0; k < n; k++)
+                seen += hs[k]->counts[i];
+            i++;
+        }
+        /* i - 1 is the bucket where the cumulative count reached rank. */
+        out[j] = seen >= rank ? bucket_value(i - 1, min, max) : max; /* max: unreachable */
+    }
 }
 
 double histogram_mean(const struct histogram *h)

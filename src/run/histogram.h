@@ -82,6 +82,16 @@ void histogram_merge(struct histogram *dst, const struct histogram *src);
  */
 int64_t histogram_quantile(const struct histogram *h, double q);
 
+/*
+ * The quantiles qs[0..nq) (ascending, each in [0, 1]) of the union of hs[0..n), into
+ * out[0..nq): exactly what histogram_quantile would give on one histogram that every
+ * hs[k] was merged into, but none is written to and nothing is allocated. One pass over
+ * the union's touched buckets, adding n counts per bucket: O(n x (hi - lo + 1)), at most
+ * n x HISTOGRAM_BUCKETS. n = 0 (or all empty) gives 0s.
+ */
+void histogram_quantiles(const struct histogram *const *hs, int n, const double *qs, int nq,
+                         int64_t *out);
+
 /* Mean of recorded values, 0 when empty. */
 double histogram_mean(const struct histogram *h);
 

@@ -3,16 +3,22 @@
 #include "metrics.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "scenario.h"
 #include "util.h"
+
+_Static_assert(METRICS_MAX_CLASSES == SCENARIO_MAX_CLASSES,
+               "a snapshot must have room for every class a scenario can have");
 
 /*
  * A scope is the overall picture (index 0) or one class (index cls + 1).
  * Counters and histograms are recorded per class only; the overall scope's are
- * sums formed when a window closes, which keeps each event to one update.
+ * sums formed when a window closes, which keeps each event to one update (a
+ * snapshot sums the classes' open windows on the fly instead).
  * Queue depth and in-flight are levels, not sums: the overall scope tracks its
  * own so its maximum is the true maximum of the total, not a sum of maxima.
  *
@@ -32,17 +38,57 @@ struct scope {
     struct histogram lat_win, ttft_win, lat_total, ttft_total;
 };
 
+struct sink_slot {
+    metrics_sink fn;
+    void *ctx;
+};
+
+/*
+ * Invariant: 0 <= n_sinks <= METRICS_MAX_SINKS; the kept windows are a ring of
+ * keep slots of n_classes + 1 rows (overall first), ring_next the slot the next
+ * closed window goes to and kept <= keep the slots filled, the latest just
+ * before ring_next; keep = 0 exactly when ring is NULL.
+ */
 struct metrics {
     int n_classes;
     int64_t window_us;   /* window length, µs */
     int64_t win_start_us; /* the current window: (win_start_us, win_end_us], the first from 0 */
     int64_t win_end_us;
     int64_t end_us;      /* the run's end once finished, else -1 */
-    metrics_sink sink;
-    void *sink_ctx;
-    uint64_t open;       /* requests arrived and not yet ended */
-    struct scope *s;     /* n_classes + 1 scopes, overall first */
+    struct sink_slot sinks[METRICS_MAX_SINKS]; /* called in this order */
+    int n_sinks;
+    struct metrics_row *closing; /* n_classes + 1 rows: the closing window, when not kept */
+    struct metrics_row *ring;    /* keep x (n_classes + 1) rows, or NULL */
+    int keep;                    /* windows the ring holds; 0: none kept */
+    int kept;                    /* windows in the ring, <= keep */
+    int ring_next;               /* the slot the next closed window goes to */
+    uint64_t open;               /* requests arrived and not yet ended */
+    struct scope *s;             /* n_classes + 1 scopes, overall first */
 };
+
+static bool metrics_ok(const metrics *m)
+{
+    return m->n_sinks >= 0 && m->n_sinks <= METRICS_MAX_SINKS && m->keep >= 0 &&
+           (m->keep == 0) == (m->ring == NULL) && m->kept >= 0 && m->kept <= m->keep &&
+           m->ring_next >= 0 && (m->keep == 0 || m->ring_next < m->keep);
+}
+
+/*
+ * Histograms read as their union without merging them (histogram_quantiles): a
+ * class's window and total, or every class's window and the overall total. Empty
+ * ones are left out; they add nothing.
+ */
+struct hset {
+    int n;
+    const struct histogram *h[METRICS_MAX_CLASSES + 1];
+};
+
+static void hset_add(struct hset *hs, const struct histogram *h)
+{
+    assert(hs->n <= METRICS_MAX_CLASSES);
+    if (h->count)
+        hs->h[hs->n++] = h;
+}
 
 static void scope_init(struct scope *s)
 {
@@ -55,7 +101,7 @@ static void scope_init(struct scope *s)
 
 metrics *metrics_new(int n_classes, int64_t window_us)
 {
-    assert(n_classes >= 1 && n_classes <= 64 && window_us > 0);
+    assert(n_classes >= 1 && n_classes <= METRICS_MAX_CLASSES && window_us > 0);
     metrics *m = xcalloc(1, sizeof *m);
     m->n_classes = n_classes;
     m->window_us = window_us;
@@ -65,6 +111,8 @@ metrics *metrics_new(int n_classes, int64_t window_us)
     m->s = xmalloc((size_t)(n_classes + 1) * sizeof *m->s);
     for (int i = 0; i <= n_classes; i++)
         scope_init(&m->s[i]);
+    m->closing = xmalloc((size_t)(n_classes + 1) * sizeof *m->closing);
+    assert(metrics_ok(m));
     return m;
 }
 
@@ -72,14 +120,49 @@ void metrics_free(metrics *m)
 {
     if (!m)
         return;
+    free(m->ring);
+    free(m->closing);
     free(m->s);
     free(m);
 }
 
+int metrics_add_sink(metrics *m, metrics_sink sink, void *ctx)
+{
+    assert(sink);
+    if (m->n_sinks == METRICS_MAX_SINKS)
+        return -ENOSPC;
+    m->sinks[m->n_sinks++] = (struct sink_slot){sink, ctx};
+    return 0;
+}
+
 void metrics_set_sink(metrics *m, metrics_sink sink, void *ctx)
 {
-    m->sink = sink;
-    m->sink_ctx = ctx;
+    if (sink && m->n_sinks == 0)
+        m->sinks[m->n_sinks++] = (struct sink_slot){sink, ctx};
+    else if (sink)
+        m->sinks[0] = (struct sink_slot){sink, ctx};
+    else if (m->n_sinks > 0) {
+        m->n_sinks--;
+        memmove(&m->sinks[0], &m->sinks[1], (size_t)m->n_sinks * sizeof m->sinks[0]);
+    }
+}
+
+int metrics_keep_windows(metrics *m, int n)
+{
+    assert(n >= 0);
+    struct metrics_row *ring = NULL;
+    if (n > 0) {
+        ring = calloc((size_t)n * (size_t)(m->n_classes + 1), sizeof *ring);
+        if (!ring)
+            return -ENOMEM;
+    }
+    free(m->ring);
+    m->ring = ring;
+    m->keep = n;
+    m->kept = 0;
+    m->ring_next = 0;
+    assert(metrics_ok(m));
+    return 0;
 }
 
 int metrics_classes(const metrics *m)
@@ -110,9 +193,10 @@ static void settle_queue(struct scope *s, int64_t now)
 
 static void fill_row(struct metrics_row *r, int64_t start, int64_t end,
                      const struct metrics_counts *c, int64_t queue_area, int64_t queue_max,
-                     int64_t inflight_max, int64_t inflight_end, const struct histogram *lat,
-                     const struct histogram *ttft)
+                     int64_t inflight_max, int64_t inflight_end, const struct hset *lat,
+                     const struct hset *ttft)
 {
+    static const double qs[3] = {0.50, 0.95, 0.99};
     double span_us = (double)(end - start);
     double span_s = span_us / US_PER_S;
     r->start_us = start;
@@ -122,21 +206,115 @@ static void fill_row(struct metrics_row *r, int64_t start, int64_t end,
     r->queue_mean = span_us > 0 ? (double)queue_area / span_us : 0;
     r->inflight_max = inflight_max;
     r->inflight_end = inflight_end;
-    r->latency_p50_us = histogram_quantile(lat, 0.50);
-    r->latency_p95_us = histogram_quantile(lat, 0.95);
-    r->latency_p99_us = histogram_quantile(lat, 0.99);
-    r->latency_max_us = lat->count ? lat->max : 0;
-    r->latency_mean_us = histogram_mean(lat);
-    r->ttft_p50_us = histogram_quantile(ttft, 0.50);
-    r->ttft_p95_us = histogram_quantile(ttft, 0.95);
-    r->ttft_p99_us = histogram_quantile(ttft, 0.99);
+
+    int64_t q[3];
+    histogram_quantiles(lat->h, lat->n, qs, 3, q);
+    r->latency_p50_us = q[0];
+    r->latency_p95_us = q[1];
+    r->latency_p99_us = q[2];
+    /*
+     * The sum in set order, from 0: the same double histogram_merge would leave,
+     * so a row read from the parts matches one read from the merged histogram.
+     */
+    uint64_t count = 0;
+    double sum = 0;
+    int64_t max = 0;
+    for (int k = 0; k < lat->n; k++) {
+        count += lat->h[k]->count;
+        sum += lat->h[k]->sum;
+        if (lat->h[k]->max > max)
+            max = lat->h[k]->max;
+    }
+    r->latency_max_us = max;
+    r->latency_mean_us = count ? sum / (double)count : 0;
+    histogram_quantiles(ttft->h, ttft->n, qs, 3, q);
+    r->ttft_p50_us = q[0];
+    r->ttft_p95_us = q[1];
+    r->ttft_p99_us = q[2];
     r->requests_per_s = span_s > 0 ? (double)c->ended[OUTCOME_SUCCEEDED] / span_s : 0;
     r->tokens_per_s = span_s > 0 ? (double)c->output_tokens / span_s : 0;
 }
 
-/* Close the current window at `at` (its end, or the run's end for the last one). */
+static int64_t max64(int64_t a, int64_t b)
+{
+    return a > b ? a : b;
+}
+
+/*
+ * Scope i's open window (*win) and run so far (*run), as of now, reading only;
+ * either may be NULL. now is at or after every event recorded. Both the window
+ * sinks (at a window's end) and snapshots (at any time) read rows here, so what
+ * a reader sees mid-window is what the sink later reports.
+ *
+ * Histogram sets list the open windows before the total: the union's sum then
+ * adds (0 + windows...) + total, the same double as the total will hold once
+ * close_window has merged the windows into it.
+ */
+static void scope_rows(const metrics *m, int i, int64_t now, struct metrics_row *win,
+                       struct metrics_row *run)
+{
+    const struct scope *s = &m->s[i];
+    assert(now >= s->queue_since_us);
+    /* ∫ queue dt over the open window up to now, what settle_queue would make of it */
+    int64_t queue_area = s->queue_area_win + s->queue * (now - s->queue_since_us);
+    struct metrics_counts c;
+    struct hset lat = {.n = 0}, ttft = {.n = 0};
+    if (i > 0) {
+        c = s->win;
+        hset_add(&lat, &s->lat_win);
+        hset_add(&ttft, &s->ttft_win);
+    } else {
+        memset(&c, 0, sizeof c);
+        for (int k = 1; k <= m->n_classes; k++) {
+            counts_add(&c, &m->s[k].win);
+            hset_add(&lat, &m->s[k].lat_win);
+            hset_add(&ttft, &m->s[k].ttft_win);
+        }
+    }
+
+    if (win && now <= m->win_end_us) {
+        fill_row(win, m->win_start_us, now, &c, queue_area, s->queue_max_win, s->inflight_max_win,
+                 s->inflight, &lat, &ttft);
+    } else if (win) {
+        /*
+         * Windows metrics_advance has yet to close: the open one is the window
+         * holding now, with no event yet, as close_window would leave it.
+         */
+        int64_t start = m->win_end_us + (now - m->win_end_us - 1) / m->window_us * m->window_us;
+        struct metrics_counts none_c = {0};
+        struct hset none_h = {.n = 0};
+        fill_row(win, start, now, &none_c, s->queue * (now - start), s->queue, s->inflight,
+                 s->inflight, &none_h, &none_h);
+    }
+
+    if (run) {
+        struct metrics_counts rc = s->total;
+        counts_add(&rc, &c);
+        hset_add(&lat, &s->lat_total);
+        hset_add(&ttft, &s->ttft_total);
+        fill_row(run, 0, now, &rc, s->queue_area_total + queue_area,
+                 max64(s->queue_max_total, s->queue_max_win),
+                 max64(s->inflight_max_total, s->inflight_max_win), s->inflight, &lat, &ttft);
+    }
+}
+
+/*
+ * Close the current window at `at` (its end, or the run's end for the last one).
+ * Rows are read before anything moves and handed to the sinks once the window
+ * has closed, so a sink that reads metrics sees a consistent state.
+ */
 static void close_window(metrics *m, int64_t at)
 {
+    int n_scopes = m->n_classes + 1;
+    struct metrics_row *rows = NULL;
+    if (m->keep > 0)
+        rows = &m->ring[(size_t)m->ring_next * (size_t)n_scopes];
+    else if (m->n_sinks > 0)
+        rows = m->closing;
+    if (rows)
+        for (int i = 0; i < n_scopes; i++)
+            scope_rows(m, i, at, &rows[i], NULL);
+
     struct scope *all = &m->s[0];
     memset(&all->win, 0, sizeof all->win);
     histogram_reset(&all->lat_win);
@@ -149,12 +327,6 @@ static void close_window(metrics *m, int64_t at)
     for (int i = 0; i <= m->n_classes; i++) {
         struct scope *s = &m->s[i];
         settle_queue(s, at);
-        if (m->sink) {
-            struct metrics_row row;
-            fill_row(&row, m->win_start_us, at, &s->win, s->queue_area_win, s->queue_max_win,
-                     s->inflight_max_win, s->inflight, &s->lat_win, &s->ttft_win);
-            m->sink(m->sink_ctx, i - 1, &row);
-        }
         counts_add(&s->total, &s->win);
         memset(&s->win, 0, sizeof s->win);
         histogram_merge(&s->lat_total, &s->lat_win);
@@ -172,6 +344,16 @@ static void close_window(metrics *m, int64_t at)
     }
     m->win_start_us = at;
     m->win_end_us = at + m->window_us;
+    if (m->keep > 0) {
+        m->ring_next = (m->ring_next + 1) % m->keep;
+        if (m->kept < m->keep)
+            m->kept++;
+    }
+    assert(metrics_ok(m));
+
+    for (int k = 0; rows && k < m->n_sinks; k++)
+        for (int i = 0; i < n_scopes; i++)
+            m->sinks[k].fn(m->sinks[k].ctx, i - 1, &rows[i]);
 }
 
 void metrics_advance(metrics *m, int64_t now)
@@ -277,9 +459,42 @@ void metrics_finish(metrics *m, int64_t end_us)
 void metrics_total(const metrics *m, int cls, struct metrics_row *out)
 {
     assert(m->end_us >= 0 && cls >= -1 && cls < m->n_classes);
-    const struct scope *s = &m->s[cls + 1];
-    fill_row(out, 0, m->end_us, &s->total, s->queue_area_total, s->queue_max_total,
-             s->inflight_max_total, s->inflight, &s->lat_total, &s->ttft_total);
+    /* Once finished the open window is empty, so the run so far is the totals. */
+    scope_rows(m, cls + 1, m->end_us, NULL, out);
+}
+
+void metrics_snapshot(const metrics *m, int64_t now_us, struct metrics_snapshot *out)
+{
+    if (m->end_us >= 0)
+        now_us = m->end_us;
+    assert(now_us >= m->win_start_us);
+    memset(out, 0, sizeof *out);
+    out->now_us = now_us;
+    out->open_requests = m->open;
+    out->n_classes = m->n_classes;
+    out->finished = m->end_us >= 0;
+    for (int i = 0; i <= m->n_classes; i++) {
+        const struct scope *s = &m->s[i];
+        struct metrics_view *v = i ? &out->cls[i - 1] : &out->all;
+        scope_rows(m, i, now_us, &v->window, &v->run);
+        v->queue_depth = s->queue;
+        v->inflight = s->inflight;
+    }
+}
+
+int metrics_windows_kept(const metrics *m)
+{
+    return m->kept;
+}
+
+int metrics_window_row(const metrics *m, int k, int cls, struct metrics_row *out)
+{
+    assert(k >= 0 && cls >= -1 && cls < m->n_classes);
+    if (k >= m->kept)
+        return -ERANGE;
+    int slot = (m->ring_next - 1 - k + m->keep) % m->keep;
+    *out = m->ring[(size_t)slot * (size_t)(m->n_classes + 1) + (size_t)(cls + 1)];
+    return 0;
 }
 
 const struct histogram *metrics_latency_hist(const metrics *m, int cls)
