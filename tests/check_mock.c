@@ -22,7 +22,10 @@
 
 #include "mock_client.h"
 #include "mock_proto.h"
+#include "provider.h"
+#include "rng.h"
 #include "util.h"
+#include "workload.h"
 
 START_TEST(chat_non_streaming)
 {
@@ -619,6 +622,68 @@ START_TEST(completion_lengths_from_class)
 }
 END_TEST
 
+/*
+ * The mock splits its random streams in the sim's order (doc/provider.md,
+ * "Random streams"): for one seed its provider draws the same faults, and each
+ * class's workload the same completion lengths, as streams split the sim's way
+ * here. Another order (the provider first, or the classes before it) fails.
+ */
+START_TEST(streams_split_in_sim_order)
+{
+    struct test_server s;
+    test_server_init(&s);
+    s.sc.seed = 20240607;
+    s.sc.server.error_rate = 0.4;
+    s.sc.n_classes = 2;
+    snprintf(s.sc.classes[0].name, SCENARIO_NAME_MAX, "chat");
+    s.sc.classes[0].completion_tokens =
+        (struct dist_config){.kind = DIST_UNIFORM, .a = 1, .b = 200};
+    snprintf(s.sc.classes[1].name, SCENARIO_NAME_MAX, "batch");
+    s.sc.classes[1].completion_tokens =
+        (struct dist_config){.kind = DIST_LOGNORMAL, .a = 40, .b = 0.6};
+    s.sc.classes[1].max_tokens = 60;
+
+    /* As sim_new splits: the client's stream, the provider, then each class in order. */
+    struct rng root, client;
+    rng_seed(&root, s.sc.seed);
+    rng_split(&root, &client);
+    provider *p = provider_new(&s.sc.server, &root);
+    workload *w[2];
+    for (int k = 0; k < 2; k++)
+        w[k] = workload_new(&s.sc.classes[k], s.sc.duration_us, &root);
+
+    test_server_start(&s);
+    const char *hint[2][2] = {{"X-Ratelab-Class: chat", NULL}, {"X-Ratelab-Class: batch", NULL}};
+    int ok = 0, failed = 0;
+    for (int i = 0; i < 40; i++) {
+        int k = i % 3 == 0;
+        int64_t n = workload_completion_tokens(w[k]);
+        struct provider_decision d;
+        provider_submit(p, i, 12, 0, n, NULL, &d);
+        struct http_resp r = {0};
+        http_do(s.addr, "POST", "/v1/chat/completions", CHAT_BODY(""), hint[k], &r);
+        if (d.kind == PROVIDER_ACCEPTED) {
+            ck_assert_int_eq(r.status, 200);
+            cJSON *j = json_of(&r);
+            ck_assert_str_eq(jstr(j, "usage.prompt_tokens"), "12");
+            ck_assert_int_eq(atoll(jstr(j, "usage.completion_tokens")), n);
+            cJSON_Delete(j);
+            ok++;
+        } else {
+            ck_assert_int_eq(d.kind, PROVIDER_ERROR);
+            ck_assert_int_eq(r.status, d.status);
+            failed++;
+        }
+        http_resp_free(&r);
+    }
+    ck_assert(ok > 0 && failed > 0); /* both the fault draws and the lengths were compared */
+    test_server_stop(&s);
+    for (int k = 0; k < 2; k++)
+        workload_free(w[k]);
+    provider_free(p);
+}
+END_TEST
+
 Suite *mock_suite(void);
 
 Suite *mock_suite(void)
@@ -632,6 +697,7 @@ Suite *mock_suite(void)
     tcase_add_test(tc, chat_streaming_without_usage);
     tcase_add_test(tc, completions_streaming);
     tcase_add_test(tc, completion_lengths_from_class);
+    tcase_add_test(tc, streams_split_in_sim_order);
     tcase_add_test(tc, models_health_metrics);
     suite_add_tcase(s, tc);
 

@@ -474,27 +474,28 @@ static void on_call_timer(evutil_socket_t fd, short what, void *arg)
 /*
  * Completion length: with classes in the scenario, a draw from the class named
  * by the request's X-Ratelab-Class header, else by its model, else the first
- * class, capped by the request's max_tokens (else the class's); without
- * classes, max_tokens itself (16 when the request gives none), as if the model
- * always ran to its limit.
+ * class, made by that class's workload as the sim makes it (so clipped to the
+ * class's max_tokens), then capped by the request's max_tokens (else the
+ * class's); without classes, max_tokens itself (16 when the request gives
+ * none), as if the model always ran to its limit.
  */
 static int64_t draw_completion(mock *m, const struct mock_request *r, const char *class_hint,
                                bool *capped)
 {
     const struct scenario *sc = m->sc;
     int64_t n, cap;
-    if (sc->n_classes > 0) {
-        const struct class_config *cl = NULL;
-        for (int i = 0; i < sc->n_classes && !cl; i++)
+    if (m->n_classes > 0) {
+        int k = -1;
+        for (int i = 0; i < m->n_classes && k < 0; i++)
             if (class_hint && strcmp(sc->classes[i].name, class_hint) == 0)
-                cl = &sc->classes[i];
-        for (int i = 0; i < sc->n_classes && !cl; i++)
+                k = i;
+        for (int i = 0; i < m->n_classes && k < 0; i++)
             if (strcmp(sc->classes[i].name, r->model) == 0)
-                cl = &sc->classes[i];
-        if (!cl)
-            cl = &sc->classes[0];
-        n = dist_draw(&cl->completion_tokens, &m->rng);
-        cap = r->max_tokens ? r->max_tokens : cl->max_tokens;
+                k = i;
+        if (k < 0)
+            k = 0;
+        n = workload_completion_tokens(m->classes[k]);
+        cap = r->max_tokens ? r->max_tokens : workload_max_tokens(m->classes[k]);
     } else {
         cap = r->max_tokens ? r->max_tokens : MOCK_DEFAULT_MAX_TOKENS;
         n = cap;
@@ -584,10 +585,21 @@ mock *mock_new(struct event_base *base, const struct scenario *sc, const struct 
     mock *m = xcalloc(1, sizeof *m);
     m->base = base;
     m->sc = sc;
-    struct rng root;
+    /*
+     * The sim's split order (doc/provider.md, "Random streams"): the client's
+     * jitter stream (no client here: split and dropped), the provider, then one
+     * workload per class in scenario order. So one seed gives the provider and
+     * each class the same stream here as in `ratelab sim`.
+     */
+    struct rng root, client_rng;
     rng_seed(&root, sc->seed);
+    rng_split(&root, &client_rng);
     m->prov = provider_new(&sc->server, &root);
-    rng_split(&root, &m->rng);
+    m->n_classes = sc->n_classes;
+    if (m->n_classes > 0)
+        m->classes = xcalloc((size_t)m->n_classes, sizeof *m->classes);
+    for (int i = 0; i < m->n_classes; i++)
+        m->classes[i] = workload_new(&sc->classes[i], sc->duration_us, &root);
     struct timespec mono, real;
     clock_gettime(CLOCK_MONOTONIC, &mono);
     clock_gettime(CLOCK_REALTIME, &real);
@@ -637,6 +649,9 @@ void mock_free(mock *m)
         free(m->slabs[i]);
     free(m->slabs);
     provider_free(m->prov);
+    for (int i = 0; i < m->n_classes; i++)
+        workload_free(m->classes[i]);
+    free(m->classes);
     if (m->tick)
         event_free(m->tick);
     if (m->scratch)

@@ -18,6 +18,7 @@
 #include "provider.h"
 #include "rlinfo.h"
 #include "rng.h"
+#include "workload.h"
 
 struct evhttp;
 struct evhttp_request;
@@ -64,7 +65,9 @@ struct mock {
     struct evhttp *http;                 /* the HTTP server (mock_http.c) */
     const struct scenario *sc;           /* borrowed */
     provider *prov;                      /* the shared provider model: limits, capacity, faults */
-    struct rng rng;                      /* completion-length draws */
+    workload **classes;                  /* one per scenario class, in scenario order:
+                                            completion-length draws */
+    int n_classes;                       /* entries in classes (sc->n_classes at start) */
     char *api_key;                       /* required Bearer token, NULL = none */
     int64_t max_body;                    /* bytes */
     int64_t epoch_offset_us;             /* Unix time minus CLOCK_MONOTONIC at start */
