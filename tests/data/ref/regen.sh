@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerate the reference outputs that tests/check_sim's reference_outputs test
 # compares `ratelab sim` against: the JSON report in full and the CSV's SHA-256,
-# for every bundled scenario at its own seed and at seeds 1 and 2.
+# for every bundled scenario at its own seed and at seeds 1 and 2, and for each
+# line of variants.txt (files v-NAME.json, v-NAME.csv).
 # Usage: tests/data/ref/regen.sh BUILD/ratelab
 # Regenerate only when a change is meant to alter results, and say which in the commit.
 set -euo pipefail
@@ -23,3 +24,12 @@ for f in "$top"/scenarios/*.ini; do
         (cd "$tmp" && sha256sum "$b.$seed.csv") >> "$here/csv.sha256"
     done
 done
+while read -r name scen args; do
+    case "$name" in ''|'#'*) continue ;; esac
+    rc=0
+    # shellcheck disable=SC2086 # args is a list of words on purpose
+    "$bin" sim "$top/scenarios/$scen" $args --quiet --json "$here/v-$name.json" \
+        --csv "$tmp/v-$name.csv" >/dev/null 2>&1 || rc=$?
+    [ $rc -le 1 ] || { echo "regen: variant $name: exit $rc" >&2; exit 1; }
+    (cd "$tmp" && sha256sum "v-$name.csv") >> "$here/csv.sha256"
+done < "$here/variants.txt"
