@@ -36,7 +36,8 @@ struct h {
     struct rng rng;
     struct treq r[MAXREQ];
     int n_terminal;
-    int ev[6];
+    int ev[CLIENT_EV__COUNT];
+    int64_t depth[SCENARIO_MAX_CLASSES]; /* QUEUED + REQUEUED - DEQUEUED, per class */
     int order[MAXREQ]; /* ids in send order */
     int n_sent;
 };
@@ -56,9 +57,15 @@ static void on_terminal(void *ctx, struct client_req *cr, enum client_state s, i
 static void on_event(void *ctx, struct client_req *cr, enum client_event ev, int64_t now)
 {
     struct h *h = ctx;
-    (void)cr;
     (void)now;
     h->ev[ev]++;
+    /* The queue events alone give the client's own depth, at every event of every test. */
+    if (ev == CLIENT_EV_QUEUED || ev == CLIENT_EV_REQUEUED || ev == CLIENT_EV_DEQUEUED) {
+        h->depth[cr->class_idx] += ev == CLIENT_EV_DEQUEUED ? -1 : 1;
+        struct client_stats st;
+        client_stats(h->c, cr->class_idx, &st);
+        ck_assert_int_eq(h->depth[cr->class_idx], st.depth);
+    }
 }
 
 static struct client_config base_cfg(void)

@@ -230,6 +230,7 @@ static void dequeue(client *c, struct client_req *r, int64_t now)
         k->st.throttled++;
         event(c, r, CLIENT_EV_THROTTLED, now);
     }
+    event(c, r, CLIENT_EV_DEQUEUED, now);
 }
 
 static bool queue_full(const client *c)
@@ -474,6 +475,7 @@ int client_poll(client *c, int64_t now, struct client_req **out, int max)
         cq_heap_remove(&c->retries, r);
         c->cls[r->class_idx].st.backoff--;
         enqueue(c, r, true, r->retry_at_us);
+        event(c, r, CLIENT_EV_REQUEUED, now);
     }
     /* queued requests past their deadline */
     while (c->deadlines && c->deadlines->hp_key <= now) {

@@ -110,7 +110,13 @@ struct client_class {
     int64_t timeout_us; /* arrival to final answer; 0 = the config's request_timeout_us */
 };
 
-/* Lifecycle events for metrics (besides the terminal ones). */
+/*
+ * Lifecycle events for metrics (besides the terminal ones). Every change of the
+ * queue depth is an event, so a reader that counts QUEUED + REQUEUED − DEQUEUED
+ * per class has the client's own depth at every moment, with nothing to mirror.
+ * A request that leaves the queue emits THROTTLED (if it waited), then DEQUEUED,
+ * then SENT or its terminal callback.
+ */
 enum client_event {
     CLIENT_EV_QUEUED,       /* entered the queue (first time, from client_submit) */
     CLIENT_EV_THROTTLED,    /* left the queue later than it entered it: our limiter delayed it */
@@ -118,6 +124,9 @@ enum client_event {
     CLIENT_EV_RATE_LIMITED, /* the server answered 429 */
     CLIENT_EV_RETRY,        /* a retry was scheduled at req->retry_at_us */
     CLIENT_EV_ROOM,         /* req == NULL: the queue has room again (QUEUE_FULL_BLOCK) */
+    CLIENT_EV_REQUEUED,     /* a retry's time came: it re-entered the queue (from client_poll) */
+    CLIENT_EV_DEQUEUED,     /* left the queue: sent, timed out or cancelled */
+    CLIENT_EV__COUNT
 };
 
 struct client_callbacks {

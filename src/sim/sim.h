@@ -1,23 +1,16 @@
 /*
- * sim: the discrete-event simulator. One run = one struct sim: the workload
- * generators of every class, the client core (client.h, unchanged), the
- * provider model (provider.h) and metrics, glued on a virtual clock
- * (int64_t µs) by an event heap ordered by (time, insertion sequence).
+ * sim: the discrete-event simulator. One run = the provider model (provider.h)
+ * behind the shared request lifecycle (run.h: workload, client core, deadlines,
+ * metrics), on a virtual clock (int64_t µs). Each step goes to the earliest of
+ * the provider's next event and the lifecycle's next time; ties are resolved in
+ * a fixed order (the provider's answers, then the lifecycle), so the same
+ * scenario and seed give the same events, metrics and reports.
  *
- * No global state: a sim owns its random generator (seeded from the scenario,
- * split into independent children for the client, the provider and each class
- * in scenario order), so two sims run side by side in one process and the
- * same scenario and seed give the same events, metrics and reports.
+ * No global state: a sim owns its random streams (run.h says the split order),
+ * so two sims run side by side in one process.
  *
- * Memory is flat in the number of requests: request objects come from a pool
- * sized by the peak number of requests in the system at once (free list,
- * never released until sim_free), metrics are fixed-size histograms, and
- * window rows stream to a sink instead of being stored.
- *
- * A run: arrivals happen in [0, duration); then at_end = cancel ends every
- * open request at the duration, at_end = drain lets them finish, up to
- * drain_limit_us after the duration (0 = no limit), and cancels the rest.
- * Either way every request that arrived ends in exactly one terminal state.
+ * A run ends as run.h describes (at_end = cancel or drain, drain_limit); every
+ * request that arrived ends in exactly one terminal state.
  */
 #ifndef RATELAB_SIM_H
 #define RATELAB_SIM_H
@@ -26,6 +19,7 @@
 #include <stdint.h>
 
 #include "metrics.h"
+#include "run.h"
 #include "scenario.h"
 
 typedef struct sim sim;
@@ -57,13 +51,16 @@ int64_t sim_end_us(const sim *s);
 /* The run's metrics (complete once sim_run returned 1). */
 const metrics *sim_metrics(const sim *s);
 
+/* The lifecycle inside (for the shared report path and live readers). */
+const run *sim_lifecycle(const sim *s);
+
 /* Engine counters, for benchmarks and reports. */
 struct sim_stats {
     int64_t steps;           /* engine steps (distinct moments processed) */
-    int64_t heap_events;     /* events popped from the heap */
+    int64_t heap_events;     /* arrival and closed-loop events handled */
     int64_t requests;        /* requests created (arrivals) */
     int64_t pool_peak;       /* most requests alive at once (pool size) */
-    int64_t heap_peak;       /* most events pending at once */
+    int64_t heap_peak;       /* most arrival events pending at once */
     int64_t spin_guards;     /* times the client asked to be polled again at once and did nothing */
     int64_t stuck;           /* requests cancelled because nothing could ever move them (a bug) */
     int64_t server_429[4];   /* provider 429s by limit: rpm, tpm, tpd, concurrency */

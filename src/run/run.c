@@ -1,0 +1,632 @@
+#include "config.h"
+
+#include "run.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+#include "dlheap.h"
+#include "evheap.h"
+#include "rng.h"
+#include "util.h"
+#include "workload.h"
+
+/*
+ * Arrival events. The payload packs kind (4 bits), the user (28 bits) and the
+ * class (32 bits).
+ */
+enum ev_kind {
+    EV_ARRIVAL, /* the class's next open-loop arrival */
+    EV_USER,    /* a closed-loop user of the class sends */
+};
+
+#define EV_PACK(kind, user, cls)                                                                   \
+    (((uint64_t)(kind) << 60) | (((uint64_t)(user) & 0xfffffffULL) << 32) | (uint64_t)(cls))
+#define EV_KIND(d) ((int)((d) >> 60))
+#define EV_USER_OF(d) ((int64_t)(((d) >> 32) & 0xfffffffULL))
+#define EV_CLASS(d) ((int)(uint32_t)(d))
+
+#define POOL_CHUNK_BITS 10
+#define POOL_CHUNK (1u << POOL_CHUNK_BITS)
+
+struct class_state {
+    workload *w;
+    bool closed;             /* closed-loop class */
+    int64_t next_arrival_us; /* open loop: intended time of the next arrival, TIME_NEVER = none */
+    bool blocked;            /* open loop: the producer waits for queue room */
+};
+
+/*
+ * Invariant: a live request is in exactly one of: the blocked list (not yet
+ * taken by the client), or the client (queued, in backoff, in flight); it has a
+ * live entry in the deadline heap exactly while it is in flight at the engine
+ * (tx_id != 0) with a deadline.
+ */
+struct run {
+    const struct scenario *sc;
+    struct run_transport tx;
+    struct rng rng;        /* the root stream */
+    struct rng client_rng; /* the client core's jitter draws */
+    client *cl;
+    metrics *m;
+    struct evheap heap;    /* arrivals and closed-loop sends */
+    struct class_state *cls;
+    int n_classes;
+    bool started;
+
+    struct run_req **chunks; /* the pool: chunks of POOL_CHUNK requests, stable addresses */
+    uint32_t n_chunks, n_slots;
+    struct run_req *free_list; /* linked through dnext */
+
+    struct run_req *blk_head, *blk_tail; /* QUEUE_FULL_BLOCK: requests the client did not take */
+
+    struct dlheap dl; /* deadlines of attempts in flight */
+
+    int64_t now;
+    int64_t client_wake_us; /* client_next_wakeup after the last service */
+    int64_t cancel_at_us;   /* cancel everything open after this time, TIME_NEVER = never */
+    int64_t end_us;
+    bool done;
+    bool again;        /* during this service pass: something may let more go at this moment */
+    bool client_dirty; /* the client was handed something since the last service */
+    struct run_stats st;
+    struct client_req *out[64]; /* client_poll's batch */
+};
+
+static inline struct run_req *req_of(struct client_req *cr)
+{
+    return (struct run_req *)((char *)cr - offsetof(struct run_req, cr));
+}
+
+static inline struct run_req *slot(const run *r, uint32_t idx)
+{
+    return &r->chunks[idx >> POOL_CHUNK_BITS][idx & (POOL_CHUNK - 1)];
+}
+
+static struct run_req *req_alloc(run *r)
+{
+    if (!r->free_list) {
+        /* Grow by one chunk; only the chunk directory moves, requests never do. */
+        r->chunks = xrealloc(r->chunks, (r->n_chunks + 1) * sizeof *r->chunks);
+        struct run_req *c = xcalloc(POOL_CHUNK, sizeof *c);
+        r->chunks[r->n_chunks++] = c;
+        for (uint32_t i = POOL_CHUNK; i-- > 0;) {
+            c[i].idx = r->n_slots + i;
+            c[i].dnext = r->free_list;
+            r->free_list = &c[i];
+        }
+        r->n_slots += POOL_CHUNK;
+    }
+    struct run_req *q = r->free_list;
+    r->free_list = q->dnext;
+    q->dprev = q->dnext = NULL;
+    if (++r->st.alive > r->st.pool_peak)
+        r->st.pool_peak = r->st.alive;
+    return q;
+}
+
+static void req_release(run *r, struct run_req *q)
+{
+    q->gen++;
+    q->dnext = r->free_list;
+    r->free_list = q;
+    r->st.alive--;
+}
+
+/* ---- deadlines of attempts in flight ------------------------------------------ */
+
+/*
+ * Attempts in flight with a deadline sit in a dlheap keyed by (slot, generation,
+ * attempt); an answered attempt's entry just goes stale (see dlheap.h).
+ */
+static bool dl_live(void *ctx, const struct dlheap_ent *e)
+{
+    const struct run_req *q = slot(ctx, e->idx);
+    return q->gen == e->gen && q->cr.attempts == e->tag && q->tx_id != 0;
+}
+
+/* Drops stale entries on top, hence not const. */
+static inline int64_t next_deadline(run *r)
+{
+    return r->dl.n ? dlheap_next(&r->dl) : TIME_NEVER;
+}
+
+/* The attempt in flight is over at the engine: no more answers for it. */
+static void leave_transport(run *r, struct run_req *q)
+{
+    if (q->cr.deadline_us != TIME_NEVER)
+        dlheap_stale(&r->dl); /* its deadline entry is now stale */
+    q->tx_id = 0;
+}
+
+/* ---- the one terminal path ----------------------------------------------- */
+
+static enum outcome outcome_of(enum client_state st)
+{
+    switch (st) {
+    case CLIENT_SUCCEEDED: return OUTCOME_SUCCEEDED;
+    case CLIENT_FAILED: return OUTCOME_FAILED;
+    case CLIENT_REJECTED: return OUTCOME_REJECTED;
+    case CLIENT_TIMED_OUT: return OUTCOME_TIMED_OUT;
+    default: return OUTCOME_CANCELLED;
+    }
+}
+
+/*
+ * A closed-loop user sends again after thinking. With zero think time, a request
+ * that ends the instant it was sent (rejected at the door) would let the user
+ * send forever without time moving: such a user waits one µs.
+ */
+static void user_next(run *r, int cls, int64_t user, int64_t done_us, bool instant)
+{
+    int64_t t = workload_after_done(r->cls[cls].w, done_us);
+    if (t == done_us && instant)
+        t = done_us + 1 < r->sc->duration_us ? done_us + 1 : TIME_NEVER;
+    if (t != TIME_NEVER)
+        evheap_push(&r->heap, t, EV_PACK(EV_USER, user, cls));
+}
+
+/*
+ * Every request ends here, exactly once: from the client's on_terminal, or for
+ * a request the client never took (blocked producer) at cancellation.
+ */
+static void finish(run *r, struct run_req *q, enum outcome o, int64_t now)
+{
+    int cls = q->cr.class_idx;
+    if (q->tx_id) {
+        /* Still at the engine (cancelled, or timed out in flight): abandon the attempt. */
+        r->tx.abort(r->tx.ctx, q, now);
+        leave_transport(r, q);
+        metrics_answer(r->m, now, cls, -1, false);
+    }
+    int64_t latency = now - q->cr.arrival_us;
+    int64_t ttft = (o == OUTCOME_SUCCEEDED && q->first_token_us >= 0)
+                       ? q->first_token_us - q->cr.arrival_us
+                       : -1;
+    metrics_end(r->m, now, cls, o, latency, ttft, q->prompt_tokens, q->output_tokens);
+    if (q->user >= 0 && o != OUTCOME_CANCELLED)
+        user_next(r, cls, q->user, now, latency == 0);
+    req_release(r, q);
+}
+
+static void on_terminal(void *ctx, struct client_req *cr, enum client_state state,
+                        int last_status, int64_t now_us)
+{
+    (void)last_status;
+    finish(ctx, req_of(cr), outcome_of(state), now_us);
+}
+
+/* The client tells metrics everything; the once-per-request policies live here. */
+static void on_event(void *ctx, struct client_req *cr, enum client_event ev, int64_t now)
+{
+    run *r = ctx;
+    if (ev == CLIENT_EV_ROOM) {
+        r->again = true; /* blocked producers can go on, at this same moment */
+        return;
+    }
+    struct run_req *q = req_of(cr);
+    int cls = cr->class_idx;
+    switch (ev) {
+    case CLIENT_EV_QUEUED:
+    case CLIENT_EV_REQUEUED:
+        metrics_queue(r->m, now, cls, +1);
+        break;
+    case CLIENT_EV_DEQUEUED:
+        metrics_queue(r->m, now, cls, -1);
+        break;
+    case CLIENT_EV_THROTTLED:
+        if (!q->throttled) {
+            q->throttled = true;
+            metrics_throttled(r->m, now, cls);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- arrivals ------------------------------------------------------------- */
+
+static struct run_req *new_request(run *r, int cls, int64_t arrival_us, int64_t user)
+{
+    struct run_req *q = req_alloc(r);
+    workload *w = r->cls[cls].w;
+    q->prompt_tokens = workload_prompt_tokens(w);
+    q->output_tokens = workload_completion_tokens(w);
+    q->user = user;
+    q->tx_id = 0;
+    q->first_token_us = -1;
+    q->throttled = q->saw_429 = false;
+    client_req_init(&q->cr, cls, arrival_us, q->prompt_tokens, workload_max_tokens(w));
+    r->st.requests++;
+    metrics_arrival(r->m, r->now, cls);
+    return q;
+}
+
+static void blocked_push(run *r, struct run_req *q)
+{
+    q->dnext = NULL;
+    q->dprev = r->blk_tail;
+    if (r->blk_tail)
+        r->blk_tail->dnext = q;
+    else
+        r->blk_head = q;
+    r->blk_tail = q;
+    r->st.blocked++;
+}
+
+static struct run_req *blocked_pop(run *r)
+{
+    struct run_req *q = r->blk_head;
+    r->blk_head = q->dnext;
+    if (!r->blk_head)
+        r->blk_tail = NULL;
+    q->dprev = q->dnext = NULL;
+    r->st.blocked--;
+    return q;
+}
+
+static void blocked_unpush_to_head(run *r)
+{
+    struct run_req *q = r->blk_tail;
+    if (q == r->blk_head)
+        return;
+    r->blk_tail = q->dprev;
+    r->blk_tail->dnext = NULL;
+    q->dprev = NULL;
+    q->dnext = r->blk_head;
+    r->blk_head->dprev = q;
+    r->blk_head = q;
+}
+
+static void schedule_arrival(run *r, int cls)
+{
+    struct class_state *c = &r->cls[cls];
+    c->next_arrival_us = workload_next_arrival(c->w);
+    if (c->next_arrival_us != TIME_NEVER) {
+        int64_t t = c->next_arrival_us > r->now ? c->next_arrival_us : r->now;
+        evheap_push(&r->heap, t, EV_PACK(EV_ARRIVAL, 0, cls));
+    }
+}
+
+/* Offer q to the client; false when the client is full and blocks the producer. */
+static bool submit(run *r, struct run_req *q)
+{
+    r->client_dirty = true;
+    if (client_submit(r->cl, &q->cr, r->now) == CLIENT_BLOCKED) {
+        blocked_push(r, q);
+        return false;
+    }
+    return true;
+}
+
+static void arrive(run *r, int cls, int64_t intended_us, int64_t user)
+{
+    struct run_req *q = new_request(r, cls, intended_us, user);
+    bool taken = submit(r, q);
+    if (user < 0) {
+        if (taken)
+            schedule_arrival(r, cls);
+        else
+            r->cls[cls].blocked = true; /* resumes when its request is taken */
+    }
+}
+
+/* QUEUE_FULL_BLOCK: hand blocked requests over in arrival order while there is room. */
+static bool unblock(run *r)
+{
+    bool any = false;
+    while (r->blk_head && client_has_room(r->cl)) {
+        struct run_req *q = blocked_pop(r);
+        int cls = q->cr.class_idx;
+        if (!submit(r, q)) {
+            /* blocked_push put it at the tail: move it back to the head. */
+            blocked_unpush_to_head(r);
+            break;
+        }
+        any = true;
+        if (q->user < 0 && r->cls[cls].blocked) {
+            r->cls[cls].blocked = false;
+            schedule_arrival(r, cls);
+        }
+    }
+    return any;
+}
+
+/* ---- the engine side ---------------------------------------------------------- */
+
+void run_first_token(run *r, struct run_req *q, int64_t t_us)
+{
+    (void)r;
+    q->first_token_us = t_us;
+}
+
+void run_answer(run *r, struct run_req *q, int64_t now, int status, const struct rlinfo *info,
+                int64_t prompt_used, int64_t completion_used)
+{
+    assert(now >= r->now);
+    r->now = now;
+    if (q->tx_id)
+        leave_transport(r, q);
+    r->again = true;
+    r->client_dirty = true;
+    bool first_429 = status == 429 && !q->saw_429;
+    if (first_429)
+        q->saw_429 = true;
+    metrics_answer(r->m, now, q->cr.class_idx, status, first_429);
+    client_on_response(r->cl, &q->cr, now, status, info, prompt_used, completion_used);
+}
+
+static void send_attempt(run *r, struct run_req *q)
+{
+    metrics_send(r->m, r->now, q->cr.class_idx, q->cr.attempts > 1);
+    q->first_token_us = -1;
+    r->tx.send(r->tx.ctx, q, r->now);
+    if (q->tx_id && q->cr.deadline_us != TIME_NEVER)
+        dlheap_push(&r->dl, (struct dlheap_ent){q->cr.deadline_us, q->idx, q->gen,
+                                                q->cr.attempts});
+}
+
+/* In flight past its deadline: the engine aborts it; the client records the timeout. */
+static void expire_deadlines(run *r)
+{
+    while (next_deadline(r) <= r->now) {
+        struct run_req *q = slot(r, dlheap_pop(&r->dl).idx); /* gone: not stale */
+        r->tx.abort(r->tx.ctx, q, r->now);
+        q->tx_id = 0;
+        metrics_answer(r->m, r->now, q->cr.class_idx, -1, false);
+        client_on_response(r->cl, &q->cr, r->now, 0, NULL, -1, -1);
+        r->client_dirty = true;
+    }
+}
+
+/* Let the client send what it can at now, and learn when to ask it again. */
+static void service(run *r)
+{
+    const int max = (int)(sizeof r->out / sizeof r->out[0]);
+    int64_t w;
+    for (;;) {
+        bool progressed = r->blk_head && unblock(r);
+        r->again = false;
+        int n = client_poll(r->cl, r->now, r->out, max);
+        for (int i = 0; i < n; i++)
+            send_attempt(r, req_of(r->out[i]));
+        /* A full batch, a request handed over, an immediate answer (429, fault) that freed
+         * a slot, or room made by the poll itself (queued requests timed out): there may be
+         * more to send, or producers to resume, at this same moment. */
+        if (n == max || progressed || r->again)
+            continue;
+        w = client_next_wakeup(r->cl);
+        if (w > r->now)
+            break;
+        if (n == 0) {
+            /* The client says "now" yet has nothing: ask again at the next µs. */
+            r->st.spin_guards++;
+            w = r->now + 1;
+            break;
+        }
+    }
+    r->client_wake_us = w;
+    r->client_dirty = false;
+}
+
+/* ---- the loop -------------------------------------------------------------- */
+
+int64_t run_next_us(run *r)
+{
+    int64_t t = r->client_wake_us;
+    int64_t th = evheap_next_time(&r->heap);
+    int64_t td = next_deadline(r);
+    if (th < t)
+        t = th;
+    if (td < t)
+        t = td;
+    return t;
+}
+
+void run_advance(run *r, int64_t now)
+{
+    assert(r->started && !r->done && now >= r->now);
+    r->now = now;
+    if (next_deadline(r) == now)
+        expire_deadlines(r);
+    struct evheap_event e;
+    while (evheap_next_time(&r->heap) == now && evheap_pop(&r->heap, &e)) {
+        r->st.heap_events++;
+        int cls = EV_CLASS(e.data);
+        if (EV_KIND(e.data) == EV_ARRIVAL)
+            arrive(r, cls, r->cls[cls].next_arrival_us, -1);
+        else
+            arrive(r, cls, now, EV_USER_OF(e.data));
+    }
+    /* The client changes only when handed something or when its own time comes; a
+     * moment with neither (a first token) needs no poll. */
+    if (r->client_dirty || now >= r->client_wake_us || r->blk_head)
+        service(r);
+    if (evheap_size(&r->heap) > (size_t)r->st.heap_peak)
+        r->st.heap_peak = (int64_t)evheap_size(&r->heap);
+}
+
+static void cancel_all(run *r)
+{
+    client_cancel_all(r->cl, r->now);
+    while (r->blk_head)
+        finish(r, blocked_pop(r), OUTCOME_CANCELLED, r->now);
+    for (int i = 0; i < r->n_classes; i++)
+        r->cls[i].next_arrival_us = TIME_NEVER;
+    evheap_clear(&r->heap);
+}
+
+static void end_run(run *r, int64_t end)
+{
+    if (end < r->sc->duration_us)
+        end = r->sc->duration_us;
+    r->end_us = end;
+    metrics_finish(r->m, end);
+    r->done = true;
+}
+
+bool run_end_if_over(run *r, int64_t t)
+{
+    assert(r->started);
+    if (r->done)
+        return true;
+    if (r->st.alive == 0 && evheap_size(&r->heap) == 0) {
+        /* Nothing in the system and nothing left to arrive: the run is over now, even if
+         * the client would still wake up (a bucket refilling for nobody). */
+        end_run(r, r->now);
+        return true;
+    }
+    if (t == TIME_NEVER && r->cancel_at_us == TIME_NEVER) {
+        /* Requests remain but nothing will ever move them (a client that waits for an
+         * answer that cannot come): cancel them rather than hang, and count it. */
+        r->st.stuck += r->st.alive;
+        cancel_all(r);
+        end_run(r, r->now);
+        return true;
+    }
+    if (t > r->cancel_at_us) {
+        /* Past the end (cancel), or the drain limit: everything still open is cancelled. */
+        if (r->cancel_at_us > r->now)
+            r->now = r->cancel_at_us;
+        if (r->st.alive)
+            cancel_all(r);
+        end_run(r, r->now);
+        return true;
+    }
+    return false;
+}
+
+void run_stop(run *r, int64_t now)
+{
+    assert(r->started && now >= r->now);
+    if (r->done)
+        return;
+    r->now = now;
+    if (r->st.alive)
+        cancel_all(r);
+    end_run(r, now);
+}
+
+/* ---- setup ----------------------------------------------------------------- */
+
+run *run_new(const struct scenario *sc, const struct run_transport *tx, int *err)
+{
+    assert(tx && tx->send && tx->abort);
+    if (sc->n_classes < 1) {
+        *err = -EINVAL;
+        return NULL;
+    }
+    run *r = xcalloc(1, sizeof *r);
+    r->sc = sc;
+    r->tx = *tx;
+    r->n_classes = sc->n_classes;
+    rng_seed(&r->rng, sc->seed);
+    rng_split(&r->rng, &r->client_rng); /* first split: the client (see run.h) */
+    struct client_callbacks cb = {on_terminal, on_event, r};
+    r->cl = client_new_from_scenario(sc, &r->client_rng, &cb, 0, err);
+    if (!r->cl) {
+        free(r);
+        return NULL;
+    }
+    r->m = metrics_new(sc->n_classes, sc->window_us > 0 ? sc->window_us : US_PER_S);
+    evheap_init(&r->heap, 64);
+    dlheap_init(&r->dl, dl_live, r);
+    r->cls = xcalloc((size_t)sc->n_classes, sizeof *r->cls);
+    r->client_wake_us = client_next_wakeup(r->cl);
+    if (sc->at_end == END_CANCEL)
+        r->cancel_at_us = sc->duration_us;
+    else if (sc->drain_limit_us > 0)
+        r->cancel_at_us = sc->duration_us + sc->drain_limit_us;
+    else
+        r->cancel_at_us = TIME_NEVER;
+    r->end_us = -1;
+    *err = 0;
+    return r;
+}
+
+struct rng *run_engine_rng(run *r)
+{
+    assert(!r->started);
+    return &r->rng;
+}
+
+void run_start(run *r)
+{
+    assert(!r->started);
+    r->started = true;
+    const struct scenario *sc = r->sc;
+    for (int i = 0; i < sc->n_classes; i++) {
+        struct class_state *c = &r->cls[i];
+        c->w = workload_new(&sc->classes[i], sc->duration_us, &r->rng);
+        c->closed = workload_is_closed(c->w);
+    }
+    /* First arrivals: one pending event per open class, one per closed-loop user. */
+    for (int i = 0; i < sc->n_classes; i++) {
+        struct class_state *c = &r->cls[i];
+        if (c->closed) {
+            int64_t users = workload_users(c->w);
+            for (int64_t u = 0; u < users; u++) {
+                int64_t t = workload_user_start(c->w, u);
+                if (t != TIME_NEVER)
+                    evheap_push(&r->heap, t, EV_PACK(EV_USER, u, i));
+            }
+        } else {
+            schedule_arrival(r, i);
+        }
+    }
+}
+
+void run_free(run *r)
+{
+    if (!r)
+        return;
+    client_free(r->cl);
+    metrics_free(r->m);
+    evheap_fini(&r->heap);
+    for (int i = 0; i < r->n_classes; i++)
+        workload_free(r->cls[i].w);
+    free(r->cls);
+    dlheap_fini(&r->dl);
+    for (uint32_t i = 0; i < r->n_chunks; i++)
+        free(r->chunks[i]);
+    free(r->chunks);
+    free(r);
+}
+
+metrics *run_metrics(run *r)
+{
+    return r->m;
+}
+
+const metrics *run_metrics_const(const run *r)
+{
+    return r->m;
+}
+
+const client *run_client(const run *r)
+{
+    return r->cl;
+}
+
+bool run_done(const run *r)
+{
+    return r->done;
+}
+
+int64_t run_now(const run *r)
+{
+    return r->now;
+}
+
+int64_t run_end_us(const run *r)
+{
+    return r->end_us;
+}
+
+void run_stats(const run *r, struct run_stats *out)
+{
+    *out = r->st;
+}

@@ -1,0 +1,174 @@
+/*
+ * run: the request lifecycle every engine shares. One run = the workload
+ * generators of every class (open-loop arrivals and closed-loop users), the
+ * request pool, the client core (client.h), blocked producers, in-flight
+ * deadlines, the one terminal path and the metrics events of it all.
+ *
+ * An engine brings two things:
+ *   - a clock: every call takes `now` (int64_t µs on the engine's timeline,
+ *     never decreasing); run_next_us() says when the run next needs
+ *     run_advance(). The sim pops its event heap; live arms one timer.
+ *   - a transport (struct run_transport): send an attempt, abort one. It
+ *     feeds back first tokens (run_first_token) and answers (run_answer).
+ * and gets back, from the run, nothing it has to keep in step: arrivals,
+ * retries, deadlines and accounting are all here, written once.
+ *
+ * The engine loop (both engines):
+ *   next = min(run_next_us(r), the engine's own next event)
+ *   if (run_end_if_over(r, next)) done
+ *   at time next: deliver the engine's answers (run_answer, at next), then
+ *                 run_advance(r, next)
+ *
+ * A run: arrivals happen in [0, duration); then at_end = cancel ends every
+ * open request at the duration, at_end = drain lets them finish, up to
+ * drain_limit after the duration (0 = no limit), and cancels the rest. Either
+ * way every request that arrived ends in exactly one terminal state.
+ *
+ * Random streams, split from one root seeded by the scenario's seed, in this
+ * fixed order (the mock server splits in the same order, so a seed means the
+ * same draws everywhere): the client core's jitter (run_new), then whatever the
+ * engine splits from run_engine_rng() before run_start (the sim: the provider
+ * model, one split), then one stream per class in scenario order (run_start).
+ *
+ * Memory is flat in the number of requests: requests come from a pool sized by
+ * the peak in the system at once (chunks that never move, a free list), and
+ * metrics are fixed-size. No allocation per request once the pool has grown.
+ * Single-threaded, like metrics: engine callbacks and readers run on the
+ * engine's thread.
+ */
+#ifndef RATELAB_RUN_H
+#define RATELAB_RUN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "client.h"
+#include "metrics.h"
+#include "scenario.h"
+
+struct rng;
+struct rlinfo;
+
+/*
+ * One request. The client's part comes first (it converts back); the engine
+ * reads the rest and owns only tx_id.
+ */
+struct run_req {
+    struct client_req cr;     /* the client core's view: class, arrival, state, attempts */
+    uint32_t idx;             /* pool slot */
+    uint32_t gen;             /* bumped on every reuse: stale references are recognised */
+    int64_t prompt_tokens;    /* as drawn at arrival */
+    int64_t output_tokens;    /* as drawn at arrival: what a simulated provider generates */
+    int64_t user;             /* closed loop: the user; -1 open loop */
+    int64_t first_token_us;   /* first token of the current attempt; -1 = none yet */
+    uint64_t tx_id;           /* the engine's: its handle on the attempt in flight, 0 = none */
+    bool throttled;           /* already counted as client-throttled (once per request) */
+    bool saw_429;             /* already counted as having seen a 429 (once per request) */
+    struct run_req *dprev, *dnext; /* blocked-producer list, or free list (dnext) */
+};
+
+/* What an engine provides. */
+struct run_transport {
+    /*
+     * Send r's current attempt at now. An attempt that goes in flight gets a
+     * non-zero r->tx_id; one the engine answers at once (a simulated 429, a
+     * refused connection) is answered with run_answer from inside this call
+     * and keeps tx_id 0.
+     */
+    void (*send)(void *ctx, struct run_req *r, int64_t now_us);
+    /*
+     * Abandon r's attempt in flight (r->tx_id != 0): cancelled, or past its
+     * deadline. No answer may follow for it; the run clears tx_id.
+     */
+    void (*abort)(void *ctx, struct run_req *r, int64_t now_us);
+    void *ctx;
+};
+
+typedef struct run run;
+
+/*
+ * A run of sc (borrowed: it must outlive the run and not change), seeded from
+ * sc->seed. tx is copied. Returns NULL with *err = -EINVAL when the scenario has
+ * no class or the client core refuses its configuration.
+ */
+run *run_new(const struct scenario *sc, const struct run_transport *tx, int *err);
+void run_free(run *r);
+
+/*
+ * The root stream, for the engine to split its own from (the provider model:
+ * provider_new(cfg, run_engine_rng(r))) between run_new and run_start.
+ */
+struct rng *run_engine_rng(run *r);
+
+/*
+ * Split the classes' streams and schedule the first arrivals (open-loop
+ * classes) and sends (closed-loop users). Once, before the first run_next_us.
+ */
+void run_start(run *r);
+
+/* The metrics every event goes to; add sinks before the first run_advance. */
+metrics *run_metrics(run *r);
+const metrics *run_metrics_const(const run *r);
+
+/* The client core, read-only (limiter levels, concurrency window, stats). */
+const client *run_client(const run *r);
+
+/*
+ * The earliest time the run needs run_advance: an arrival, a closed-loop send,
+ * a client wake-up (a bucket refills, a retry is due, a queued deadline), an
+ * in-flight deadline. TIME_NEVER when only an answer can move it.
+ */
+int64_t run_next_us(run *r);
+
+/* Everything due at now: in-flight deadlines, arrivals, then the client sends what it can. */
+void run_advance(run *r, int64_t now_us);
+
+/*
+ * The first token of r's attempt in flight came at t_us (<= the now of the
+ * next call). Time to first token is measured from r's arrival.
+ */
+void run_first_token(run *r, struct run_req *q, int64_t t_us);
+
+/*
+ * The answer to r's current attempt at now: status is the HTTP status, 0 for a
+ * transport error (reset, dropped, unparseable body); info the parsed
+ * rate-limit feedback or NULL; prompt_used / completion_used the real usage or
+ * -1. The client then ends it or schedules a retry. Call run_advance at the
+ * same now afterwards (the engine loop does).
+ */
+void run_answer(run *r, struct run_req *q, int64_t now_us, int status, const struct rlinfo *info,
+                int64_t prompt_used, int64_t completion_used);
+
+/*
+ * Decide whether the run is over, given next_us = the earliest time anything
+ * can happen (min of run_next_us and the engine's own next event; TIME_NEVER if
+ * nothing ever will). Ends it when nothing is left and nothing will arrive;
+ * when next_us passes the cancel time (at_end = cancel: the duration; drain: the
+ * drain limit), cancels everything open at that time; when nothing can ever
+ * move the requests left (a bug), cancels them and counts them as stuck.
+ * Returns true when the run has ended (metrics finished); then run_end_us.
+ */
+bool run_end_if_over(run *r, int64_t next_us);
+
+/* Stop now (an interrupted live run, a user quitting): cancel everything open and end. */
+void run_stop(run *r, int64_t now_us);
+
+bool run_done(const run *r);
+int64_t run_now(const run *r);
+/* When the run ended (valid once done: at least the duration), µs. */
+int64_t run_end_us(const run *r);
+
+/* Lifecycle counters. */
+struct run_stats {
+    int64_t requests;    /* requests created (arrivals) */
+    int64_t pool_peak;   /* most requests alive at once (pool size) */
+    int64_t alive;       /* requests in the system now */
+    int64_t blocked;     /* producers held back now (QUEUE_FULL_BLOCK) */
+    int64_t heap_events; /* arrival and closed-loop events handled */
+    int64_t heap_peak;   /* most arrival events pending at once */
+    int64_t spin_guards; /* times the client asked to be polled again at once and did nothing */
+    int64_t stuck;       /* requests cancelled because nothing could ever move them (a bug) */
+};
+void run_stats(const run *r, struct run_stats *out);
+
+#endif
