@@ -640,7 +640,36 @@ START_TEST(windows_add_up)
 END_TEST
 
 /* Run sc and capture its JSON and CSV. */
-static void capture(const struct scenario *sc, char **json, size_t *jn, char **csv, size_t *cn)
+/*
+ * What a live reader (the dashboard) does between slices of a run: a metrics snapshot and
+ * the run's gauges, which must agree with each other and with the limits.
+ */
+static void read_live(sim *s, const struct scenario *sc)
+{
+    static struct metrics_snapshot snap;
+    run *r = sim_lifecycle(s);
+    int64_t now = run_now(r);
+    metrics_snapshot(run_metrics(r), now, &snap);
+    struct run_gauges g;
+    run_gauges(r, now, &g);
+    ck_assert_int_eq(g.queue_depth, snap.all.queue_depth);
+    ck_assert_int_eq(g.in_flight, snap.all.inflight);
+    ck_assert_int_ge(g.backoff, 0);
+    if (sc->client.max_concurrent)
+        ck_assert_int_le(g.in_flight, sc->client.max_concurrent);
+    const struct run_bucket_gauge *b[] = {&g.rpm, &g.tpm, &g.tpd};
+    for (int i = 0; i < 3; i++)
+        if (b[i]->capacity)
+            ck_assert_int_le(b[i]->level, b[i]->capacity);
+    ck_assert_int_ge(g.server.running, 0);
+    ck_assert_int_ge(g.server.waiting, 0);
+    if (sc->server.max_running)
+        ck_assert_int_le(g.server.running, sc->server.max_running);
+    ck_assert_uint_eq(snap.open_requests, metrics_open_requests(run_metrics(r)));
+}
+
+static void capture(const struct scenario *sc, bool live, char **json, size_t *jn, char **csv,
+                    size_t *cn)
 {
     FILE *fj = open_memstream(json, jn), *fc = open_memstream(csv, cn);
     int err;
@@ -648,8 +677,11 @@ static void capture(const struct scenario *sc, char **json, size_t *jn, char **c
     struct report_csv w;
     report_csv_init(&w, fc, sc);
     sim_set_window_sink(s, report_csv_sink, &w);
+    if (live)
+        ck_assert_int_eq(metrics_keep_windows(run_metrics(sim_lifecycle(s)), 16), 0);
     while (!sim_run(s, 1000))
-        ;
+        if (live)
+            read_live(s, sc);
     struct report_extra x = {.end_us = sim_end_us(s)};
     ck_assert_int_eq(report_json(fj, sc, sim_metrics(s), &x), 0);
     fclose(fj);
@@ -657,14 +689,15 @@ static void capture(const struct scenario *sc, char **json, size_t *jn, char **c
     sim_free(s);
 }
 
+/* The same seed gives the same bytes, also when a live reader reads at every slice. */
 START_TEST(same_seed_same_bytes)
 {
     struct scenario sc;
     messy(&sc, 42, END_DRAIN);
     char *j1, *j2, *c1, *c2;
     size_t jn1, jn2, cn1, cn2;
-    capture(&sc, &j1, &jn1, &c1, &cn1);
-    capture(&sc, &j2, &jn2, &c2, &cn2);
+    capture(&sc, false, &j1, &jn1, &c1, &cn1);
+    capture(&sc, true, &j2, &jn2, &c2, &cn2);
     ck_assert_uint_gt(jn1, 100);
     ck_assert_uint_gt(cn1, 1000);
     ck_assert(jn1 == jn2 && memcmp(j1, j2, jn1) == 0);
@@ -679,7 +712,7 @@ START_TEST(same_seed_same_bytes)
     messy(&sc2, 43, END_DRAIN);
     char *j3, *c3;
     size_t jn3, cn3;
-    capture(&sc2, &j3, &jn3, &c3, &cn3);
+    capture(&sc2, false, &j3, &jn3, &c3, &cn3);
     ck_assert(jn1 != jn3 || memcmp(j1, j3, jn1) != 0);
     free(j1), free(j2), free(j3), free(c1), free(c2), free(c3);
 }

@@ -9,6 +9,7 @@
 
 #include "dlheap.h"
 #include "evheap.h"
+#include "limiter.h"
 #include "rng.h"
 #include "util.h"
 #include "workload.h"
@@ -624,6 +625,36 @@ int64_t run_now(const run *r)
 int64_t run_end_us(const run *r)
 {
     return r->end_us;
+}
+
+static struct run_bucket_gauge bucket_gauge(const struct limiter_bucket *b, int64_t now)
+{
+    return (struct run_bucket_gauge){limiter_bucket_level(b, now), b->capacity};
+}
+
+void run_gauges(run *r, int64_t now, struct run_gauges *g)
+{
+    struct client_stats st;
+    client_stats(r->cl, -1, &st);
+    const struct limiter *l = client_limiter(r->cl);
+    /* The buckets were last brought up to date at most at the run's now. */
+    if (now < r->now)
+        now = r->now;
+    *g = (struct run_gauges){
+        .now_us = now,
+        .queue_depth = st.depth,
+        .backoff = st.backoff,
+        .in_flight = st.in_flight,
+        .blocked = r->st.blocked,
+        .concurrency = client_concurrency(r->cl),
+        .max_concurrent = r->sc->client.max_concurrent,
+        .rpm = bucket_gauge(&l->rpm, now),
+        .tpm = bucket_gauge(&l->tpm, now),
+        .tpd = bucket_gauge(&l->tpd, now),
+        .server = {-1, -1, -1},
+    };
+    if (r->tx.server_gauges)
+        r->tx.server_gauges(r->tx.ctx, &g->server);
 }
 
 void run_stats(const run *r, struct run_stats *out)

@@ -67,6 +67,13 @@ struct run_req {
     struct run_req *dprev, *dnext; /* blocked-producer list, or free list (dnext) */
 };
 
+/* The server side as an engine knows it; -1 = unknown. */
+struct run_server_gauges {
+    int64_t running;         /* requests the server is working on (its batch), now */
+    int64_t waiting;         /* requests in the server's own waiting queue, now */
+    double kv_cache_usage;   /* share of the KV cache in use, 0..1 (vLLM's gauge; -1 unknown) */
+};
+
 /* What an engine provides. */
 struct run_transport {
     /*
@@ -81,6 +88,11 @@ struct run_transport {
      * deadline. No answer may follow for it; the run clears tx_id.
      */
     void (*abort)(void *ctx, struct run_req *r, int64_t now_us);
+    /*
+     * Optional (NULL: unknown). The server's own gauges now, for readers: the
+     * sim's provider model, or what live scraped from the server's metrics.
+     */
+    void (*server_gauges)(void *ctx, struct run_server_gauges *out);
     void *ctx;
 };
 
@@ -157,6 +169,31 @@ bool run_done(const run *r);
 int64_t run_now(const run *r);
 /* When the run ended (valid once done: at least the duration), µs. */
 int64_t run_end_us(const run *r);
+
+/* One limiter dimension at an instant. */
+struct run_bucket_gauge {
+    int64_t level;    /* units available now (negative: debt); INT64_MAX when unlimited */
+    int64_t capacity; /* most units it holds (the burst); 0 = unlimited */
+};
+
+/*
+ * The client side at an instant, for live readers (the dashboard, progress
+ * lines); together with metrics_snapshot it is everything a reader shows.
+ */
+struct run_gauges {
+    int64_t now_us;
+    int64_t queue_depth;       /* requests in the client queue (retries due included) */
+    int64_t backoff;           /* requests waiting for a retry time */
+    int64_t in_flight;         /* attempts at the server */
+    int64_t blocked;           /* producers held back by a full queue (QUEUE_FULL_BLOCK) */
+    int64_t concurrency;       /* effective concurrency limit (adaptive window); 0 = unlimited */
+    int64_t max_concurrent;    /* configured concurrency limit; 0 = unlimited */
+    struct run_bucket_gauge rpm, tpm, tpd; /* the limiter's buckets */
+    struct run_server_gauges server;       /* from the engine; -1 = unknown */
+};
+
+/* Fill g for now_us (>= the run's last now). Changes nothing the run does next. */
+void run_gauges(run *r, int64_t now_us, struct run_gauges *g);
 
 /* Lifecycle counters. */
 struct run_stats {

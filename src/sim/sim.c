@@ -79,6 +79,14 @@ static void tx_abort(void *ctx, struct run_req *q, int64_t now)
     provider_cancel(s->pv, q->tx_id, now);
 }
 
+static void tx_server_gauges(void *ctx, struct run_server_gauges *out)
+{
+    sim *s = ctx;
+    struct provider_stats ps;
+    provider_stats(s->pv, &ps);
+    *out = (struct run_server_gauges){ps.running, ps.waiting, ps.kv_cache_usage};
+}
+
 /* ---- the clock ----------------------------------------------------------------- */
 
 int sim_run(sim *s, int64_t max_events)
@@ -106,7 +114,7 @@ sim *sim_new(const struct scenario *sc, int *err)
 {
     sim *s = xcalloc(1, sizeof *s);
     s->sc = sc;
-    struct run_transport tx = {tx_send, tx_abort, s};
+    struct run_transport tx = {tx_send, tx_abort, tx_server_gauges, s};
     s->r = run_new(sc, &tx, err);
     if (!s->r) {
         free(s);
@@ -153,7 +161,7 @@ const metrics *sim_metrics(const sim *s)
     return run_metrics_const(s->r);
 }
 
-const run *sim_lifecycle(const sim *s)
+run *sim_lifecycle(sim *s)
 {
     return s->r;
 }

@@ -52,7 +52,7 @@ int64_t sim_end_us(const sim *s);
 const metrics *sim_metrics(const sim *s);
 
 /* The lifecycle inside (for the shared report path and live readers). */
-const run *sim_lifecycle(const sim *s);
+run *sim_lifecycle(sim *s);
 
 /* Engine counters, for benchmarks and reports. */
 struct sim_stats {
