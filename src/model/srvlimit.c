@@ -69,7 +69,7 @@ int64_t srvlimit_wait_us(struct srvlimit *l, int64_t cost)
     if (cost > l->limit)
         return -1;
     if (l->mode == ENFORCE_BUCKET) {
-        int64_t until;
+        int64_t until = l->now_us;
         int rc = limiter_bucket_peek(&l->bucket, l->now_us, cost, &until);
         assert(rc == LIMITER_OK || rc == LIMITER_WAIT);
         return rc == LIMITER_OK ? 0 : until - l->now_us;

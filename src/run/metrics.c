@@ -66,12 +66,15 @@ struct metrics {
     struct scope *s;             /* n_classes + 1 scopes, overall first */
 };
 
+#ifndef NDEBUG
+/* The invariant above struct metrics, for assert() only. */
 static bool metrics_ok(const metrics *m)
 {
     return m->n_sinks >= 0 && m->n_sinks <= METRICS_MAX_SINKS && m->keep >= 0 &&
            (m->keep == 0) == (m->ring == NULL) && m->kept >= 0 && m->kept <= m->keep &&
            m->ring_next >= 0 && (m->keep == 0 || m->ring_next < m->keep);
 }
+#endif
 
 /*
  * Histograms read as their union without merging them (histogram_quantiles): a
