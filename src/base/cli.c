@@ -61,7 +61,13 @@ int cli_parse(int argc, char **argv, struct run_options *o)
                 return usage_error(cmd, "option '%s' needs a value", arg);
             value = argv[++i];
         }
-        if (ex) {
+        if (ex && ex->set_key) {
+            if (o->n_overrides >= CLI_MAX_OVERRIDES)
+                return usage_error(cmd, "too many --set options (at most %s)", "64");
+            snprintf(ex->set_buf, sizeof ex->set_buf, "%s=%s", ex->set_key, value);
+            ex->value = value;
+            o->overrides[o->n_overrides++] = ex->set_buf;
+        } else if (ex) {
             ex->value = value ? value : "";
         } else if (strcmp(name, "quiet") == 0 || strcmp(name, "q") == 0) {
             o->quiet = true;

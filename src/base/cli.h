@@ -23,9 +23,12 @@ enum {
 
 /* A subcommand-specific option: "--name VALUE" (has_arg) or "--name". */
 struct cli_extra {
-    const char *name;  /* without the dashes */
+    const char *name;    /* without the dashes */
     bool has_arg;
-    const char *value; /* out: the value, "" for a flag given, NULL when absent */
+    const char *value;   /* out: the value, "" for a flag given, NULL when absent */
+    const char *set_key; /* "section.key": the option is shorthand for --set section.key=VALUE,
+                            applied in command-line order with the other --set options */
+    char set_buf[256];   /* holds that "section.key=VALUE" */
 };
 
 struct run_options {

@@ -133,7 +133,23 @@ void report_summary(FILE *out, const struct scenario *sc, const metrics *m,
             "attempts: %" PRIu64 " sent (%" PRIu64 " retries), %" PRIu64 " answered 429, %" PRIu64
             " other errors; %" PRIu64 " requests delayed by the client limiter\n",
             c->sends, c->retries, c->http_429, c->errors, c->client_throttled);
-    if (x)
+    if (x && x->live) {
+        const struct report_live *lv = x->live;
+        fputs("answers:", out);
+        for (int i = 0; i < REPORT_ST__COUNT; i++)
+            fprintf(out, "%s %s %" PRId64, i ? "," : "", report_status_name(i), lv->status[i]);
+        fputc('\n', out);
+        if (lv->send_lag->count)
+            fprintf(out, "send lag: p50 %.2f ms, p99 %.2f ms, max %.2f ms (arrival due to handed "
+                         "to the client)\n",
+                    ms(histogram_quantile(lv->send_lag, 0.5)),
+                    ms(histogram_quantile(lv->send_lag, 0.99)), ms(lv->send_lag->max));
+        if (lv->scrape)
+            fprintf(out, "server metrics: %" PRId64 " scrapes (%" PRId64 " failed); running max "
+                         "%.0f, waiting max %.0f, KV cache max %.0f%%\n",
+                    lv->scrapes, lv->scrape_failures, lv->running.max, lv->waiting.max,
+                    100 * lv->kv_cache_usage.max);
+    } else if (x)
         fprintf(out,
                 "server: 429 by limit rpm %" PRId64 ", tpm %" PRId64 ", tpd %" PRId64
                 ", concurrency %" PRId64 "; 503 queue full %" PRId64 "; injected faults %" PRId64
@@ -212,6 +228,65 @@ static void json_scope(cJSON *o, const struct metrics_row *r)
     num(tk, "output", (double)c->output_tokens);
 }
 
+static const char *const status_key[REPORT_ST__COUNT] = {
+    "2xx",     "429",   "503",     "5xx", "4xx",       "other", "malformed",
+    "refused", "reset", "timeout", "tls", "transport", "aborted"};
+
+const char *report_status_name(enum report_status s)
+{
+    return s >= 0 && s < REPORT_ST__COUNT ? status_key[s] : "?";
+}
+
+static void json_quantiles(cJSON *o, const char *name, const struct histogram *h,
+                           const double *qs, const char *const *keys, int n)
+{
+    cJSON *g = obj(o, name);
+    for (int i = 0; i < n; i++)
+        num_ms(g, keys[i], histogram_quantile(h, qs[i]));
+    num_ms(g, "max", h->count ? h->max : 0);
+    num(g, "count", (double)h->count);
+}
+
+static void json_gauge(cJSON *o, const char *name, const struct report_gauge *g)
+{
+    cJSON *v = obj(o, name);
+    num(v, "max", g->samples ? g->max : 0);
+    num(v, "mean", g->samples ? g->sum / (double)g->samples : 0);
+}
+
+/* A live run's own figures: send lag, inter-token latency, status classes, server gauges. */
+static void json_live(cJSON *root, const struct scenario *sc, const struct report_live *lv)
+{
+    static const double lag_q[] = {0.50, 0.99};
+    static const char *const lag_k[] = {"p50", "p99"};
+    static const double itl_q[] = {0.50, 0.95, 0.99};
+    static const char *const itl_k[] = {"p50", "p95", "p99"};
+    json_quantiles(root, "send_lag_ms", lv->send_lag, lag_q, lag_k, 2);
+    if (lv->itl) {
+        struct histogram all;
+        histogram_init(&all);
+        cJSON *cls = cJSON_GetObjectItemCaseSensitive(root, "classes");
+        for (int i = 0; i < sc->n_classes; i++) {
+            histogram_merge(&all, &lv->itl[i]);
+            json_quantiles(cJSON_GetObjectItemCaseSensitive(cls, sc->classes[i].name), "itl_ms",
+                           &lv->itl[i], itl_q, itl_k, 3);
+        }
+        json_quantiles(root, "itl_ms", &all, itl_q, itl_k, 3);
+    }
+    cJSON *l = obj(root, "live");
+    cJSON *st = obj(l, "attempts");
+    for (int i = 0; i < REPORT_ST__COUNT; i++)
+        num(st, status_key[i], (double)lv->status[i]);
+    if (lv->scrape) {
+        cJSON *sv = obj(l, "server_metrics");
+        num(sv, "scrapes", (double)lv->scrapes);
+        num(sv, "scrape_failures", (double)lv->scrape_failures);
+        json_gauge(sv, "num_requests_running", &lv->running);
+        json_gauge(sv, "num_requests_waiting", &lv->waiting);
+        json_gauge(sv, "kv_cache_usage", &lv->kv_cache_usage);
+    }
+}
+
 int report_json(FILE *out, const struct scenario *sc, const metrics *m,
                 const struct report_extra *x)
 {
@@ -236,7 +311,9 @@ int report_json(FILE *out, const struct scenario *sc, const metrics *m,
         metrics_total(m, i, &r);
         json_scope(obj(cls, sc->classes[i].name), &r);
     }
-    if (x) {
+    if (x && x->live)
+        json_live(root, sc, x->live);
+    if (x && !x->live) {
         cJSON *sv = obj(root, "server");
         cJSON *rl = obj(sv, "rate_limited");
         num(rl, "rpm", (double)x->server_429[0]);
@@ -291,6 +368,7 @@ void report_csv_init(struct report_csv *c, FILE *out, const struct scenario *sc)
     c->sc = sc;
     c->header_done = false;
     c->n_classes = sc->n_classes;
+    c->server = NULL;
 }
 
 static void csv_header(struct report_csv *c)
@@ -303,6 +381,8 @@ static void csv_header(struct report_csv *c)
             else
                 fprintf(c->out, ",%s.%s", c->sc->classes[k].name, csv_cols[i]);
         }
+    if (c->server)
+        fputs(",server_running,server_waiting,server_kv_cache_usage", c->out);
     fputc('\n', c->out);
     c->header_done = true;
 }
@@ -327,6 +407,10 @@ void report_csv_sink(void *ctx, int cls, const struct metrics_row *r)
             ms(r->latency_p95_us), ms(r->latency_p99_us), ms(r->latency_max_us),
             r->latency_mean_us / US_PER_MS, ms(r->ttft_p50_us), ms(r->ttft_p95_us),
             ms(r->ttft_p99_us), r->requests_per_s, r->tokens_per_s);
-    if (cls == c->n_classes - 1)
+    if (cls == c->n_classes - 1) {
+        if (c->server)
+            fprintf(f, ",%" PRId64 ",%" PRId64 ",%.4f", c->server->running, c->server->waiting,
+                    c->server->kv_cache_usage);
         fputc('\n', f);
+    }
 }

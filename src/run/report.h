@@ -13,7 +13,9 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "histogram.h"
 #include "metrics.h"
+#include "run.h"
 #include "scenario.h"
 
 /* One SLO verdict. */
@@ -31,13 +33,52 @@ struct slo_result {
 /* Evaluate every SLO the scenario sets, in a fixed order; returns how many (<= REPORT_MAX_SLOS). */
 int report_slos(const struct scenario *sc, const metrics *m, struct slo_result *out);
 
+/* How a live run's attempts ended, kept apart (report_live). */
+enum report_status {
+    REPORT_ST_2XX,       /* answered 2xx with a body that parsed */
+    REPORT_ST_429,       /* answered 429 */
+    REPORT_ST_503,       /* answered 503 */
+    REPORT_ST_5XX,       /* other 5xx */
+    REPORT_ST_4XX,       /* 4xx other than 429 */
+    REPORT_ST_OTHER,     /* 1xx/3xx that ended the transfer */
+    REPORT_ST_MALFORMED, /* 2xx whose body or stream could not be parsed */
+    REPORT_ST_REFUSED,   /* transport: connection refused / host unreachable */
+    REPORT_ST_RESET,     /* transport: reset, or closed with nothing / part of an answer */
+    REPORT_ST_TIMEOUT,   /* transport: [live] timeout or connect timeout */
+    REPORT_ST_TLS,       /* transport: TLS handshake or certificate */
+    REPORT_ST_TRANSPORT, /* transport: any other libcurl error */
+    REPORT_ST_ABORTED,   /* we abandoned it: past its deadline, or cancelled */
+    REPORT_ST__COUNT
+};
+
+/* One gauge sampled over a run: max and mean over the samples. */
+struct report_gauge {
+    double max, sum;   /* over samples */
+    int64_t samples;   /* 0 = never seen */
+};
+
+/* What only a live run has (NULL in simulation). Histograms in µs. */
+struct report_live {
+    const struct histogram *send_lag;   /* arrival due → handed to the client */
+    const struct histogram *itl;        /* inter-token latency per class [n_classes], NULL when
+                                           not streaming */
+    int64_t status[REPORT_ST__COUNT];   /* attempts by how they ended */
+    bool scrape;                        /* [live] metrics_url is set */
+    int64_t scrapes, scrape_failures;   /* scrapes done, and of those failed */
+    struct report_gauge running, waiting, kv_cache_usage; /* the server's, from the scrapes */
+};
+
 /* Extra engine figures for the summary and JSON (optional, NULL to leave out). */
 struct report_extra {
     int64_t end_us;            /* when the run ended (duration + drain), µs */
     int64_t server_429[4];     /* provider 429s by limit: rpm, tpm, tpd, concurrency */
     int64_t server_503;        /* provider waiting queue full */
     int64_t server_faults;     /* injected faults */
+    const struct report_live *live; /* a live run's own figures, else NULL */
 };
+
+/* Names for report_status in JSON and messages: "2xx", "429", ..., "aborted". */
+const char *report_status_name(enum report_status s);
 
 /* The human summary: per-class table, an accounting line that adds up, SLO lines. */
 void report_summary(FILE *out, const struct scenario *sc, const metrics *m,
@@ -57,6 +98,9 @@ struct report_csv {
     const struct scenario *sc;
     bool header_done;
     int n_classes;
+    /* When set (live with metrics_url), three more columns per row: the server's last
+     * scraped running, waiting and KV-cache usage (-1 = no scrape yet or unknown). */
+    const struct run_server_gauges *server;
 };
 void report_csv_init(struct report_csv *c, FILE *out, const struct scenario *sc);
 void report_csv_sink(void *ctx, int cls, const struct metrics_row *row);

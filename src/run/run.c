@@ -73,6 +73,7 @@ struct run {
     bool again;        /* during this service pass: something may let more go at this moment */
     bool client_dirty; /* the client was handed something since the last service */
     struct run_stats st;
+    struct histogram send_lag; /* realtime engines: arrival handed to the client − due, µs */
     struct client_req *out[64]; /* client_poll's batch */
 };
 
@@ -187,6 +188,8 @@ static void finish(run *r, struct run_req *q, enum outcome o, int64_t now)
                        ? q->first_token_us - q->cr.arrival_us
                        : -1;
     metrics_end(r->m, now, cls, o, latency, ttft, q->prompt_tokens, q->output_tokens);
+    if (r->tx.on_end)
+        r->tx.on_end(r->tx.ctx, q, o, now);
     if (q->user >= 0 && o != OUTCOME_CANCELLED)
         user_next(r, cls, q->user, now, latency == 0);
     req_release(r, q);
@@ -240,6 +243,10 @@ static struct run_req *new_request(run *r, int cls, int64_t arrival_us, int64_t 
     q->tx_id = 0;
     q->first_token_us = -1;
     q->throttled = q->saw_429 = false;
+    q->used_prompt = q->used_completion = -1;
+    q->tx_tag = 0;
+    if (r->tx.prepare)
+        r->tx.prepare(r->tx.ctx, q);
     client_req_init(&q->cr, cls, arrival_us, q->prompt_tokens, workload_max_tokens(w));
     r->st.requests++;
     metrics_arrival(r->m, r->now, cls);
@@ -353,6 +360,8 @@ void run_answer(run *r, struct run_req *q, int64_t now, int status, const struct
         leave_transport(r, q);
     r->again = true;
     r->client_dirty = true;
+    q->used_prompt = prompt_used;
+    q->used_completion = completion_used;
     bool first_429 = status == 429 && !q->saw_429;
     if (first_429)
         q->saw_429 = true;
@@ -431,16 +440,20 @@ void run_advance(run *r, int64_t now)
 {
     assert(r->started && !r->done && now >= r->now);
     r->now = now;
-    if (next_deadline(r) == now)
+    if (next_deadline(r) <= now)
         expire_deadlines(r);
+    /* In simulation every due event is at now; a live engine may come late, and then
+     * each arrival still counts from its intended time. */
     struct evheap_event e;
-    while (evheap_next_time(&r->heap) == now && evheap_pop(&r->heap, &e)) {
+    while (evheap_next_time(&r->heap) <= now && evheap_pop(&r->heap, &e)) {
         r->st.heap_events++;
+        if (r->tx.realtime)
+            histogram_record(&r->send_lag, now - e.time_us);
         int cls = EV_CLASS(e.data);
         if (EV_KIND(e.data) == EV_ARRIVAL)
             arrive(r, cls, r->cls[cls].next_arrival_us, -1);
         else
-            arrive(r, cls, now, EV_USER_OF(e.data));
+            arrive(r, cls, e.time_us, EV_USER_OF(e.data));
     }
     /* The client changes only when handed something or when its own time comes; a
      * moment with neither (a first token) needs no poll. */
@@ -500,6 +513,32 @@ bool run_end_if_over(run *r, int64_t t)
     return false;
 }
 
+void run_interrupt(run *r, int64_t now)
+{
+    assert(r->started && now >= r->now);
+    if (r->done)
+        return;
+    r->now = now;
+    for (int i = 0; i < r->n_classes; i++)
+        r->cls[i].next_arrival_us = TIME_NEVER;
+    evheap_clear(&r->heap);
+    while (r->blk_head)
+        finish(r, blocked_pop(r), OUTCOME_CANCELLED, now);
+    /* Queued and backing-off requests were never sent (or wait to be sent again):
+     * cancel them; what is in flight drains. Free and never-used slots are not in
+     * these states (terminal, or CLIENT_NEW). */
+    for (uint32_t i = 0; i < r->n_slots; i++) {
+        struct run_req *q = slot(r, i);
+        if (q->cr.state == CLIENT_QUEUED || q->cr.state == CLIENT_BACKOFF)
+            client_cancel(r->cl, &q->cr, now);
+    }
+    int64_t d = r->sc->drain_limit_us;
+    int64_t limit = d > 0 && now < TIME_NEVER - d ? now + d : TIME_NEVER;
+    if (limit < r->cancel_at_us)
+        r->cancel_at_us = limit;
+    r->client_dirty = true;
+}
+
 void run_stop(run *r, int64_t now)
 {
     assert(r->started && now >= r->now);
@@ -544,6 +583,7 @@ run *run_new(const struct scenario *sc, const struct run_transport *tx, int *err
     else
         r->cancel_at_us = TIME_NEVER;
     r->end_us = -1;
+    histogram_init(&r->send_lag);
     *err = 0;
     return r;
 }
@@ -617,6 +657,11 @@ bool run_done(const run *r)
     return r->done;
 }
 
+int64_t run_cancel_at_us(const run *r)
+{
+    return r->cancel_at_us;
+}
+
 int64_t run_now(const run *r)
 {
     return r->now;
@@ -655,6 +700,11 @@ void run_gauges(run *r, int64_t now, struct run_gauges *g)
     };
     if (r->tx.server_gauges)
         r->tx.server_gauges(r->tx.ctx, &g->server);
+}
+
+const struct histogram *run_send_lag(const run *r)
+{
+    return &r->send_lag;
 }
 
 void run_stats(const run *r, struct run_stats *out)

@@ -43,6 +43,7 @@
 #include <stdint.h>
 
 #include "client.h"
+#include "histogram.h"
 #include "metrics.h"
 #include "scenario.h"
 
@@ -62,6 +63,9 @@ struct run_req {
     int64_t user;             /* closed loop: the user; -1 open loop */
     int64_t first_token_us;   /* first token of the current attempt; -1 = none yet */
     uint64_t tx_id;           /* the engine's: its handle on the attempt in flight, 0 = none */
+    uint32_t tx_tag;          /* the engine's: set by prepare (e.g. which prompt of a file) */
+    int64_t used_prompt;      /* the server's usage of the last answered attempt; -1 = unknown */
+    int64_t used_completion;  /* likewise, completion tokens */
     bool throttled;           /* already counted as client-throttled (once per request) */
     bool saw_429;             /* already counted as having seen a 429 (once per request) */
     struct run_req *dprev, *dnext; /* blocked-producer list, or free list (dnext) */
@@ -93,6 +97,20 @@ struct run_transport {
      * sim's provider model, or what live scraped from the server's metrics.
      */
     void (*server_gauges)(void *ctx, struct run_server_gauges *out);
+    /*
+     * Optional. A request was just created (its tokens drawn, nothing sent): the
+     * engine may choose its prompt (tx_tag) and replace prompt_tokens with that
+     * prompt's estimate, which the client then charges.
+     */
+    void (*prepare)(void *ctx, struct run_req *r);
+    /* Optional. r reached its terminal state o at now (for traces); r is reused after. */
+    void (*on_end)(void *ctx, const struct run_req *r, enum outcome o, int64_t now_us);
+    /*
+     * The engine runs on a real clock and may handle events late: the run then
+     * keeps a histogram of how late each arrival was handed to the client (the
+     * driver's send lag, run_send_lag). A simulation is never late.
+     */
+    bool realtime;
     void *ctx;
 };
 
@@ -162,10 +180,23 @@ void run_answer(run *r, struct run_req *q, int64_t now_us, int status, const str
  */
 bool run_end_if_over(run *r, int64_t next_us);
 
-/* Stop now (an interrupted live run, a user quitting): cancel everything open and end. */
+/*
+ * Interrupted (a first SIGINT): no more arrivals; queued requests, retries in
+ * backoff and blocked producers are cancelled now; attempts in flight may finish
+ * up to the scenario's drain_limit from now (0: no limit), then are cancelled.
+ * Call run_end_if_over as usual afterwards.
+ */
+void run_interrupt(run *r, int64_t now_us);
+
+/* Stop now (a second SIGINT, a user quitting): cancel everything open and end. */
 void run_stop(run *r, int64_t now_us);
 
+/* Send lag (realtime engines): how late each arrival was handed to the client, µs. */
+const struct histogram *run_send_lag(const run *r);
+
 bool run_done(const run *r);
+/* When everything still open is cancelled (at_end, drain_limit, run_interrupt); TIME_NEVER = never. */
+int64_t run_cancel_at_us(const run *r);
 int64_t run_now(const run *r);
 /* When the run ended (valid once done: at least the duration), µs. */
 int64_t run_end_us(const run *r);

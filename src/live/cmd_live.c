@@ -1,0 +1,102 @@
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "live.h"
+#include "runcmd.h"
+
+static void help(const struct run_options *o)
+{
+    fputs("usage: ratelab live [OPTIONS] SCENARIO\n"
+          "\n"
+          "Run SCENARIO's workload against a real OpenAI-compatible endpoint ([live] base_url:\n"
+          "vLLM, a gateway, or 'ratelab mock') through the same client limiter, queue and\n"
+          "retries as 'ratelab sim', for the scenario's duration, then drain or cancel what is\n"
+          "left ([scenario] at_end). Requests arrive at their intended times whatever the\n"
+          "server does (open loop); latency counts from those times. Prints the same summary\n"
+          "as sim; --json and --csv write the report (doc/report.md), with the live-only\n"
+          "figures: send lag, inter-token latency when streaming, attempts by status class,\n"
+          "and the server's vLLM gauges when [live] metrics_url is set.\n"
+          "\n"
+          "The API key is read from the environment variable [live] api_key_env names\n"
+          "(OPENAI_API_KEY by default) and is never printed or written.\n"
+          "SIGINT or SIGTERM stops arrivals and drains what is in flight (up to drain_limit);\n"
+          "a second one cancels at once. The report is written either way.\n"
+          "\n"
+          "Options:\n"
+          "  --url BASE               the endpoint's base URL (same as --set live.base_url=BASE)\n"
+          "  --duration D             how long arrivals run (same as --set scenario.duration=D)\n"
+          "  --record FILE            write one JSON line per request at its end (doc/trace.md)\n"
+          "\n"
+          "Exit status: 0 every SLO held, 1 an SLO failed, 2 usage or scenario error,\n"
+          "3 runtime failure (an output file could not be written, the event loop failed).\n"
+          "\n",
+          stdout);
+    cli_print_common_help(o);
+}
+
+int cmd_live(int argc, char **argv)
+{
+    struct runcmd c = {0};
+    c.o.extra[0] = (struct cli_extra){.name = "url", .has_arg = true, .set_key = "live.base_url"};
+    c.o.extra[1] =
+        (struct cli_extra){.name = "duration", .has_arg = true, .set_key = "scenario.duration"};
+    c.o.extra[2] = (struct cli_extra){.name = "record", .has_arg = true};
+    c.o.n_extra = 3;
+    int rc = runcmd_begin(&c, "live", argc, argv, help);
+    if (rc >= 0)
+        return rc;
+    FILE *record = NULL;
+    const char *record_path = c.o.extra[2].value;
+    if (record_path && !(record = fopen(record_path, "w"))) {
+        fprintf(stderr, "ratelab live: cannot write %s: %s (check the directory exists and is "
+                        "writable)\n",
+                record_path, strerror(errno));
+        return runcmd_finish(&c, EXIT_RUN_FAIL);
+    }
+    if (!c.sc.live.verify_tls)
+        fprintf(stderr, "ratelab live: warning: verify_tls = no: the server's TLS certificate "
+                        "is not checked\n");
+    const char *kv = c.sc.live.api_key_env;
+    if (!c.o.quiet && kv[0] && !getenv(kv))
+        fprintf(stderr, "ratelab live: note: %s is not set: requests carry no Authorization "
+                        "header\n",
+                kv);
+    struct live_options lo = {.record = record, .progress = cli_progress_enabled(&c.o),
+                              .quiet = c.o.quiet};
+    char err[1024];
+    live *l = live_new(&c.sc, &lo, err, sizeof err);
+    if (!l) {
+        fprintf(stderr, "%s: %s\n", c.o.scenario_path, err);
+        if (record)
+            fclose(record);
+        return runcmd_finish(&c, EXIT_RUN_USAGE);
+    }
+    rc = runcmd_open(&c, run_metrics(live_lifecycle(l)));
+    if (rc != EXIT_RUN_OK)
+        goto out;
+    if (c.csv)
+        c.csvw.server = live_server_gauges(l);
+    if (live_run(l) < 0) {
+        fprintf(stderr, "ratelab live: the event loop failed; the report covers what ran\n");
+        rc = EXIT_RUN_FAIL;
+    }
+    struct report_extra x;
+    live_extra(l, &x);
+    int rrc = runcmd_report(&c, live_lifecycle(l), &x);
+    if (rc == EXIT_RUN_OK)
+        rc = rrc;
+out:
+    if (record && fclose(record) != 0) {
+        fprintf(stderr, "ratelab live: error writing %s (is the disk full?)\n", record_path);
+        rc = EXIT_RUN_FAIL;
+    }
+    live_free(l);
+    return runcmd_finish(&c, rc);
+}
