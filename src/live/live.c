@@ -128,6 +128,10 @@ static void pump(live *l)
 {
     if (l->ended)
         return;
+    if (run_done(l->r)) { /* stopped (a second signal): nothing more to drive */
+        finish_loop(l);
+        return;
+    }
     int64_t now = now_us(l);
     int64_t due = run_next_us(l->r);
     if (due < now - LAG_WARN_US && now - due > l->behind_us)
@@ -644,8 +648,6 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         run_stop(l->r, now);
     }
     pump(l);
-    if (run_done(l->r))
-        finish_loop(l);
 }
 
 /* ---- setup --------------------------------------------------------------------------------- */
