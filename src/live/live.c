@@ -255,7 +255,7 @@ static struct xfer *xfer_get(live *l)
     x->usage = (struct oa_usage){-1, -1};
     x->done_seen = x->bad_stream = false;
     x->q = NULL;
-    x->scrape = false;
+    x->scrape = x->stream = false; /* a pooled transfer may have streamed last time */
     sse_reset(&x->sse);
     ratehdr_begin(&x->hdr);
     const struct live_config *lc = &l->sc->live;
