@@ -50,6 +50,9 @@ static const struct bad_case {
     {"[class.chat]\narrival = poisson 1/s\nprompt_tokens = zipf 3\n", 3, "prompt_tokens: unknown distribution 'zipf'"},
     {"[class.chat]\narrival = poisson 1/s\ncompletion_tokens = uniform 500 100\n", 3, "uniform 500 100 is not a range"},
     {"[class.chat]\narrival = poisson 1/s\nprompt_tokens = empirical /nonexistent/file\n", 3, "cannot open empirical file"},
+    {"[class.chat]\narrival = poisson 1/s\nprompts = /nonexistent/p.jsonl\n", 3,
+     "prompts: cannot read /nonexistent/p.jsonl: No such file or directory (expected a JSONL file of messages arrays)"},
+    {"[class.chat]\narrival = poisson 1/s\nprompts = /\n", 3, "prompts: cannot read /: Is a directory"},
     {"[class.chat]\narrival = poisson 1/s\npriority = 12\n", 3, "priority: bad value '12' (expected a whole number from 0 (most urgent) to 9)"},
     {"[class.c h]\narrival = poisson 1/s\n", 1, "bad class name 'c h'"},
     {"[class]\narrival = poisson 1/s\n", 1, "a class section needs a name"},
@@ -237,6 +240,75 @@ START_TEST(empirical_round_trip)
 }
 END_TEST
 
+/*
+ * prompts = FILE: relative to the scenario's folder (in the file and in --set), kept
+ * resolved, absent by default, written back by `ratelab check` and loaded back.
+ */
+START_TEST(prompts_key)
+{
+    char dir[] = "/tmp/ratelab-prompts-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char jsonl[128], other[128], ini[128];
+    snprintf(jsonl, sizeof jsonl, "%s/p.jsonl", dir);
+    snprintf(other, sizeof other, "%s/q.jsonl", dir);
+    snprintf(ini, sizeof ini, "%s/s.ini", dir);
+    const char *files[] = {jsonl, other};
+    for (int i = 0; i < 2; i++) {
+        FILE *f = fopen(files[i], "w");
+        ck_assert_ptr_nonnull(f);
+        fputs("[{\"role\": \"user\", \"content\": \"Hello\"}]\n", f);
+        fclose(f);
+    }
+    FILE *f = fopen(ini, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("[class.a]\narrival = poisson 1/s\nprompts = p.jsonl\n"
+          "[class.b]\narrival = poisson 1/s\n", f);
+    fclose(f);
+
+    struct scenario sc, back;
+    struct scenario_error err;
+    ck_assert_msg(scenario_load(&sc, ini, NULL, 0, &err) == 0, "%s:%d: %s", err.file, err.line,
+                  err.msg);
+    char *real = realpath(jsonl, NULL);
+    ck_assert_ptr_nonnull(real);
+    ck_assert_str_eq(sc.classes[0].prompts_path, real);
+    ck_assert_str_eq(sc.classes[1].prompts_path, ""); /* default: synthetic prompts */
+    char *t1 = write_to_string(&sc);
+    char want[600];
+    snprintf(want, sizeof want, "\nprompts = %s\n", real);
+    ck_assert_msg(strstr(t1, want), "written scenario lacks '%s':\n%s", want + 1, t1);
+    ck_assert_ptr_null(strstr(strstr(t1, want) + strlen(want), "prompts =")); /* b: none */
+    ck_assert_int_eq(scenario_load_string(&back, "resolved.ini", t1, NULL, 0, &err), 0);
+    ck_assert_str_eq(back.classes[0].prompts_path, real);
+    char *t2 = write_to_string(&back);
+    ck_assert_str_eq(t1, t2);
+    free(t1);
+    free(t2);
+    free(real);
+    scenario_fini(&back);
+    scenario_fini(&sc);
+
+    /* An override resolves from the scenario's folder too, and is checked the same way. */
+    const char *ov[] = {"class.b.prompts=q.jsonl"};
+    ck_assert_int_eq(scenario_load(&sc, ini, ov, 1, &err), 0);
+    real = realpath(other, NULL);
+    ck_assert_str_eq(sc.classes[1].prompts_path, real);
+    free(real);
+    scenario_fini(&sc);
+    const char *missing[] = {"class.b.prompts=nope.jsonl"};
+    ck_assert_int_lt(scenario_load(&sc, ini, missing, 1, &err), 0);
+    ck_assert_str_eq(err.file, "--set class.b.prompts=nope.jsonl");
+    ck_assert_msg(strstr(err.msg, "prompts: cannot read ") && strstr(err.msg, "/nope.jsonl: No "
+                  "such file or directory"), "%s", err.msg);
+    scenario_fini(&sc);
+
+    unlink(jsonl);
+    unlink(other);
+    unlink(ini);
+    rmdir(dir);
+}
+END_TEST
+
 /* doc/scenario.md documents exactly the keys the loader accepts. */
 START_TEST(doc_matches_loader)
 {
@@ -297,6 +369,7 @@ int main(void)
     tcase_add_test(tc, overrides);
     tcase_add_test(tc, bundled_scenarios_load_and_round_trip);
     tcase_add_test(tc, empirical_round_trip);
+    tcase_add_test(tc, prompts_key);
     tcase_add_test(tc, doc_matches_loader);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -101,6 +101,7 @@ enum key_type {
     K_ARRIVAL,  /* struct arrival_config */
     K_DIST,     /* struct dist_config */
     K_HEADER,   /* one more live header, repeatable */
+    K_PATH,     /* char[size]: a readable file, relative to the scenario's folder, kept resolved */
 };
 
 struct key_def {
@@ -208,6 +209,8 @@ static const struct key_def keys[] = {
     {SEC_CLASS, "weight", K_INT, LO(weight), 0, 1, 1000000, NULL, "a whole number from 1"},
     DUR(SEC_CLASS, "timeout", LO(timeout_us), 0),
     DUR(SEC_CLASS, "slo_p95", LO(slo_p95_us), 0),
+    {SEC_CLASS, "prompts", K_PATH, LO(prompts_path), SCENARIO_TEXT_MAX, 0, 0, NULL,
+     "a JSONL file of messages arrays"},
 
     STR(SEC_LIVE, "base_url", IO(base_url), SCENARIO_TEXT_MAX),
     STR(SEC_LIVE, "api_path", IO(api_path), SCENARIO_TEXT_MAX),
@@ -549,14 +552,53 @@ static bool parse_arrival(struct loader *ld, int line, const char *value,
     return true;
 }
 
+/* A file named in the scenario: a relative path is relative to the scenario's folder. */
+static void resolve_path(const struct loader *ld, const char *path, char *full, size_t n)
+{
+    if (path[0] == '/' || !ld->dir[0])
+        snprintf(full, n, "%s", path);
+    else
+        snprintf(full, n, "%s/%s", ld->dir, path);
+}
+
+/*
+ * A K_PATH key: the file must be readable now; its content is checked by its user
+ * (prompts: src/live/body.c at the start of a live run). Kept as an absolute path
+ * when it resolves, so the written scenario loads back from anywhere.
+ */
+static bool set_path(struct loader *ld, int line, const struct key_def *k, char *dst,
+                     const char *value)
+{
+    char full[2 * SCENARIO_TEXT_MAX];
+    resolve_path(ld, value, full, sizeof full);
+    FILE *f = fopen(full, "r");
+    if (f && getc(f) == EOF && ferror(f)) { /* a directory opens, but does not read */
+        int e = errno;
+        fclose(f);
+        f = NULL;
+        errno = e;
+    }
+    if (!f)
+        return fail(ld, line, "%s: cannot read %s: %s (expected %s)", k->name, full,
+                    strerror(errno), k->expect);
+    fclose(f);
+    char *real = realpath(full, NULL);
+    const char *keep = real ? real : full;
+    bool fits = strlen(keep) < k->size;
+    if (fits)
+        snprintf(dst, k->size, "%s", keep);
+    free(real);
+    if (!fits)
+        return fail(ld, line, "%s: path too long (at most %zu characters resolved)", k->name,
+                    k->size - 1);
+    return true;
+}
+
 static bool load_empirical(struct loader *ld, int line, const char *key, const char *path,
                            struct dist_config *d)
 {
     char full[2 * SCENARIO_TEXT_MAX];
-    if (path[0] == '/' || !ld->dir[0])
-        snprintf(full, sizeof full, "%s", path);
-    else
-        snprintf(full, sizeof full, "%s/%s", ld->dir, path);
+    resolve_path(ld, path, full, sizeof full);
     FILE *f = fopen(full, "r");
     if (!f)
         return fail(ld, line, "%s: cannot open empirical file '%s': %s (expected a file of "
@@ -767,6 +809,8 @@ static bool set_key(struct loader *ld, int line, const struct key_def *k, int cl
         snprintf(l->headers[l->n_headers++], SCENARIO_TEXT_MAX, "%s", value);
         return true;
     }
+    case K_PATH:
+        return set_path(ld, line, k, f, value);
     }
     return false;
 }
@@ -1101,11 +1145,12 @@ static void write_key(const struct scenario *sc, const struct key_def *k, int cl
             fprintf(out, "header = %s\n", sc->live.headers[i]);
         return;
     }
-    if (k->type == K_STRING && !*(const char *)f)
+    if ((k->type == K_STRING || k->type == K_PATH) && !*(const char *)f)
         return; /* empty text: the default, and "key =" would not load */
     fprintf(out, "%s = ", k->name);
     switch (k->type) {
     case K_STRING: fputs(f, out); break;
+    case K_PATH: fputs(f, out); break;
     case K_DURATION: fputs(format_duration(*(const int64_t *)f, buf, sizeof buf), out); break;
     case K_DURATION_D:
         fputs(format_duration(llround(*(const double *)f), buf, sizeof buf), out);

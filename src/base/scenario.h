@@ -139,6 +139,8 @@ struct class_config {
     int weight;                  /* PRIORITY_WEIGHTED: share of sends, >= 1 */
     int64_t timeout_us;          /* 0 = the client's request_timeout */
     int64_t slo_p95_us;          /* 0 = no SLO */
+    char prompts_path[SCENARIO_TEXT_MAX]; /* live: JSONL prompts file, resolved (absolute when
+                                             it resolves); "" = synthetic prompts */
     int line;                    /* line of the section header, for messages */
 };
 
