@@ -116,6 +116,7 @@ struct prompts {
     struct body_buf arena; /* the rendered text of all prompts, back to back */
 };
 
+#ifndef NDEBUG
 static bool prompts_ok(const struct prompts *p)
 {
     if (!p || p->n == 0 || !p->v)
@@ -128,6 +129,7 @@ static bool prompts_ok(const struct prompts *p)
     }
     return true;
 }
+#endif
 
 /* The mock's estimate of a text (mock_estimate_text_tokens): one token per 4 bytes. */
 static int64_t text_tokens(size_t bytes)

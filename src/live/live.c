@@ -300,14 +300,20 @@ static uint64_t splitmix(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-/* A new request of a class with a prompts file: sample one; the client charges its estimate. */
+/*
+ * A new request: with a prompts file, sample one (the client charges its estimate);
+ * without, pick the variant of the synthetic words.
+ */
 static void tx_prepare(void *ctx, struct run_req *q)
 {
     live *l = ctx;
     const struct prompts *p = l->prompts[q->cr.class_idx];
-    if (!p)
+    uint64_t draw = splitmix(&l->pick);
+    if (!p) {
+        q->tx_tag = (uint32_t)draw; /* varies the synthetic words: no prefix cache hits */
         return;
-    size_t i = (size_t)(splitmix(&l->pick) % prompts_count(p));
+    }
+    size_t i = (size_t)(draw % prompts_count(p));
     q->tx_tag = (uint32_t)i;
     q->prompt_tokens = prompts_tokens(p, i, l->api);
 }
