@@ -158,10 +158,21 @@ START_TEST(client_below_server)
                       "[live]\nstream = yes\n");
     struct test_server s;
     start_mock(&s, &t);
-    int rc = live(&t, s.addr, NULL);
+    char scrape[128];
+    snprintf(scrape, sizeof scrape, "--set live.metrics_url=http://%s/metrics", s.addr);
+    int rc = live(&t, s.addr, scrape);
     ck_assert_msg(rc == 0, "exit %d: %s", rc, slurp(t.out));
     cJSON *j = assert_report(&t);
     ck_assert_double_eq(jnum(j, "requests", "succeeded"), jnum(j, "requests", "arrived"));
+    /* The server's metrics, scraped every window on the same loop as streamed answers. */
+    const cJSON *sm = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(j, "live"), "server_metrics");
+    ck_assert_double_ge(jnum(sm, "scrapes", NULL), 2);
+    ck_assert_double_eq(jnum(sm, "scrape_failures", NULL), 0);
+    ck_assert_double_ge(jnum(sm, "num_requests_running", "max"), 1);
+    char *csv = slurp(t.csv);
+    ck_assert_ptr_nonnull(strstr(csv, ",server_running,server_waiting,server_kv_cache_usage\n"));
+    free(csv);
     double ratelimited = 0;
     const char *reasons[] = {"rpm", "tpm", "tpd", "concurrency"};
     for (int i = 0; i < 4; i++) {
