@@ -114,7 +114,8 @@ sim *sim_new(const struct scenario *sc, int *err)
 {
     sim *s = xcalloc(1, sizeof *s);
     s->sc = sc;
-    struct run_transport tx = {tx_send, tx_abort, tx_server_gauges, s};
+    struct run_transport tx = {
+        .send = tx_send, .abort = tx_abort, .server_gauges = tx_server_gauges, .ctx = s};
     s->r = run_new(sc, &tx, err);
     if (!s->r) {
         free(s);
