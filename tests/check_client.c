@@ -239,6 +239,53 @@ START_TEST(never_fits)
 }
 END_TEST
 
+/*
+ * [client] burst = 1s at 600 RPM and 60,000 TPM: a cold start sends 10 requests,
+ * then one per 100 ms; a request larger than the 1,000-token bucket but within the
+ * TPM limit is never rejected as too large: it waits for a full bucket and goes.
+ */
+START_TEST(burst_shapes_cold_start)
+{
+    struct client_config cfg = base_cfg();
+    cfg.requests_per_minute = 600;
+    cfg.tokens_per_minute = 60000;
+    cfg.request_timeout_us = 0;
+    cfg.burst_us = -1;
+    struct rng rng;
+    rng_seed(&rng, 1);
+    struct client_callbacks cb = {on_terminal, NULL, NULL};
+    int err = 0;
+    ck_assert_ptr_null(client_new(&cfg, one_class, 1, &rng, &cb, 0, &err));
+    ck_assert_int_eq(err, -EINVAL);
+    cfg.burst_us = US_PER_S;
+    struct h h;
+    h_init(&h, &cfg, one_class, 1);
+    ck_assert_int_eq(client_limiter(h.c)->rpm.capacity, 10);
+    ck_assert_int_eq(client_limiter(h.c)->tpm.capacity, 1000);
+    for (int i = 0; i < 20; i++)
+        client_submit(h.c, req(&h, i, 0, 0, 10, 10), 0);
+    int ids[64];
+    ck_assert_int_eq(poll_ids(&h, 0, ids, 64), 10);
+    ck_assert_int_eq(client_next_wakeup(h.c), 100000);
+    ck_assert_int_eq(poll_ids(&h, 100000, ids, 64), 1);
+    ck_assert_int_eq(poll_ids(&h, 200000, ids, 64), 1);
+    client_free(h.c);
+
+    h_init(&h, &cfg, one_class, 1);
+    client_submit(h.c, req(&h, 0, 0, 0, 50000, 10000), 0); /* 60,000: the limit itself */
+    ck_assert_int_eq(h.r[0].cr.state, CLIENT_QUEUED);
+    client_submit(h.c, req(&h, 1, 0, 0, 1500, 1000), 0);
+    ck_assert_int_eq(poll_ids(&h, 0, ids, 64), 1);
+    ck_assert_int_eq(ids[0], 0);
+    ck_assert_int_eq(client_next_wakeup(h.c), US_PER_MIN); /* back to full: a minute */
+    ck_assert_int_eq(poll_ids(&h, US_PER_MIN, ids, 64), 1);
+    ck_assert_int_eq(ids[0], 1);
+    client_submit(h.c, req(&h, 2, 0, US_PER_MIN, 60000, 1), US_PER_MIN);
+    ck_assert_int_eq(h.r[2].cr.reason, CLIENT_REASON_TOO_LARGE); /* above the limit */
+    client_free(h.c);
+}
+END_TEST
+
 static const struct client_class two_classes[2] = {
     {.priority = 0, .weight = 3, .timeout_us = 0}, /* interactive */
     {.priority = 9, .weight = 1, .timeout_us = 0}, /* batch */
@@ -1082,6 +1129,7 @@ int main(void)
     tcase_add_test(tc, poll_max_and_concurrency);
     tcase_add_test(tc, queue_full_reject_and_block);
     tcase_add_test(tc, never_fits);
+    tcase_add_test(tc, burst_shapes_cold_start);
     tcase_add_test(tc, policies);
     tcase_add_test(tc, aging_prevents_starvation);
     tcase_add_test(tc, weighted_shares);

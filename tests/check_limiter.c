@@ -206,6 +206,159 @@ START_TEST(bucket_full_at)
 }
 END_TEST
 
+/* B µs' worth of a rate: ceil(amount × B / period), at least 1; 0 = a period's worth. */
+START_TEST(burst_capacity)
+{
+    ck_assert_int_eq(limiter_burst_capacity(600, US_PER_MIN, US_PER_S), 10);
+    ck_assert_int_eq(limiter_burst_capacity(600, US_PER_MIN, US_PER_MIN), 600); /* today's */
+    ck_assert_int_eq(limiter_burst_capacity(600, US_PER_MIN, 0), 600);
+    ck_assert_int_eq(limiter_burst_capacity(600, US_PER_MIN, US_PER_DAY), 600 * 1440);
+    ck_assert_int_eq(limiter_burst_capacity(60000, US_PER_MIN, US_PER_S), 1000);
+    ck_assert_int_eq(limiter_burst_capacity(7, US_PER_MIN, US_PER_S), 1);      /* 0.117: up */
+    ck_assert_int_eq(limiter_burst_capacity(7, US_PER_MIN, 25 * US_PER_S), 3); /* 2.92: up */
+    ck_assert_int_eq(limiter_burst_capacity(1, US_PER_DAY, 1), 1);             /* at least 1 */
+    ck_assert_int_eq(limiter_burst_capacity(0, US_PER_MIN, US_PER_S), 0);      /* unlimited */
+    ck_assert_int_eq(limiter_burst_capacity(INT64_MAX, US_PER_MIN, US_PER_DAY), INT64_MAX);
+    /* with burst 1m every capacity is the limit itself, so results are today's */
+    struct rng r;
+    rng_seed(&r, 5);
+    for (int i = 0; i < 10000; i++) {
+        int64_t a = 1 + (int64_t)rng_below(&r, 1000000000);
+        FAST_ASSERT(limiter_burst_capacity(a, US_PER_MIN, US_PER_MIN) == a, "amount %lld",
+                    (long long)a);
+    }
+}
+END_TEST
+
+/* A cold start with a 1 s burst of 600 RPM: exactly 10 at t = 0, then one per 100 ms. */
+START_TEST(cold_start_burst)
+{
+    struct limiter l;
+    int64_t w;
+    ck_assert_int_eq(limiter_init_burst(&l, 600, 0, 0, 0, -1, 0), -EINVAL);
+    ck_assert_int_eq(limiter_init_burst(&l, 600, 0, 0, 0, US_PER_S, 0), 0);
+    ck_assert_int_eq(l.rpm.capacity, 10);
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq(limiter_try(&l, 0, 1, &w), LIMITER_OK);
+    ck_assert_int_eq(limiter_try(&l, 0, 1, &w), LIMITER_WAIT);
+    ck_assert_int_eq(w, 100000);
+    int64_t t = 0, n = 10;
+    for (;;) {
+        int rc = limiter_try(&l, t, 1, &w);
+        if (rc == LIMITER_WAIT) {
+            if (w > US_PER_MIN)
+                break;
+            t = w;
+            continue;
+        }
+        FAST_ASSERT(rc == LIMITER_OK && t == (n - 9) * 100000, "send %lld at %lld", (long long)n,
+                    (long long)t);
+        n++;
+        limiter_release(&l);
+    }
+    ck_assert_int_eq(n, 10 + 600); /* the burst, then the steady rate, nothing more */
+    /* the same limiter at the default keeps today's: a full minute at once */
+    limiter_init_burst(&l, 600, 0, 0, 0, US_PER_MIN, 0);
+    ck_assert_int_eq(l.rpm.capacity, 600);
+    /* TPD holds the whole day whatever the burst; TPM its burst */
+    limiter_init_burst(&l, 0, 60000, 2000000, 0, US_PER_S, 0);
+    ck_assert_int_eq(l.tpm.capacity, 1000);
+    ck_assert_int_eq(l.tpd.capacity, 2000000);
+}
+END_TEST
+
+/*
+ * A cost above the capacity but within the limit: admitted from a full bucket, into
+ * debt, never refused as too large. 60,000 TPM with a 1 s burst holds 1,000.
+ */
+START_TEST(cost_above_burst)
+{
+    struct limiter l;
+    int64_t w;
+    limiter_init_burst(&l, 0, 60000, 0, 0, US_PER_S, 0);
+    ck_assert(limiter_fits(&l, 60000));
+    ck_assert(!limiter_fits(&l, 60001));
+    ck_assert_int_eq(limiter_try(&l, 0, 60001, &w), -E2BIG);
+    ck_assert_int_eq(limiter_try(&l, 0, 2500, &w), LIMITER_OK); /* full: goes */
+    ck_assert_int_eq(limiter_bucket_level(&l.tpm, 0), -1500);
+    ck_assert_int_eq(limiter_bucket_full_at(&l.tpm, 0), 2500000);
+    ck_assert_int_eq(limiter_try(&l, 0, 1, &w), LIMITER_WAIT);
+    ck_assert_int_eq(w, 1501000); /* past the debt, then one token */
+    ck_assert_int_eq(limiter_try(&l, 1501000, 1, &w), LIMITER_OK);
+    /* another large one waits for full, not for its own 2,500 */
+    ck_assert_int_eq(limiter_try(&l, 1501000, 2500, &w), LIMITER_WAIT);
+    ck_assert_int_eq(w, 2501000);
+    ck_assert_int_eq(limiter_try(&l, 2500999, 2500, &w), LIMITER_WAIT);
+    ck_assert_int_eq(limiter_try(&l, 2501000, 2500, &w), LIMITER_OK);
+    /* the whole minute's worth at once, from full; a minute to be full again */
+    ck_assert_int_eq(limiter_try(&l, 5001000, 60000, &w), LIMITER_OK);
+    ck_assert_int_eq(limiter_bucket_full_at(&l.tpm, 5001000), 5001000 + US_PER_MIN);
+    /* one bucket alone: max_cost is max(capacity, amount) */
+    struct limiter_bucket b;
+    limiter_bucket_init(&b, 100, US_PER_MIN, 10, 0);
+    ck_assert_int_eq(b.max_cost, 100);
+    ck_assert_int_eq(limiter_bucket_try(&b, 0, 101, &w), -E2BIG);
+    ck_assert_int_eq(limiter_bucket_peek(&b, 0, 100, &w), LIMITER_OK);
+    ck_assert_int_eq(limiter_bucket_try(&b, 0, 11, &w), LIMITER_OK);
+    ck_assert_int_eq(limiter_bucket_level(&b, 0), -1);
+    limiter_bucket_init(&b, 100, US_PER_MIN, 300, 0); /* a burst above the period */
+    ck_assert_int_eq(b.max_cost, 300);
+    ck_assert_int_eq(limiter_bucket_try(&b, 0, 300, &w), LIMITER_OK);
+}
+END_TEST
+
+/*
+ * Drift-free with bursts shorter than the period: greedy sends of a constant cost c
+ * from a bucket of capacity cap. Below cap: after the cold burst the level stays
+ * below c < cap and never clips, so by time T exactly floor((cap·P + A·T) / (c·P))
+ * are admitted, over a day of random rates that do not divide time. At or above
+ * cap: each send waits for a full bucket, a cycle of exactly ceil(c·P / A) µs (the
+ * bucket is full within that last µs; what would spill over a full bucket is not
+ * kept, as with any bucket left full).
+ */
+START_TEST(property_no_drift_burst)
+{
+    struct rng r;
+    rng_seed(&r, 17);
+    for (int i = 0; i < 200; i++) {
+        int64_t P = rng_below(&r, 2) ? US_PER_MIN : US_PER_DAY;
+        int64_t A = 1 + (int64_t)rng_below(&r, 100000);
+        int64_t B = 1 + (int64_t)rng_below(&r, (uint64_t)P); /* shorter than the period */
+        int64_t cap = limiter_burst_capacity(A, P, B);
+        int64_t c = 1 + (int64_t)rng_below(&r, (uint64_t)(rng_below(&r, 2) ? cap : A));
+        int64_t T = US_PER_DAY;
+        /* keep the loop short: at most ~20k sends */
+        if ((__int128)A * T / ((__int128)c * P) > 20000)
+            c = (int64_t)((__int128)A * T / ((__int128)20000 * P)) + 1;
+        if (c > A)
+            c = A;
+        struct limiter_bucket b;
+        limiter_bucket_init(&b, A, P, cap, 0);
+        int64_t t = 0, n = 0, w, cycle = (int64_t)(((__int128)c * P + A - 1) / A);
+        for (;;) {
+            int rc = limiter_bucket_try(&b, t, c, &w);
+            if (rc == LIMITER_WAIT) {
+                FAST_ASSERT(w > t, "case %d: wait not after now", i);
+                if (w > T)
+                    break;
+                t = w;
+                continue;
+            }
+            FAST_ASSERT(rc == LIMITER_OK, "case %d: rc %d", i, rc);
+            FAST_ASSERT(c < cap || t == n * cycle, "case %d: send %lld at %lld, not %lld", i,
+                        (long long)n, (long long)t, (long long)(n * cycle));
+            n++;
+        }
+        int64_t want = c < cap
+                           ? (int64_t)(((__int128)cap * P + (__int128)A * T) / ((__int128)c * P))
+                           : T / cycle + 1;
+        FAST_ASSERT(n == want, "case %d (A %lld P %lld cap %lld c %lld): %lld sends, want %lld", i,
+                    (long long)A, (long long)P, (long long)cap, (long long)c, (long long)n,
+                    (long long)want);
+    }
+}
+END_TEST
+
 /* ---- four dimensions ----------------------------------------------------- */
 
 START_TEST(limiter_each_dimension)
@@ -314,7 +467,9 @@ struct adm {
 /*
  * Independent check: in every window [t_j - W, t_j] ending at an event, the
  * net cost admitted (charges minus refunds) is at most capacity + amount × W /
- * period; for the requests dimension, the number of admissions.
+ * period, where capacity is the bucket's, or the largest single cost admitted
+ * when that is more (it went from a full bucket, into debt); for the requests
+ * dimension, the number of admissions.
  */
 static void check_windows(const struct adm *a, int n, int64_t amount, int64_t period_us,
                           int64_t capacity, bool requests, int64_t W)
@@ -349,9 +504,15 @@ START_TEST(property_windows)
         int64_t tpd = rng_below(&rng, 3) ? 1000 + (int64_t)rng_below(&rng, 200000) : 0;
         int64_t conc = rng_below(&rng, 2) ? 1 + (int64_t)rng_below(&rng, 20) : 0;
         int64_t max_cost = 1 + (int64_t)rng_below(&rng, 5000);
+        /* a third at the default (a period's worth); the rest mostly shorter than the
+         * minute, down to 1 µs (every bucket then holds 1 request, or 1 token) */
+        int64_t burst = 0;
+        if (rng_below(&rng, 3))
+            burst = 1 + (int64_t)rng_below(&rng, rng_below(&rng, 4) ? US_PER_MIN : US_PER_DAY);
         struct limiter l;
         int64_t start = (int64_t)rng_below(&rng, 2) ? 0 : (int64_t)rng_below(&rng, US_PER_DAY);
-        limiter_init(&l, rpm, tpm, tpd, conc, start);
+        limiter_init_burst(&l, rpm, tpm, tpd, conc, burst, start);
+        int64_t biggest = 0; /* largest token cost admitted */
         static int64_t done_at[MAXADM], done_cost[MAXADM];
         int64_t t = start;
         int n_done = 0, n = 0;
@@ -392,6 +553,7 @@ START_TEST(property_windows)
                 adm[n].t = t;
                 adm[n].cost = cost;
                 n++;
+                biggest = cost > biggest ? cost : biggest;
                 done_cost[n_done] = cost;
                 done_at[n_done++] = t + 1 + (int64_t)rng_exp(&rng, 3e6);
                 cost = -1;
@@ -410,11 +572,16 @@ START_TEST(property_windows)
         }
         int64_t periods[3] = {US_PER_MIN, US_PER_MIN, US_PER_DAY};
         int64_t amounts[3] = {rpm, tpm, tpd};
+        int64_t caps[3] = {l.rpm.capacity, l.tpm.capacity, l.tpd.capacity};
+        FAST_ASSERT(!tpd || caps[2] == tpd, "TPD holds the whole day");
+        FAST_ASSERT(burst || ((caps[0] == rpm) && caps[1] == tpm), "default: a period's worth");
+        for (int d = 1; d < 3; d++)
+            caps[d] = caps[d] > biggest ? caps[d] : biggest;
         for (int d = 0; d < 3; d++) {
             int64_t P = periods[d];
-            const int64_t Ws[] = {P / 60, P / 7, P / 2, P, P + P / 3, 3 * P};
+            const int64_t Ws[] = {1, US_PER_S, P / 60, P / 7, P / 2, P, P + P / 3, 3 * P};
             for (size_t k = 0; k < sizeof Ws / sizeof Ws[0]; k++)
-                check_windows(adm, n, amounts[d], P, amounts[d], d == 0, Ws[k]);
+                check_windows(adm, n, amounts[d], P, caps[d], d == 0, Ws[k]);
         }
     }
 }
@@ -444,8 +611,11 @@ START_TEST(property_long_run_rate)
         double u = rng_unit(&rng);
         double offered_units_per_s = limit_per_s * (u < 0.5 ? 0.3 + u : 1.3 + 3.4 * (u - 0.5));
         double gap_us = US_PER_S * mean_cost / offered_units_per_s;
+        /* odd thirds at the default, the rest with a burst of 1 ms to 1 min: the long-run
+         * rate does not depend on it, even where most token costs exceed the bucket */
+        int64_t burst = seed % 3 ? 1000 + (int64_t)rng_below(&rng, US_PER_MIN) : 0;
         struct limiter l;
-        limiter_init(&l, tokens ? 0 : limit, tokens ? limit : 0, 0, 0, 0);
+        limiter_init_burst(&l, tokens ? 0 : limit, tokens ? limit : 0, 0, 0, burst, 0);
         const int64_t horizon = 4 * US_PER_HOUR;
         int64_t t = 0, arrived = 0, admitted = 0, head = 0, tail = 0;
         int64_t next_arrival = (int64_t)rng_exp(&rng, gap_us);
@@ -478,9 +648,10 @@ START_TEST(property_long_run_rate)
         double got = admitted / secs, offered = arrived / secs;
         double expect = offered < limit_per_s ? offered : limit_per_s;
         ck_assert_msg(got <= expect * 1.01 && got >= expect * 0.99,
-                      "seed %llu (%s): admitted %.4f/s, offered %.4f/s, limit %.4f/s",
-                      (unsigned long long)seed, tokens ? "tokens" : "requests", got, offered,
-                      limit_per_s);
+                      "seed %llu (%s, burst %lld µs): admitted %.4f/s, offered %.4f/s, limit "
+                      "%.4f/s",
+                      (unsigned long long)seed, tokens ? "tokens" : "requests", (long long)burst,
+                      got, offered, limit_per_s);
     }
 }
 END_TEST
@@ -496,6 +667,9 @@ static Suite *suite(void)
     tcase_add_test(tc, bucket_edges);
     tcase_add_test(tc, bucket_reconcile);
     tcase_add_test(tc, bucket_full_at);
+    tcase_add_test(tc, burst_capacity);
+    tcase_add_test(tc, cold_start_burst);
+    tcase_add_test(tc, cost_above_burst);
     suite_add_tcase(s, tc);
     tc = tcase_create("limiter");
     tcase_add_test(tc, limiter_each_dimension);
@@ -506,6 +680,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, property_windows);
     tcase_add_test(tc, property_long_run_rate);
+    tcase_add_test(tc, property_no_drift_burst);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client.h"
 #include "provider.h"
 #include "rng.h"
 #include "scenario.h"
@@ -231,6 +232,72 @@ START_TEST(several_limits_longest_wait)
     ck_assert_int_eq(d.rl.retry_after_us, 60 * US_PER_S);
     ck_assert_int_eq(d.rl.remaining_requests, 0);
     ck_assert_int_eq(d.rl.remaining_tokens, 0);
+    provider_free(p);
+}
+END_TEST
+
+/*
+ * [server] burst: a cold-start spike of 50 small requests at 600 RPM. The 1 m
+ * default holds a minute's worth and accepts them all; a 1 s burst holds 10,
+ * answers 429 to the 11th with the exact wait for one more (100 ms), and still
+ * reports the limit itself in the headers.
+ */
+START_TEST(burst_cold_start_spike)
+{
+    struct server_config c = base_cfg();
+    c.requests_per_minute = 600;
+    c.tokens_per_minute = 60000;
+    struct provider_decision d;
+    const int64_t bursts[] = {0, US_PER_MIN}; /* 0 is the default too: a period's worth */
+    for (int k = 0; k < 2; k++) {
+        c.burst_us = bursts[k];
+        provider *p = mk(&c, 1);
+        for (int i = 0; i < 50; i++)
+            ck_assert_int_eq(submit(p, 0, 10, 10, 10, &d), PROVIDER_ACCEPTED);
+        ck_assert_int_eq(d.rl.remaining_requests, 550);
+        provider_free(p);
+    }
+    c.burst_us = US_PER_S;
+    provider *p = mk(&c, 1);
+    int ok = 0;
+    for (int i = 0; i < 50; i++)
+        ok += submit(p, 0, 10, 10, 10, &d) == PROVIDER_ACCEPTED;
+    ck_assert_int_eq(ok, 10);
+    ck_assert_int_eq(d.status, 429);
+    ck_assert_int_eq(d.reason, PROVIDER_LIMIT_RPM);
+    ck_assert_int_eq(d.rl.retry_after_us, 100000);
+    ck_assert_int_eq(d.rl.limit_requests, 600);
+    ck_assert_int_eq(d.rl.remaining_requests, 0);
+    ck_assert_int_eq(d.rl.reset_requests_us, US_PER_S); /* 10 at 10/s */
+    ck_assert_int_eq(d.rl.remaining_tokens, 1000 - 10 * 20);
+    ck_assert_int_eq(submit(p, 99999, 10, 10, 10, &d), PROVIDER_RATE_LIMITED);
+    ck_assert_int_eq(submit(p, 100000, 10, 10, 10, &d), PROVIDER_ACCEPTED);
+    provider_free(p);
+
+    /* Larger than the TPM bucket (1,000) but within the limit: taken from a full
+     * bucket, into debt; the headers show 0 remaining, never a negative count. */
+    c.requests_per_minute = 0;
+    p = mk(&c, 1);
+    ck_assert_int_eq(submit(p, 0, 1500, 1000, 1000, &d), PROVIDER_ACCEPTED);
+    ck_assert_int_eq(d.rl.remaining_tokens, 0);
+    ck_assert_int_eq(d.rl.reset_tokens_us, 2500000); /* 2,500 tokens at 1,000/s */
+    ck_assert_int_eq(submit(p, 0, 10, 10, 10, &d), PROVIDER_RATE_LIMITED);
+    ck_assert_int_eq(d.reason, PROVIDER_LIMIT_TPM);
+    ck_assert_int_eq(d.rl.retry_after_us, 1520000); /* the debt, then 20 tokens */
+    ck_assert_int_eq(submit(p, 1520000, 1500, 1000, 1000, &d), PROVIDER_RATE_LIMITED);
+    ck_assert_int_eq(d.rl.retry_after_us, 980000); /* a large one waits for full */
+    ck_assert_int_eq(submit(p, 2500000, 1500, 1000, 1000, &d), PROVIDER_ACCEPTED);
+    /* above the limit itself: never fits, as without a burst */
+    ck_assert_int_eq(submit(p, 100 * US_PER_S, 60000, 1, 1, &d), PROVIDER_RATE_LIMITED);
+    ck_assert_int_eq(d.rl.should_retry, 0);
+    provider_free(p);
+
+    /* Window mode ignores the burst: the window's whole quota is its burst. */
+    c.requests_per_minute = 600;
+    c.enforce = ENFORCE_WINDOW;
+    p = mk(&c, 1);
+    for (int i = 0; i < 50; i++)
+        ck_assert_int_eq(submit(p, 0, 10, 10, 10, &d), PROVIDER_ACCEPTED);
     provider_free(p);
 }
 END_TEST
@@ -744,14 +811,21 @@ START_TEST(window_never_over_limit)
 }
 END_TEST
 
-/* Property: in bucket mode, any span of W µs admits at most limit + limit·W/period requests. */
+/*
+ * Property: in bucket mode, any span of W µs admits at most capacity +
+ * limit·W/period requests, the capacity being the limit (the default burst) or
+ * the burst's worth (seeds above 5: 1 s, 250 ms, 1 µs, 20 s, 5 min).
+ */
 START_TEST(bucket_never_over_bound)
 {
     enum { N = 20000 };
     static int64_t admitted[N];
+    static const int64_t bursts[] = {US_PER_S, 250000, 1, 20 * US_PER_S, 5 * US_PER_MIN};
     for (uint64_t seed = 1; seed <= 10; seed++) {
         struct server_config c = base_cfg();
         c.requests_per_minute = 120;
+        c.burst_us = seed > 5 ? bursts[seed - 6] : 0;
+        int64_t cap = seed > 5 ? limiter_burst_capacity(120, US_PER_MIN, c.burst_us) : 120;
         provider *p = mk(&c, seed);
         struct rng r;
         rng_seed(&r, seed);
@@ -766,9 +840,9 @@ START_TEST(bucket_never_over_bound)
                 admitted[n++] = now;
         }
         ck_assert_int_gt(n, 1000);
-        const int64_t spans[] = {US_PER_S, 10 * US_PER_S, US_PER_MIN, 5 * US_PER_MIN};
-        for (int k = 0; k < 4; k++) {
-            int64_t w = spans[k], bound = 120 + (120 * w + US_PER_MIN - 1) / US_PER_MIN;
+        const int64_t spans[] = {1, US_PER_S, 10 * US_PER_S, US_PER_MIN, 5 * US_PER_MIN};
+        for (int k = 0; k < 5; k++) {
+            int64_t w = spans[k], bound = cap + (120 * w + US_PER_MIN - 1) / US_PER_MIN;
             int lo = 0;
             for (int hi = 0; hi < n; hi++) {
                 while (admitted[hi] - admitted[lo] >= w)
@@ -784,11 +858,14 @@ END_TEST
 /* Property: in bucket mode, retrying exactly at retry_after succeeds (nothing else charged). */
 START_TEST(bucket_retry_after_is_exact)
 {
-    for (uint64_t seed = 1; seed <= 20; seed++) {
+    for (uint64_t seed = 1; seed <= 40; seed++) {
         struct server_config c = base_cfg();
         c.requests_per_minute = 7;
         c.tokens_per_minute = 3333;
         c.tokens_per_day = 100000;
+        /* seeds above 20: a 1 s or 20 s burst (56 or 1,111 tokens), so most prompts
+         * exceed the TPM bucket and wait for it to be full */
+        c.burst_us = seed <= 20 ? 0 : seed % 2 ? US_PER_S : 20 * US_PER_S;
         provider *p = mk(&c, seed);
         struct rng r;
         rng_seed(&r, seed);
@@ -811,6 +888,142 @@ START_TEST(bucket_retry_after_is_exact)
         }
         provider_free(p);
     }
+}
+END_TEST
+
+/* ---- the client core in front of the provider -------------------------------- */
+
+/*
+ * A small engine: the client core (client.h) sends straight into the provider
+ * on one scripted clock, as the sim does. Every request uses max_tokens in full,
+ * so the client's reservation and the server's charge are the same number.
+ */
+enum { DUO_MAX = 1024 };
+
+struct duo_req {
+    struct client_req cr; /* first: the engine casts back */
+};
+
+struct duo {
+    client *c;
+    provider *p;
+    struct duo_req r[DUO_MAX];
+    int64_t n429, succeeded, ended;
+};
+
+static void duo_terminal(void *ctx, struct client_req *cr, enum client_state st, int status,
+                         int64_t now)
+{
+    struct duo *d = ctx;
+    (void)cr, (void)status, (void)now;
+    d->ended++;
+    d->succeeded += st == CLIENT_SUCCEEDED;
+}
+
+static void duo_answer(void *ctx, const struct provider_event *ev)
+{
+    struct duo *d = ctx;
+    if (ev->kind == PROVIDER_EV_DONE)
+        client_on_response(d->c, ev->handle, ev->t_us, 200, &ev->rl, ev->prompt_tokens,
+                           ev->completion_tokens);
+}
+
+/*
+ * A cold-start spike at 0 of `spike` requests (every 10th a large one, 2,500
+ * tokens), then 2 small ones per second for a minute; small ones cost 200 tokens.
+ * Runs until every request has ended; returns the requests that arrived.
+ */
+static int duo_run(struct duo *d, const struct client_config *ccfg,
+                   const struct server_config *scfg, int spike)
+{
+    struct rng root;
+    rng_seed(&root, 3);
+    d->p = provider_new(scfg, &root);
+    struct client_callbacks cb = {duo_terminal, NULL, d};
+    const struct client_class cl = {.priority = 0, .weight = 1, .timeout_us = 0};
+    int err;
+    d->c = client_new(ccfg, &cl, 1, &root, &cb, 0, &err);
+    ck_assert_ptr_nonnull(d->c);
+    int n = spike + 120, next = 0;
+    ck_assert_int_le(n, DUO_MAX);
+    int64_t now = 0;
+    for (int turns = 0; turns < 100000; turns++) {
+        int64_t arrival = next < n ? (next < spike ? 0 : (next - spike) * 500000) : TIME_NEVER;
+        int64_t t = arrival, w = client_next_wakeup(d->c), e = provider_next_event_us(d->p);
+        t = w < t ? w : t;
+        t = e < t ? e : t;
+        if (t == TIME_NEVER)
+            break;
+        now = t > now ? t : now;
+        provider_advance(d->p, now, duo_answer, d);
+        for (; next < n && (next < spike ? 0 : (next - spike) * 500000) <= now; next++) {
+            bool large = next < spike && next % 10 == 9;
+            client_req_init(&d->r[next].cr, 0, now, large ? 1500 : 100, large ? 1000 : 100);
+            ck_assert_int_eq(client_submit(d->c, &d->r[next].cr, now), 0);
+        }
+        struct client_req *out[64];
+        int k;
+        do {
+            k = client_poll(d->c, now, out, 64);
+            for (int i = 0; i < k; i++) {
+                struct provider_decision dec;
+                int kind = provider_submit(d->p, now, out[i]->prompt_tokens, out[i]->max_tokens,
+                                           out[i]->max_tokens, out[i], &dec);
+                if (kind == PROVIDER_RATE_LIMITED) {
+                    d->n429++;
+                    client_on_response(d->c, out[i], now, 429, &dec.rl, -1, -1);
+                } else {
+                    ck_assert_int_eq(kind, PROVIDER_ACCEPTED);
+                }
+            }
+        } while (k == 64);
+    }
+    ck_assert_int_eq(d->ended, n);
+    client_free(d->c);
+    provider_free(d->p);
+    return n;
+}
+
+/*
+ * A server with a 1 s burst (600 RPM, 60,000 TPM: buckets of 10 requests and 1,000
+ * tokens). A client configured with today's semantics (1 m) sends the spike at
+ * once and draws 429s; the same client with a matching 1 s burst draws none,
+ * large requests included (each goes from a full bucket on both sides), and every
+ * request succeeds. Against the 1 m server the 1 m client draws none either.
+ */
+START_TEST(client_with_matching_burst_draws_no_429)
+{
+    struct scenario sc;
+    scenario_defaults(&sc);
+    struct client_config cc = sc.client;
+    cc.requests_per_minute = 600;
+    cc.tokens_per_minute = 60000;
+    cc.priority = PRIORITY_FIFO;
+    cc.request_timeout_us = 0;
+    cc.retry.jitter = JITTER_NONE;
+    struct server_config sv = base_cfg();
+    sv.requests_per_minute = 600;
+    sv.tokens_per_minute = 60000;
+    sv.service_mean_us = 200 * US_PER_MS;
+    struct duo *d = calloc(1, sizeof *d);
+
+    sv.burst_us = US_PER_S;
+    cc.burst_us = US_PER_MIN;
+    duo_run(d, &cc, &sv, 200);
+    ck_assert_int_gt(d->n429, 100); /* the spike, beyond 10 requests / 1,000 tokens */
+
+    memset(d, 0, sizeof *d);
+    cc.burst_us = US_PER_S;
+    int n = duo_run(d, &cc, &sv, 200);
+    ck_assert_int_eq(d->n429, 0);
+    ck_assert_int_eq(d->succeeded, n);
+
+    memset(d, 0, sizeof *d);
+    sv.burst_us = cc.burst_us = US_PER_MIN;
+    n = duo_run(d, &cc, &sv, 200);
+    ck_assert_int_eq(d->n429, 0);
+    ck_assert_int_eq(d->succeeded, n);
+    free(d);
 }
 END_TEST
 
@@ -910,18 +1123,18 @@ END_TEST
 START_TEST(srvlimit_unit)
 {
     struct srvlimit l;
-    srvlimit_init(&l, 0, US_PER_MIN, ENFORCE_BUCKET, 0);
+    srvlimit_init(&l, 0, US_PER_MIN, 0, ENFORCE_BUCKET, 0);
     ck_assert(srvlimit_unlimited(&l));
     ck_assert_int_eq(srvlimit_wait_us(&l, INT64_MAX / 2), 0);
     /* Enormous limits and times stay exact (128-bit level). */
-    srvlimit_init(&l, INT64_MAX / 4, US_PER_DAY, ENFORCE_BUCKET, 0);
+    srvlimit_init(&l, INT64_MAX / 4, US_PER_DAY, 0, ENFORCE_BUCKET, 0);
     srvlimit_charge(&l, INT64_MAX / 4);
     srvlimit_update(&l, US_PER_DAY);
     ck_assert_int_eq(srvlimit_remaining(&l), INT64_MAX / 4);
     srvlimit_update(&l, INT64_MAX / 2);
     ck_assert_int_eq(srvlimit_remaining(&l), INT64_MAX / 4);
     /* A bucket answers as of the latest time seen; an earlier one is ignored. */
-    srvlimit_init(&l, 60, US_PER_MIN, ENFORCE_BUCKET, 0);
+    srvlimit_init(&l, 60, US_PER_MIN, 0, ENFORCE_BUCKET, 0);
     srvlimit_charge(&l, 60);
     ck_assert_int_eq(srvlimit_wait_us(&l, 1), US_PER_S);
     ck_assert_int_eq(srvlimit_reset_us(&l), US_PER_MIN);
@@ -938,8 +1151,24 @@ START_TEST(srvlimit_unit)
     ck_assert_int_eq(srvlimit_remaining(&l), 0);
     ck_assert_int_eq(srvlimit_reset_us(&l), US_PER_MIN - 500000);
     ck_assert_int_eq(srvlimit_wait_us(&l, 61), -1);
+    /* A capacity below the limit (the server's burst): a cost above it goes from full,
+     * into debt; remaining never shows the debt, the reset time counts it. */
+    srvlimit_init(&l, 60000, US_PER_MIN, 1000, ENFORCE_BUCKET, 0);
+    ck_assert_int_eq(srvlimit_remaining(&l), 1000);
+    ck_assert_int_eq(srvlimit_wait_us(&l, 2500), 0);
+    srvlimit_charge(&l, 2500);
+    ck_assert_int_eq(srvlimit_remaining(&l), 0);
+    ck_assert_int_eq(srvlimit_reset_us(&l), 2500000);
+    ck_assert_int_eq(srvlimit_wait_us(&l, 1), 1501000);
+    ck_assert_int_eq(srvlimit_wait_us(&l, 60000), 2500000);
+    ck_assert_int_eq(srvlimit_wait_us(&l, 60001), -1);
+    srvlimit_update(&l, 2 * US_PER_S);
+    ck_assert_int_eq(srvlimit_remaining(&l), 500);
+    /* Window mode has no capacity: a window's quota is its burst. */
+    srvlimit_init(&l, 2, US_PER_MIN, 1, ENFORCE_WINDOW, 0);
+    ck_assert_int_eq(srvlimit_wait_us(&l, 2), 0);
     /* Windows at negative times align with floor division. */
-    srvlimit_init(&l, 2, US_PER_MIN, ENFORCE_WINDOW, -1);
+    srvlimit_init(&l, 2, US_PER_MIN, 0, ENFORCE_WINDOW, -1);
     ck_assert_int_eq(l.win_start_us, -US_PER_MIN);
     srvlimit_charge(&l, 2);
     ck_assert_int_eq(srvlimit_wait_us(&l, 1), 1);
@@ -1080,6 +1309,8 @@ int main(void)
     tcase_add_test(lim, tpd_bucket);
     tcase_add_test(lim, several_limits_longest_wait);
     tcase_add_test(lim, concurrency_limit);
+    tcase_add_test(lim, burst_cold_start_spike);
+    tcase_add_test(lim, client_with_matching_burst_draws_no_429);
     tcase_add_test(lim, window_never_over_limit);
     tcase_add_test(lim, bucket_retry_after_is_exact);
     tcase_add_test(lim, bucket_never_over_bound);

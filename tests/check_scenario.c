@@ -41,6 +41,9 @@ static const struct bad_case {
      "more than server tokens_per_day = 100"},
     {"[server]\nerror_rate = 60%\nreset_rate = 50%\n" CLASS, 2, "fault shares add up to more than 1"},
     {"[server]\nheaders = azure\n" CLASS, 2, "headers: bad value 'azure' (expected openai, anthropic or none)"},
+    {"[client]\nburst = 0\n" CLASS, 2, "burst: bad value '0' (expected a positive duration of at most 1d such as 1s or 1m)"},
+    {"[server]\nburst = 1d1us\n" CLASS, 2, "burst: bad value '1d1us' (expected a positive duration of at most 1d"},
+    {"[server]\nburst = 5\n" CLASS, 2, "burst: '5' has no unit"},
     {"[class.chat]\nprompt_tokens = const 5\n", 1, "class chat: missing key 'arrival'"},
     {"[class.chat]\narrival = poisson 20\n", 2, "arrival: bad rate '20'"},
     {"[class.chat]\narrival = teleport 1/s\n", 2, "arrival: unknown process 'teleport'"},
@@ -309,6 +312,44 @@ START_TEST(prompts_key)
 }
 END_TEST
 
+/* burst, in [client] and [server]: a duration, 1 m by default, written back and loaded back. */
+START_TEST(burst_key)
+{
+    struct scenario sc, back;
+    struct scenario_error err;
+    ck_assert_int_eq(scenario_load_string(&sc, "b.ini", CLASS, NULL, 0, &err), 0);
+    ck_assert_int_eq(sc.client.burst_us, 60000000LL);
+    ck_assert_int_eq(sc.server.burst_us, 60000000LL);
+    scenario_fini(&sc);
+    const char *text = "[client]\nburst = 1s\n[server]\nburst = 250ms\n" CLASS;
+    ck_assert_int_eq(scenario_load_string(&sc, "b.ini", text, NULL, 0, &err), 0);
+    ck_assert_int_eq(sc.client.burst_us, 1000000);
+    ck_assert_int_eq(sc.server.burst_us, 250000);
+    char *t1 = write_to_string(&sc);
+    char *server = strstr(t1, "\n[server]\n");
+    ck_assert_ptr_nonnull(server);
+    char *cb = strstr(t1, "\nburst = 1s\n"), *sb = strstr(t1, "\nburst = 250ms\n");
+    ck_assert_msg(cb && cb < server && sb > server, "burst not written back:\n%s", t1);
+    ck_assert_int_eq(scenario_load_string(&back, "resolved.ini", t1, NULL, 0, &err), 0);
+    ck_assert_int_eq(back.client.burst_us, 1000000);
+    ck_assert_int_eq(back.server.burst_us, 250000);
+    free(t1);
+    scenario_fini(&back);
+    scenario_fini(&sc);
+    /* the longest period, a day, is the most it takes; overrides are checked alike */
+    const char *ov[] = {"server.burst=1d", "client.burst=1us"};
+    ck_assert_int_eq(scenario_load_string(&sc, "b.ini", CLASS, ov, 2, &err), 0);
+    ck_assert_int_eq(sc.server.burst_us, 86400000000LL);
+    ck_assert_int_eq(sc.client.burst_us, 1);
+    scenario_fini(&sc);
+    const char *too_long[] = {"client.burst=25h"};
+    ck_assert_int_lt(scenario_load_string(&sc, "b.ini", CLASS, too_long, 1, &err), 0);
+    ck_assert_str_eq(err.file, "--set client.burst=25h");
+    ck_assert(strstr(err.msg, "burst: bad value '25h'"));
+    scenario_fini(&sc);
+}
+END_TEST
+
 /* doc/scenario.md documents exactly the keys the loader accepts. */
 START_TEST(doc_matches_loader)
 {
@@ -370,6 +411,7 @@ int main(void)
     tcase_add_test(tc, bundled_scenarios_load_and_round_trip);
     tcase_add_test(tc, empirical_round_trip);
     tcase_add_test(tc, prompts_key);
+    tcase_add_test(tc, burst_key);
     tcase_add_test(tc, doc_matches_loader);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -26,6 +26,7 @@ void scenario_defaults(struct scenario *sc)
     sc->slo_max_429_share = -1;
 
     struct client_config *c = &sc->client;
+    c->burst_us = US_PER_MIN;
     c->queue_capacity = 10000;
     c->queue_full = QUEUE_FULL_REJECT;
     c->priority = PRIORITY_AGING;
@@ -43,6 +44,7 @@ void scenario_defaults(struct scenario *sc)
     c->retry.budget_min_retries = 10;
 
     struct server_config *s = &sc->server;
+    s->burst_us = US_PER_MIN;
     s->enforce = ENFORCE_BUCKET;
     s->headers = HEADERS_OPENAI;
     s->max_running = 256;
@@ -111,7 +113,7 @@ struct key_def {
     size_t off;                /* offset in the section's struct */
     size_t size;               /* K_STRING: buffer size */
     int64_t min;               /* smallest allowed (K_COUNT, K_INT, K_DURATION) */
-    int64_t max;               /* K_INT: largest allowed */
+    int64_t max;               /* K_INT: largest allowed; K_DURATION: largest, 0 = none */
     const char *const *names;  /* K_ENUM: names in enum order, NULL-terminated */
     const char *expect;        /* what a valid value looks like, for messages */
 };
@@ -139,6 +141,9 @@ static const char *const service_names[] = {"batching", "exponential", "determin
 #define ENUM(sec, name, off, names) {sec, name, K_ENUM, off, 0, 0, 0, names, NULL}
 #define SHARE(sec, name, off) {sec, name, K_SHARE, off, 0, 0, 0, NULL, "a share such as 0.05 or 5%"}
 #define BOOL(sec, name, off) {sec, name, K_BOOL, off, 0, 0, 0, NULL, "yes or no"}
+/* At most the longest period a bucket refills over (a day). */
+#define BURST(sec, off) {sec, "burst", K_DURATION, off, 0, 1, US_PER_DAY, NULL, \
+    "a positive duration of at most 1d such as 1s or 1m"}
 
 static const struct key_def keys[] = {
     STR(SEC_SCENARIO, "name", SO(name), SCENARIO_NAME_MAX),
@@ -156,6 +161,7 @@ static const struct key_def keys[] = {
     CNT(SEC_CLIENT, "requests_per_minute", CO(requests_per_minute), 0),
     CNT(SEC_CLIENT, "tokens_per_minute", CO(tokens_per_minute), 0),
     CNT(SEC_CLIENT, "tokens_per_day", CO(tokens_per_day), 0),
+    BURST(SEC_CLIENT, CO(burst_us)),
     CNT(SEC_CLIENT, "max_concurrent", CO(max_concurrent), 0),
     CNT(SEC_CLIENT, "queue_capacity", CO(queue_capacity), 0),
     ENUM(SEC_CLIENT, "queue_full", CO(queue_full), queue_full_names),
@@ -178,6 +184,7 @@ static const struct key_def keys[] = {
     CNT(SEC_SERVER, "requests_per_minute", VO(requests_per_minute), 0),
     CNT(SEC_SERVER, "tokens_per_minute", VO(tokens_per_minute), 0),
     CNT(SEC_SERVER, "tokens_per_day", VO(tokens_per_day), 0),
+    BURST(SEC_SERVER, VO(burst_us)),
     CNT(SEC_SERVER, "max_concurrent", VO(max_concurrent), 0),
     ENUM(SEC_SERVER, "enforce", VO(enforce), enforce_names),
     ENUM(SEC_SERVER, "headers", VO(headers), header_names),
@@ -728,7 +735,7 @@ static bool set_key(struct loader *ld, int line, const struct key_def *k, int cl
         rc = parse_duration_us(value, &i64);
         if (rc == -EINVAL && strchr("0123456789.", value[0]) && !strpbrk(value, "abcdefghijklmnopqrstuvwxyz"))
             return fail(ld, line, "%s: '%s' has no unit (expected %s)", name, value, k->expect);
-        if (rc < 0 || i64 < k->min)
+        if (rc < 0 || i64 < k->min || (k->max && i64 > k->max))
             return bad_value(ld, line, name, value, k->expect);
         *(int64_t *)f = i64;
         return true;

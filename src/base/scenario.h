@@ -49,6 +49,9 @@ struct client_config {
     int64_t requests_per_minute; /* RPM limit, 0 = unlimited */
     int64_t tokens_per_minute;   /* TPM limit, 0 = unlimited */
     int64_t tokens_per_day;      /* TPD limit, 0 = unlimited */
+    int64_t burst_us;            /* the RPM and TPM buckets hold this much time's worth of their
+                                    rate (limiter.h); 0 = one period's, the same as the 1 min
+                                    default */
     int64_t max_concurrent;      /* requests in flight at once, 0 = unlimited */
     int64_t queue_capacity;      /* requests waiting in the client queue, 0 = unbounded */
     enum queue_full_policy queue_full; /* reject new arrivals, or block the producer */
@@ -72,6 +75,8 @@ struct server_config {
     int64_t requests_per_minute; /* provider RPM, 0 = unlimited */
     int64_t tokens_per_minute;   /* provider TPM, 0 = unlimited */
     int64_t tokens_per_day;      /* provider TPD, 0 = unlimited */
+    int64_t burst_us;            /* ENFORCE_BUCKET: the RPM and TPM buckets hold this much time's
+                                    worth of their rate; 0 = one period's, as the 1 min default */
     int64_t max_concurrent;      /* provider concurrency limit (429 above it), 0 = unlimited */
     enum enforce_kind enforce;   /* continuously refilled bucket, or fixed windows */
     enum header_style headers;   /* rate-limit headers on answers and 429s */

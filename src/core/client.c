@@ -125,14 +125,14 @@ client *client_new(const struct client_config *cfg, const struct client_class *c
         return NULL;
     if (cfg->queue_capacity < 0 || cfg->aging_us < 0 || cfg->request_timeout_us < 0 ||
         cfg->retry.base_delay_us < 0 || cfg->retry.max_delay_us < 0 ||
-        cfg->retry.budget_ratio < 0 || cfg->retry.budget_window_us < 0)
+        cfg->retry.budget_ratio < 0 || cfg->retry.budget_window_us < 0 || cfg->burst_us < 0)
         return NULL;
     for (int i = 0; i < n_classes; i++)
         if (classes[i].weight < 0 || classes[i].timeout_us < 0 || classes[i].priority < 0)
             return NULL;
     client *c = xcalloc(1, sizeof *c);
-    if (limiter_init(&c->lim, cfg->requests_per_minute, cfg->tokens_per_minute, cfg->tokens_per_day,
-                     cfg->max_concurrent, now_us)) {
+    if (limiter_init_burst(&c->lim, cfg->requests_per_minute, cfg->tokens_per_minute,
+                           cfg->tokens_per_day, cfg->max_concurrent, cfg->burst_us, now_us)) {
         free(c);
         return NULL;
     }

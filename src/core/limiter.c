@@ -16,7 +16,8 @@ static bool bucket_ok(const struct limiter_bucket *b)
     if (b->amount == 0)
         return true;
     return b->period_us > 0 && b->capacity > 0 && b->level_uus <= b->cap_uus &&
-           b->cap_uus == (i128)b->capacity * b->period_us;
+           b->cap_uus == (i128)b->capacity * b->period_us &&
+           b->max_cost == (b->capacity > b->amount ? b->capacity : b->amount);
 }
 #endif
 
@@ -28,11 +29,21 @@ int limiter_bucket_init(struct limiter_bucket *b, int64_t amount, int64_t period
     b->amount = amount;
     b->period_us = period_us;
     b->capacity = amount == 0 ? 0 : (capacity ? capacity : amount);
+    b->max_cost = b->capacity > amount ? b->capacity : amount;
     b->cap_uus = (i128)b->capacity * period_us;
     b->level_uus = b->cap_uus;
     b->last_us = now_us;
     assert(bucket_ok(b));
     return 0;
+}
+
+int64_t limiter_burst_capacity(int64_t amount, int64_t period_us, int64_t burst_us)
+{
+    assert(amount >= 0 && period_us > 0 && burst_us >= 0);
+    if (amount == 0 || burst_us == 0)
+        return amount;
+    i128 c = ((i128)amount * burst_us + period_us - 1) / period_us;
+    return c < 1 ? 1 : c > INT64_MAX ? INT64_MAX : (int64_t)c;
 }
 
 /*
@@ -61,7 +72,13 @@ static inline int64_t time_for(const struct limiter_bucket *b, i128 need_uus)
     return t >= TIME_NEVER ? TIME_NEVER : (int64_t)t;
 }
 
-/* limiter_bucket_peek, inline for limiter_peek: the client calls it per bucket per send. */
+/*
+ * limiter_bucket_peek, inline for limiter_peek: the client calls it per bucket per send.
+ * A cost above the capacity needs the bucket full, not the cost, which it never
+ * holds. Full rather than merely out of debt (Guava's RateLimiter lets any request
+ * through then) keeps the window bound at max(capacity, cost), and changes nothing
+ * at the default capacity, where no admissible cost exceeds it.
+ */
 static inline int bucket_peek(struct limiter_bucket *b, int64_t now_us, int64_t cost,
                               int64_t *wait_until_us)
 {
@@ -69,10 +86,12 @@ static inline int bucket_peek(struct limiter_bucket *b, int64_t now_us, int64_t 
         return -EINVAL;
     if (b->amount == 0 || cost == 0)
         return LIMITER_OK;
-    if (cost > b->capacity)
+    if (cost > b->max_cost)
         return -E2BIG;
     refill(b, now_us);
     i128 need = (i128)cost * b->period_us;
+    if (need > b->cap_uus)
+        need = b->cap_uus;
     if (b->level_uus >= need)
         return LIMITER_OK;
     *wait_until_us = time_for(b, need);
@@ -170,13 +189,16 @@ static bool limiter_ok(const struct limiter *l)
 }
 #endif
 
-int limiter_init(struct limiter *l, int64_t rpm, int64_t tpm, int64_t tpd, int64_t max_concurrent,
-                 int64_t now_us)
+int limiter_init_burst(struct limiter *l, int64_t rpm, int64_t tpm, int64_t tpd,
+                       int64_t max_concurrent, int64_t burst_us, int64_t now_us)
 {
-    if (rpm < 0 || tpm < 0 || tpd < 0 || max_concurrent < 0)
+    if (rpm < 0 || tpm < 0 || tpd < 0 || max_concurrent < 0 || burst_us < 0)
         return -EINVAL;
-    limiter_bucket_init(&l->rpm, rpm, US_PER_MIN, 0, now_us);
-    limiter_bucket_init(&l->tpm, tpm, US_PER_MIN, 0, now_us);
+    limiter_bucket_init(&l->rpm, rpm, US_PER_MIN, limiter_burst_capacity(rpm, US_PER_MIN, burst_us),
+                        now_us);
+    limiter_bucket_init(&l->tpm, tpm, US_PER_MIN, limiter_burst_capacity(tpm, US_PER_MIN, burst_us),
+                        now_us);
+    /* TPD keeps the whole day whatever the burst: a daily budget, not a rate. */
     limiter_bucket_init(&l->tpd, tpd, US_PER_DAY, 0, now_us);
     l->max_concurrent = max_concurrent;
     l->conc_limit = max_concurrent;
@@ -187,7 +209,14 @@ int limiter_init(struct limiter *l, int64_t rpm, int64_t tpm, int64_t tpd, int64
         l->max_cost = tpm;
     if (tpd && tpd < l->max_cost)
         l->max_cost = tpd;
+    assert(limiter_ok(l));
     return 0;
+}
+
+int limiter_init(struct limiter *l, int64_t rpm, int64_t tpm, int64_t tpd, int64_t max_concurrent,
+                 int64_t now_us)
+{
+    return limiter_init_burst(l, rpm, tpm, tpd, max_concurrent, 0, now_us);
 }
 
 bool limiter_fits(const struct limiter *l, int64_t cost_tokens)

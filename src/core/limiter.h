@@ -22,12 +22,17 @@
  * the exact wait, rounded up to the next whole µs (never early).
  *
  * Burst semantics. A bucket starts full, and its capacity is, unless set
- * otherwise, one whole period's worth (`amount`), the way providers enforce
- * limits: a cold client may send a full minute of RPM at once, then continues at
- * the steady rate. So in any window of length W the admitted cost is at most
- * capacity + amount * W / period_us (the tests check exactly this bound).
- * A cost larger than the capacity can never be admitted: it is refused with
- * -E2BIG at once, never left waiting.
+ * otherwise, one whole period's worth (`amount`): a cold client may send a full
+ * minute of RPM at once, then continues at the steady rate. A smaller capacity
+ * (limiter_burst_capacity: B µs' worth of the rate) models stricter enforcers —
+ * quantised limits, nginx's limit_req burst, Envoy's bucket size. A single cost
+ * larger than the capacity but at most one period's worth is still admitted, from
+ * a full bucket, and leaves the bucket in debt for the excess: the bucket acts as
+ * if it held that request, and never needs to know the largest one in advance.
+ * So in any window of length W the admitted cost is at most
+ * max(capacity, largest cost) + amount * W / period_us (the tests check exactly
+ * this bound). A cost above max(capacity, amount) can never be admitted: it is
+ * refused with -E2BIG at once, never left waiting.
  *
  * Reservation and reconciliation. Callers charge an estimate up front and
  * reconcile to the actual cost later: an unused part is refunded (never above
@@ -55,7 +60,8 @@
 
 /*
  * One bucket. Invariant: level_uus <= capacity * period_us; level_uus is
- * negative only as debt from a reconciliation (usage above the reservation).
+ * negative only as debt: from a reconciliation (usage above the reservation),
+ * or from a cost above the capacity, admitted from a full bucket.
  * amount == 0 means "unlimited": every call admits and nothing is tracked.
  * Fields are public so the struct can be embedded; treat them as read-only.
  */
@@ -63,6 +69,7 @@ struct limiter_bucket {
     int64_t amount;     /* units refilled per period; 0 = unlimited */
     int64_t period_us;  /* refill period, µs (> 0) */
     int64_t capacity;   /* most units held at once (the burst) */
+    int64_t max_cost;   /* largest single cost ever admitted: max(capacity, amount) */
     __int128 level_uus; /* units × period_us; exact, see above */
     __int128 cap_uus;   /* capacity × period_us */
     int64_t last_us;    /* time level_uus was last brought up to date, µs */
@@ -78,10 +85,19 @@ int limiter_bucket_init(struct limiter_bucket *b, int64_t amount, int64_t period
                         int64_t capacity, int64_t now_us);
 
 /*
- * Take `cost` units if they are there now. Returns LIMITER_OK (taken),
- * LIMITER_WAIT with *wait_until_us = the earliest µs at which `cost` will be
- * available if nothing else is taken meanwhile, -E2BIG if cost > capacity
- * (can never fit), -EINVAL if cost < 0. A cost of 0 always succeeds.
+ * The capacity of a bucket of `amount` units per `period_us` that holds
+ * `burst_us` µs' worth of its rate: ceil(amount × burst_us / period_us), at
+ * least 1 (INT64_MAX if beyond). burst_us == 0 means one period's worth
+ * (`amount`), and amount == 0 (unlimited) gives 0. Both arguments >= 0.
+ */
+int64_t limiter_burst_capacity(int64_t amount, int64_t period_us, int64_t burst_us);
+
+/*
+ * Take `cost` units if they are there now; a cost above the capacity (up to
+ * max_cost) needs a full bucket and leaves it in debt. Returns LIMITER_OK
+ * (taken), LIMITER_WAIT with *wait_until_us = the earliest µs at which `cost`
+ * will be admitted if nothing else is taken meanwhile, -E2BIG if cost >
+ * max_cost (can never fit), -EINVAL if cost < 0. A cost of 0 always succeeds.
  */
 int limiter_bucket_try(struct limiter_bucket *b, int64_t now_us, int64_t cost,
                        int64_t *wait_until_us);
@@ -134,10 +150,17 @@ struct limiter {
 };
 
 /*
- * All buckets start full (capacity = one period's worth: the cold-start burst is
- * rpm requests and min(tpm, tpd) tokens). 0 = unlimited for each argument.
- * Returns 0 or -EINVAL (negative limits).
+ * All buckets start full. The RPM and TPM buckets hold burst_us µs' worth of
+ * their rate (limiter_burst_capacity: at least 1; 0 = one period's worth, as
+ * 60 s is); the TPD bucket always holds the whole day, a budget rather than a
+ * rate (doc/limiter.md). A request of up to min(tpm, tpd) tokens always fits:
+ * one above the TPM bucket's capacity goes from a full bucket, into debt.
+ * 0 = unlimited for each limit. Returns 0 or -EINVAL (negative arguments).
  */
+int limiter_init_burst(struct limiter *l, int64_t rpm, int64_t tpm, int64_t tpd,
+                       int64_t max_concurrent, int64_t burst_us, int64_t now_us);
+
+/* limiter_init_burst with one period's worth in every bucket (burst_us = 0). */
 int limiter_init(struct limiter *l, int64_t rpm, int64_t tpm, int64_t tpd, int64_t max_concurrent,
                  int64_t now_us);
 
@@ -150,7 +173,7 @@ int limiter_init(struct limiter *l, int64_t rpm, int64_t tpm, int64_t tpd, int64
  *                 no other charge meanwhile. Nothing charged.
  *   LIMITER_BUSY  the concurrency pool is full; ask again after a release.
  *                 Nothing charged, *wait_until_us untouched.
- *   -E2BIG        cost_tokens exceeds a token bucket's capacity: never fits.
+ *   -E2BIG        cost_tokens exceeds the TPM or TPD limit: never fits.
  *   -EINVAL       cost_tokens < 0.
  */
 int limiter_try(struct limiter *l, int64_t now_us, int64_t cost_tokens, int64_t *wait_until_us);
@@ -161,7 +184,7 @@ int limiter_try(struct limiter *l, int64_t now_us, int64_t cost_tokens, int64_t 
  */
 int limiter_peek(struct limiter *l, int64_t now_us, int64_t cost_tokens, int64_t *wait_until_us);
 
-/* Whether a request of cost_tokens could ever be admitted (cost <= every capacity). */
+/* Whether a request of cost_tokens could ever be admitted (cost <= min(tpm, tpd)). */
 bool limiter_fits(const struct limiter *l, int64_t cost_tokens);
 
 /* Free the concurrency slot of one admitted request. */

@@ -235,7 +235,7 @@ provider *provider_new(const struct server_config *cfg, struct rng *parent)
 {
     assert(cfg && parent);
     assert(cfg->requests_per_minute >= 0 && cfg->tokens_per_minute >= 0 &&
-           cfg->tokens_per_day >= 0 && cfg->max_concurrent >= 0);
+           cfg->tokens_per_day >= 0 && cfg->max_concurrent >= 0 && cfg->burst_us >= 0);
     assert(cfg->max_running >= 0 && cfg->max_waiting >= 0 && cfg->stall_us >= 0);
     assert(cfg->ttft_base_us >= 0 && cfg->prefill_us_per_token >= 0 &&
            cfg->decode_us_per_token >= 0 && cfg->decode_batch_slope >= 0 &&
@@ -247,9 +247,13 @@ provider *provider_new(const struct server_config *cfg, struct rng *parent)
     provider *p = xcalloc(1, sizeof *p);
     p->cfg = *cfg;
     rng_split(parent, &p->rng);
-    srvlimit_init(&p->rpm, cfg->requests_per_minute, US_PER_MIN, cfg->enforce, 0);
-    srvlimit_init(&p->tpm, cfg->tokens_per_minute, US_PER_MIN, cfg->enforce, 0);
-    srvlimit_init(&p->tpd, cfg->tokens_per_day, US_PER_DAY, cfg->enforce, 0);
+    /* RPM and TPM hold burst_us' worth (0: a period's); TPD a whole day, as the client's. */
+    int64_t rpm = cfg->requests_per_minute, tpm = cfg->tokens_per_minute;
+    srvlimit_init(&p->rpm, rpm, US_PER_MIN, limiter_burst_capacity(rpm, US_PER_MIN, cfg->burst_us),
+                  cfg->enforce, 0);
+    srvlimit_init(&p->tpm, tpm, US_PER_MIN, limiter_burst_capacity(tpm, US_PER_MIN, cfg->burst_us),
+                  cfg->enforce, 0);
+    srvlimit_init(&p->tpd, cfg->tokens_per_day, US_PER_DAY, 0, cfg->enforce, 0);
     p->limited = cfg->requests_per_minute || cfg->tokens_per_minute || cfg->tokens_per_day;
     p->now_us = INT64_MIN;
     p->wants = PROVIDER_WANT_ALL;

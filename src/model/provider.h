@@ -23,8 +23,9 @@
  *     TPD (max_tokens 0: prompt + completion), charged in full at admission and
  *     never refunded, as OpenAI estimates. A request is checked against every
  *     limit before anything is charged.
- *   - ENFORCE_BUCKET: a bucket per limit, capacity = the limit, refilled
- *     continuously at limit per minute (per day for TPD), exact in integers.
+ *   - ENFORCE_BUCKET: a bucket per limit, refilled continuously at limit per
+ *     minute (per day for TPD), exact in integers; RPM and TPM hold burst_us'
+ *     worth (a minute's by default), TPD a whole day (doc/limiter.md).
  *   - ENFORCE_WINDOW: fixed windows [k·60 s, (k+1)·60 s) (days for TPD) of the
  *     caller's timeline — pass Unix-epoch µs as `now` for wall-aligned windows.
  *   - concurrency: requests accepted and not yet finished (waiting, running or

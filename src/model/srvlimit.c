@@ -9,9 +9,10 @@ static bool srvlimit_ok(const struct srvlimit *l)
 {
     if (l->limit == 0)
         return true;
-    if (l->mode == ENFORCE_BUCKET)
-        return l->bucket.capacity == l->limit && l->bucket.last_us <= l->now_us &&
-               l->bucket.level_uus >= 0; /* nothing here adjusts, so no debt */
+    if (l->mode == ENFORCE_BUCKET) /* debt only from a cost above the capacity */
+        return l->bucket.amount == l->limit && l->bucket.last_us <= l->now_us &&
+               l->bucket.level_uus >=
+                   (__int128)(l->bucket.capacity - l->bucket.max_cost) * l->period_us;
     return l->used >= 0 && l->used <= l->limit;
 }
 #endif
@@ -23,16 +24,16 @@ static int64_t floor_div(int64_t a, int64_t b)
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
-void srvlimit_init(struct srvlimit *l, int64_t limit, int64_t period_us, enum enforce_kind mode,
-                   int64_t now_us)
+void srvlimit_init(struct srvlimit *l, int64_t limit, int64_t period_us, int64_t capacity,
+                   enum enforce_kind mode, int64_t now_us)
 {
-    assert(limit >= 0 && period_us > 0);
+    assert(limit >= 0 && period_us > 0 && capacity >= 0);
     l->limit = limit;
     l->period_us = period_us;
     l->mode = mode;
     l->now_us = now_us;
-    /* Capacity = limit: one period's worth, full at the start. */
-    int rc = limiter_bucket_init(&l->bucket, limit, period_us, limit, now_us);
+    /* Full at the start; capacity 0 is one period's worth (the limit). */
+    int rc = limiter_bucket_init(&l->bucket, limit, period_us, capacity, now_us);
     assert(rc == 0);
     (void)rc;
     l->win_start_us = floor_div(now_us, period_us) * period_us;
@@ -99,8 +100,10 @@ int64_t srvlimit_remaining(const struct srvlimit *l)
 {
     if (l->limit == 0)
         return INT64_MAX;
-    if (l->mode == ENFORCE_BUCKET)
-        return limiter_bucket_level(&l->bucket, l->now_us);
+    if (l->mode == ENFORCE_BUCKET) {
+        int64_t level = limiter_bucket_level(&l->bucket, l->now_us);
+        return level > 0 ? level : 0;
+    }
     return l->limit - l->used;
 }
 

@@ -4,21 +4,25 @@
  * the provider; embeddable, no allocation.
  *
  * Bucket: the client core's struct limiter_bucket (limiter.h), exact in
- * 128-bit unit-µs: capacity = limit (one period's worth), starts full, refills
- * `limit` units per period_us; waits and the "until full" time are exact,
- * rounded up to the next µs.
+ * 128-bit unit-µs: capacity as given (the server's burst; one period's worth
+ * by default), starts full, refills `limit` units per period_us; a cost above
+ * the capacity (up to the limit) goes from a full bucket into debt, as the
+ * client's does. Waits and the "until full" time are exact, rounded up to the
+ * next µs.
  *
  * Window: windows [k·period, (k+1)·period) of the caller's timeline; at most
- * `limit` units are charged in each.
+ * `limit` units are charged in each. The capacity does not apply: a window's
+ * whole quota is its burst.
  *
  * Time: srvlimit keeps the latest time it was given (now_us) and answers as of
  * it. An earlier time is ignored rather than asserted, unlike the limiter: a
  * provider created at 0 may be driven on any timeline (the mock passes
  * Unix-epoch µs, a test may start below 0).
  *
- * Invariant: the bucket is never in debt (0 <= level <= limit); 0 <= used <=
- * limit (window). limit == 0 means unlimited: everything fits, nothing is
- * tracked.
+ * Invariant: the bucket is in debt only after a cost above its capacity, and
+ * by at most limit − capacity (capacity − limit <= level <= capacity); 0 <=
+ * used <= limit (window). limit == 0 means unlimited: everything fits, nothing
+ * is tracked.
  */
 #ifndef RATELAB_SRVLIMIT_H
 #define RATELAB_SRVLIMIT_H
@@ -39,8 +43,12 @@ struct srvlimit {
     int64_t used;                 /* window mode: units charged in the current window */
 };
 
-void srvlimit_init(struct srvlimit *l, int64_t limit, int64_t period_us, enum enforce_kind mode,
-                   int64_t now_us);
+/*
+ * capacity: most units the bucket holds (limiter_burst_capacity of the
+ * server's burst), 0 = one period's worth (the limit); ignored in window mode.
+ */
+void srvlimit_init(struct srvlimit *l, int64_t limit, int64_t period_us, int64_t capacity,
+                   enum enforce_kind mode, int64_t now_us);
 
 /* Bring the state to now_us (>= the last time seen; earlier times are ignored). */
 void srvlimit_update(struct srvlimit *l, int64_t now_us);
@@ -55,7 +63,7 @@ int64_t srvlimit_wait_us(struct srvlimit *l, int64_t cost);
 /* Take cost (it must fit: srvlimit_wait_us() == 0). */
 void srvlimit_charge(struct srvlimit *l, int64_t cost);
 
-/* Whole units available now (bucket: floor of the level; window: limit − used). */
+/* Whole units available now (bucket: floor of the level, 0 in debt; window: limit − used). */
 int64_t srvlimit_remaining(const struct srvlimit *l);
 
 /* µs until the limit is back to full (bucket: refilled; window: the window ends), 0 if full. */
