@@ -531,6 +531,105 @@ START_TEST(refused_is_counted)
 }
 END_TEST
 
+/* ---- nginx limit_req in front of the mock ----------------------------------------------- */
+
+/* A free loopback port (bound and released: nginx takes it a moment later). */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    socklen_t al = sizeof a;
+    getsockname(fd, (struct sockaddr *)&a, &al);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/*
+ * nginx's limit_req (10 requests/s, burst 5, nodelay, 429 above) proxying to the mock.
+ * The same workload (40 requests at 20/s) through a client limited to 600 RPM: with today's
+ * minute-long bucket (burst = 1m) the client sends its whole backlog at once and nginx
+ * refuses much of it; with burst = 500ms (5 requests, what nginx allows beyond its rate)
+ * the client paces itself and draws no 429.
+ */
+START_TEST(nginx_limit_req_burst)
+{
+    const char *nginx = access("/usr/sbin/nginx", X_OK) == 0 ? "/usr/sbin/nginx" : NULL;
+    ck_assert_msg(nginx != NULL, "nginx is needed (.ci/deps installs nginx-light)");
+    struct tmp t;
+    tmp_init(&t);
+    write_file(t.ini, "[scenario]\nduration = 2s\n"
+                      "[client]\nrequests_per_minute = 600\nretry_max_attempts = 1\n"
+                      "[server]\nttft = 1ms\nprefill_per_token = 0\ndecode_per_token = 0\n"
+                      "[class.chat]\narrival = constant 20/s\nprompt_tokens = const 20\n"
+                      "completion_tokens = const 2\nmax_tokens = 4\n");
+    struct test_server s;
+    start_mock(&s, &t);
+    int port[2] = {free_port(), free_port()};
+    char conf[256], errlog[256], text[4096];
+    snprintf(conf, sizeof conf, "%s/nginx.conf", t.dir);
+    snprintf(errlog, sizeof errlog, "%s/error.log", t.dir);
+    /* Two servers, each with its own limit_req state, so each run meets a full bucket. */
+    int n = snprintf(text, sizeof text,
+                     "daemon off;\nworker_processes 1;\npid %s/nginx.pid;\nerror_log %s;\n"
+                     "events { worker_connections 256; }\nhttp {\n access_log off;\n"
+                     " client_body_temp_path %s/body;\n proxy_temp_path %s/proxy;\n"
+                     " fastcgi_temp_path %s/fcgi;\n uwsgi_temp_path %s/uwsgi;\n"
+                     " scgi_temp_path %s/scgi;\n",
+                     t.dir, errlog, t.dir, t.dir, t.dir, t.dir, t.dir);
+    for (int k = 0; k < 2; k++)
+        n += snprintf(text + n, sizeof text - (size_t)n,
+                      " limit_req_zone $server_port zone=z%d:1m rate=10r/s;\n"
+                      " server {\n  listen 127.0.0.1:%d;\n"
+                      "  location / { limit_req zone=z%d burst=5 nodelay; limit_req_status 429;\n"
+                      "   proxy_pass http://%s; proxy_http_version 1.1;\n"
+                      "   proxy_set_header Connection \"\"; }\n }\n",
+                      k, port[k], k, s.addr);
+    snprintf(text + n, sizeof text - (size_t)n, "}\n");
+    write_file(conf, text);
+    pid_t ng = fork();
+    ck_assert_int_ge(ng, 0);
+    if (ng == 0) {
+        execl(nginx, "nginx", "-p", t.dir, "-e", errlog, "-c", conf, (char *)NULL);
+        _exit(98);
+    }
+    char addr[2][64];
+    for (int k = 0; k < 2; k++) {
+        snprintf(addr[k], sizeof addr[k], "127.0.0.1:%d", port[k]);
+        for (int i = 0; i < 500; i++) { /* until nginx listens */
+            int fd = socket(AF_INET, SOCK_STREAM, 0);
+            struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port[k])};
+            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+            close(fd);
+            if (ok)
+                break;
+            usleep(10000);
+        }
+    }
+    double got429[2];
+    const char *bursts[2] = {"--set client.burst=1m", "--set client.burst=500ms"};
+    for (int k = 0; k < 2; k++) {
+        int rc = live(&t, addr[k], bursts[k]);
+        ck_assert_msg(rc == 0 || rc == 1, "exit %d: %s", rc, slurp(t.out));
+        cJSON *j = assert_report(&t);
+        got429[k] = jnum(cJSON_GetObjectItemCaseSensitive(j, "attempts"), "http_429", NULL);
+        if (k == 1)
+            ck_assert_double_eq(jnum(j, "requests", "succeeded"), jnum(j, "requests", "arrived"));
+        cJSON_Delete(j);
+    }
+    fprintf(stderr, "nginx limit_req: 429s with burst 1m %g, with burst 500ms %g\n", got429[0],
+            got429[1]);
+    ck_assert_double_ge(got429[0], 10);
+    ck_assert_double_eq(got429[1], 0);
+    kill(ng, SIGQUIT);
+    waitpid(ng, NULL, 0);
+    test_server_stop(&s);
+    tmp_fini(&t);
+}
+END_TEST
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -544,6 +643,7 @@ int main(void)
     tcase_add_test(tc, sim_and_live_agree);
     tcase_add_test(tc, retry_waits_for_retry_after);
     tcase_add_test(tc, refused_is_counted);
+    tcase_add_test(tc, nginx_limit_req_burst);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
