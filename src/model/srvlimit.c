@@ -86,10 +86,8 @@ void srvlimit_charge(struct srvlimit *l, int64_t cost)
     if (l->limit == 0)
         return;
     if (l->mode == ENFORCE_BUCKET) {
-        int64_t until;
-        int rc = limiter_bucket_try(&l->bucket, l->now_us, cost, &until);
-        assert(rc == LIMITER_OK);
-        (void)rc;
+        /* It fits (asserted above): take it without a second peek. */
+        limiter_bucket_adjust(&l->bucket, l->now_us, -cost);
     } else {
         l->used += cost;
     }

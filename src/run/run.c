@@ -64,6 +64,7 @@ struct run {
     struct run_req *blk_head, *blk_tail; /* QUEUE_FULL_BLOCK: requests the client did not take */
 
     struct dlheap dl; /* deadlines of attempts in flight */
+    int64_t dl_hint;  /* a lower bound of the next live deadline (stale entries only raise it) */
 
     int64_t now;
     int64_t client_wake_us; /* client_next_wakeup after the last service */
@@ -129,10 +130,11 @@ static bool dl_live(void *ctx, const struct dlheap_ent *e)
     return q->gen == e->gen && q->cr.attempts == e->tag && q->tx_id != 0;
 }
 
-/* Drops stale entries on top, hence not const. */
+/* Drops stale entries on top, hence not const; refreshes the hint. */
 static inline int64_t next_deadline(run *r)
 {
-    return r->dl.n ? dlheap_next(&r->dl) : TIME_NEVER;
+    r->dl_hint = r->dl.n ? dlheap_next(&r->dl) : TIME_NEVER;
+    return r->dl_hint;
 }
 
 /* The attempt in flight is over at the engine: no more answers for it. */
@@ -374,9 +376,12 @@ static void send_attempt(run *r, struct run_req *q)
     metrics_send(r->m, r->now, q->cr.class_idx, q->cr.attempts > 1);
     q->first_token_us = -1;
     r->tx.send(r->tx.ctx, q, r->now);
-    if (q->tx_id && q->cr.deadline_us != TIME_NEVER)
+    if (q->tx_id && q->cr.deadline_us != TIME_NEVER) {
         dlheap_push(&r->dl, (struct dlheap_ent){q->cr.deadline_us, q->idx, q->gen,
                                                 q->cr.attempts});
+        if (q->cr.deadline_us < r->dl_hint)
+            r->dl_hint = q->cr.deadline_us;
+    }
 }
 
 /* In flight past its deadline: the engine aborts it; the client records the timeout. */
@@ -440,7 +445,9 @@ void run_advance(run *r, int64_t now)
 {
     assert(r->started && !r->done && now >= r->now);
     r->now = now;
-    if (next_deadline(r) <= now)
+    /* The hint (from run_next_us, lowered by every push) is a lower bound: only when it
+     * says "due" is the heap itself asked. */
+    if (r->dl_hint <= now)
         expire_deadlines(r);
     /* In simulation every due event is at now; a live engine may come late, and then
      * each arrival still counts from its intended time. */
@@ -583,6 +590,7 @@ run *run_new(const struct scenario *sc, const struct run_transport *tx, int *err
     else
         r->cancel_at_us = TIME_NEVER;
     r->end_us = -1;
+    r->dl_hint = TIME_NEVER;
     histogram_init(&r->send_lag);
     *err = 0;
     return r;
