@@ -104,6 +104,14 @@ int limiter_bucket_peek(struct limiter_bucket *b, int64_t now_us, int64_t cost,
     return bucket_peek(b, now_us, cost, wait_until_us);
 }
 
+void limiter_bucket_take(struct limiter_bucket *b, int64_t cost)
+{
+    assert(cost >= 0);
+    if (b->amount != 0)
+        b->level_uus -= (i128)cost * b->period_us;
+    assert(bucket_ok(b));
+}
+
 int limiter_bucket_try(struct limiter_bucket *b, int64_t now_us, int64_t cost,
                        int64_t *wait_until_us)
 {

@@ -102,6 +102,14 @@ int64_t limiter_burst_capacity(int64_t amount, int64_t period_us, int64_t burst_
 int limiter_bucket_try(struct limiter_bucket *b, int64_t now_us, int64_t cost,
                        int64_t *wait_until_us);
 
+/*
+ * Take `cost` units that limiter_bucket_peek just said fit (LIMITER_OK) at the
+ * bucket's last time, without refilling or checking again: a peek then a take is a
+ * try split in two, for callers (the provider) that peek every dimension before
+ * charging any.
+ */
+void limiter_bucket_take(struct limiter_bucket *b, int64_t cost);
+
 /* As limiter_bucket_try, without taking anything. */
 int limiter_bucket_peek(struct limiter_bucket *b, int64_t now_us, int64_t cost,
                         int64_t *wait_until_us);

@@ -86,8 +86,8 @@ void srvlimit_charge(struct srvlimit *l, int64_t cost)
     if (l->limit == 0)
         return;
     if (l->mode == ENFORCE_BUCKET) {
-        /* It fits (asserted above): take it without a second peek. */
-        limiter_bucket_adjust(&l->bucket, l->now_us, -cost);
+        /* It fits (srvlimit_wait_us peeked at this now): take it without a second peek. */
+        limiter_bucket_take(&l->bucket, cost);
     } else {
         l->used += cost;
     }

@@ -429,7 +429,7 @@ static void service(run *r)
 
 /* ---- the loop -------------------------------------------------------------- */
 
-int64_t run_next_us(run *r)
+static inline int64_t next_us(run *r)
 {
     int64_t t = r->client_wake_us;
     int64_t th = evheap_next_time(&r->heap);
@@ -489,7 +489,7 @@ static void end_run(run *r, int64_t end)
     r->done = true;
 }
 
-bool run_end_if_over(run *r, int64_t t)
+static inline bool end_if_over(run *r, int64_t t)
 {
     assert(r->started);
     if (r->done)
@@ -544,6 +544,25 @@ void run_interrupt(run *r, int64_t now)
     if (limit < r->cancel_at_us)
         r->cancel_at_us = limit;
     r->client_dirty = true;
+}
+
+int64_t run_next_us(run *r)
+{
+    return next_us(r);
+}
+
+bool run_end_if_over(run *r, int64_t t)
+{
+    return end_if_over(r, t);
+}
+
+bool run_next(run *r, int64_t engine_next_us, int64_t *t_us)
+{
+    int64_t t = next_us(r);
+    if (engine_next_us < t)
+        t = engine_next_us;
+    *t_us = t;
+    return !end_if_over(r, t);
 }
 
 void run_stop(run *r, int64_t now)

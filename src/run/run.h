@@ -15,7 +15,7 @@
  *
  * The engine loop (both engines):
  *   next = min(run_next_us(r), the engine's own next event)
- *   if (run_end_if_over(r, next)) done
+ *   if (run_end_if_over(r, next)) done      (both at once: run_next)
  *   at time next: deliver the engine's answers (run_answer, at next), then
  *                 run_advance(r, next)
  *
@@ -187,6 +187,13 @@ bool run_end_if_over(run *r, int64_t next_us);
  * Call run_end_if_over as usual afterwards.
  */
 void run_interrupt(run *r, int64_t now_us);
+
+/*
+ * One step of an engine's loop in one call: *t_us = the earliest of run_next_us
+ * and engine_next_us (the engine's own next event, TIME_NEVER if none); then
+ * run_end_if_over(r, *t_us). Returns false when the run has ended.
+ */
+bool run_next(run *r, int64_t engine_next_us, int64_t *t_us);
 
 /* Stop now (a second SIGINT, a user quitting): cancel everything open and end. */
 void run_stop(run *r, int64_t now_us);

@@ -92,11 +92,8 @@ static void tx_server_gauges(void *ctx, struct run_server_gauges *out)
 int sim_run(sim *s, int64_t max_events)
 {
     for (int64_t k = 0; max_events <= 0 || k < max_events; k++) {
-        int64_t tp = provider_next_event_us(s->pv);
-        int64_t t = run_next_us(s->r);
-        if (tp < t)
-            t = tp;
-        if (run_end_if_over(s->r, t))
+        int64_t tp = provider_next_event_us(s->pv), t;
+        if (!run_next(s->r, tp, &t))
             return 1;
         assert(t >= s->now);
         s->now = t;
