@@ -18,6 +18,29 @@
 
 /* ---- one bucket, scripted clock ------------------------------------------ */
 
+/* A peek then a take is a try split in two: the same levels and waits, over random costs. */
+START_TEST(bucket_peek_take_is_try)
+{
+    struct limiter_bucket a, b;
+    ck_assert_int_eq(limiter_bucket_init(&a, 600, US_PER_MIN, 10, 0), 0);
+    ck_assert_int_eq(limiter_bucket_init(&b, 600, US_PER_MIN, 10, 0), 0);
+    uint64_t x = 12345;
+    int64_t now = 0;
+    for (int i = 0; i < 5000; i++) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        now += (int64_t)(x >> 50) % 300000;
+        int64_t cost = 1 + (int64_t)((x >> 20) % 12), wa = -1, wb = -1;
+        int ra = limiter_bucket_try(&a, now, cost, &wa);
+        int rb = limiter_bucket_peek(&b, now, cost, &wb);
+        if (rb == LIMITER_OK)
+            limiter_bucket_take(&b, cost);
+        ck_assert_int_eq(ra, rb);
+        ck_assert_int_eq(wa, wb);
+        ck_assert_int_eq(limiter_bucket_level(&a, now), limiter_bucket_level(&b, now));
+    }
+}
+END_TEST
+
 START_TEST(bucket_exact_waits)
 {
     struct limiter_bucket b;
@@ -661,6 +684,7 @@ static Suite *suite(void)
     Suite *s = suite_create("limiter");
     TCase *tc = tcase_create("bucket");
     tcase_add_test(tc, bucket_exact_waits);
+    tcase_add_test(tc, bucket_peek_take_is_try);
     tcase_add_test(tc, bucket_rounds_up);
     tcase_add_test(tc, bucket_same_now_twice);
     tcase_add_test(tc, bucket_no_drift_24h);
