@@ -173,6 +173,34 @@ START_TEST(budget_floor_and_off)
 }
 END_TEST
 
+/* retry_budget_left says what take would allow, at any time, and changes nothing. */
+START_TEST(budget_left_matches_take)
+{
+    struct retry_budget b;
+    retry_budget_init(&b, 0.3, 2, 16 * US_PER_S, 0);
+    uint64_t x = 7;
+    int64_t now = 0;
+    for (int i = 0; i < 3000; i++) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        now += (int64_t)(x >> 40) % (700 * US_PER_MS);
+        if ((x >> 33) % 3)
+            retry_budget_first(&b, now);
+        int64_t left = retry_budget_left(&b, now);
+        ck_assert_int_eq(retry_budget_left(&b, now), left); /* reading changes nothing */
+        struct retry_budget copy = b;
+        int64_t took = 0;
+        while (retry_budget_take(&copy, now))
+            took++;
+        ck_assert_int_eq(took, left);
+        if ((x >> 35) % 2)
+            retry_budget_take(&b, now);
+    }
+    struct retry_budget off;
+    retry_budget_init(&off, 0.1, 0, 0, 0);
+    ck_assert_int_eq(retry_budget_left(&off, 5), -1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("retry");
@@ -184,6 +212,7 @@ int main(void)
     tcase_add_test(tc, backoff_reproducible);
     tcase_add_test(tc, budget_ratio_and_window);
     tcase_add_test(tc, budget_floor_and_off);
+    tcase_add_test(tc, budget_left_matches_take);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

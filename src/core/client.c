@@ -740,6 +740,11 @@ int64_t client_concurrency(const client *c)
     return c->lim.conc_limit;
 }
 
+int64_t client_retry_budget_left(const client *c, int64_t now_us)
+{
+    return retry_budget_left(&c->budget, now_us);
+}
+
 const char *client_state_name(enum client_state s)
 {
     static const char *const names[] = {"new",    "queued",   "in_flight", "backoff",  "succeeded",

@@ -246,6 +246,9 @@ const struct limiter *client_limiter(const client *c);
 /* Effective concurrency limit now (adaptive AIMD), 0 = unlimited. */
 int64_t client_concurrency(const client *c);
 
+/* Retries the retry budget allows now (now_us >= the client's last now); -1 = no budget. */
+int64_t client_retry_budget_left(const client *c, int64_t now_us);
+
 /* Names for reports: "succeeded", "queue_full", ... */
 const char *client_state_name(enum client_state s);
 const char *client_reason_name(enum client_reason r);

@@ -118,3 +118,21 @@ bool retry_budget_take(struct retry_budget *b, int64_t now_us)
     b->retries[b->cur]++;
     return true;
 }
+
+int64_t retry_budget_left(const struct retry_budget *b, int64_t now_us)
+{
+    if (!b->slot_us)
+        return -1;
+    assert(now_us >= b->slot_start_us);
+    /* The slots advance() would clear at now_us do not count. */
+    int64_t steps = (now_us - b->slot_start_us) / b->slot_us;
+    int gone = steps < RETRY_BUDGET_SLOTS ? (int)steps : RETRY_BUDGET_SLOTS;
+    int64_t firsts = 0, retries = 0;
+    for (int k = gone; k < RETRY_BUDGET_SLOTS; k++) {
+        int i = (b->cur + 1 + k) % RETRY_BUDGET_SLOTS; /* oldest first */
+        firsts += b->firsts[i];
+        retries += b->retries[i];
+    }
+    double allowed = b->ratio * (double)firsts + (double)b->min_retries - (double)retries;
+    return allowed >= 1 ? (int64_t)allowed : 0;
+}

@@ -71,4 +71,8 @@ void retry_budget_first(struct retry_budget *b, int64_t now_us);
 /* Take one retry from the budget if there is one: true = allowed (and counted). */
 bool retry_budget_take(struct retry_budget *b, int64_t now_us);
 
+/* Retries retry_budget_take would allow at now_us (>= the last time seen), changing
+ * nothing; -1 when the budget is off (unlimited). */
+int64_t retry_budget_left(const struct retry_budget *b, int64_t now_us);
+
 #endif

@@ -723,6 +723,7 @@ void run_gauges(run *r, int64_t now, struct run_gauges *g)
         .rpm = bucket_gauge(&l->rpm, now),
         .tpm = bucket_gauge(&l->tpm, now),
         .tpd = bucket_gauge(&l->tpd, now),
+        .retry_budget_left = client_retry_budget_left(r->cl, now),
         .server = {-1, -1, -1},
     };
     if (r->tx.server_gauges)

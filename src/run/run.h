@@ -227,6 +227,7 @@ struct run_gauges {
     int64_t concurrency;       /* effective concurrency limit (adaptive window); 0 = unlimited */
     int64_t max_concurrent;    /* configured concurrency limit; 0 = unlimited */
     struct run_bucket_gauge rpm, tpm, tpd; /* the limiter's buckets */
+    int64_t retry_budget_left; /* retries the budget allows now; -1 = no budget */
     struct run_server_gauges server;       /* from the engine; -1 = unknown */
 };
 
