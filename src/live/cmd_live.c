@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "live.h"
 #include "runcmd.h"
+#include "tui.h"
 
 static void help(const struct run_options *o)
 {
@@ -33,12 +34,44 @@ static void help(const struct run_options *o)
           "  --url BASE               the endpoint's base URL (same as --set live.base_url=BASE)\n"
           "  --duration D             how long arrivals run (same as --set scenario.duration=D)\n"
           "  --record FILE            write one JSON line per request at its end (doc/trace.md)\n"
+          "  --tui                    watch the run on a full-screen dashboard: hit rate, queue\n"
+          "                           depth and latency over time, the limiter's buckets, the\n"
+          "                           server's vLLM gauges; p pauses the picture, arrows scroll,\n"
+          "                           c cycles the class, ? help, q stops the run (the report\n"
+          "                           is still written)\n"
           "\n"
           "Exit status: 0 every SLO held, 1 an SLO failed, 2 usage or scenario error,\n"
           "3 runtime failure (an output file could not be written, the event loop failed).\n"
           "\n",
           stdout);
     cli_print_common_help(o);
+}
+
+/* The dashboard on the live loop. */
+struct ui {
+    tui *t;
+    struct dash_state st;
+};
+
+static void ui_frame(void *ctx, live *l, int64_t now)
+{
+    struct ui *u = ctx;
+    (void)l;
+    if (!u->st.paused) /* paused: the picture stands still (keys still redraw it) */
+        tui_frame(u->t, now, &u->st);
+}
+
+static void ui_input(void *ctx, live *l)
+{
+    struct ui *u = ctx;
+    enum tui_action a = tui_key(u->t, 0, &u->st);
+    if (a == TUI_QUIT) {
+        live_stop(l);
+        return;
+    }
+    if (a == TUI_PAUSE)
+        u->st.paused = !u->st.paused;
+    tui_frame(u->t, run_now(live_lifecycle(l)), &u->st);
 }
 
 int cmd_live(int argc, char **argv)
@@ -48,10 +81,15 @@ int cmd_live(int argc, char **argv)
     c.o.extra[1] =
         (struct cli_extra){.name = "duration", .has_arg = true, .set_key = "scenario.duration"};
     c.o.extra[2] = (struct cli_extra){.name = "record", .has_arg = true};
-    c.o.n_extra = 3;
+    c.o.extra[3] = (struct cli_extra){.name = "tui", .has_arg = false};
+    c.o.n_extra = 4;
     int rc = runcmd_begin(&c, "live", argc, argv, help);
     if (rc >= 0)
         return rc;
+    bool want_tui = c.o.extra[3].value != NULL;
+    if (want_tui && (rc = runcmd_tui_check(&c)) >= 0)
+        return runcmd_finish(&c, rc);
+    struct ui ui = {.st = {.live = true, .speed = 1}};
     FILE *record = NULL;
     const char *record_path = c.o.extra[2].value;
     if (record_path && !(record = fopen(record_path, "w"))) {
@@ -68,8 +106,12 @@ int cmd_live(int argc, char **argv)
         fprintf(stderr, "ratelab live: note: %s is not set: requests carry no Authorization "
                         "header\n",
                 kv);
-    struct live_options lo = {.record = record, .progress = cli_progress_enabled(&c.o),
-                              .quiet = c.o.quiet};
+    struct live_options lo = {.record = record,
+                              .progress = !want_tui && cli_progress_enabled(&c.o),
+                              .quiet = c.o.quiet || want_tui,
+                              .frame = want_tui ? ui_frame : NULL,
+                              .input = want_tui ? ui_input : NULL,
+                              .ui_ctx = &ui};
     char err[1024];
     live *l = live_new(&c.sc, &lo, err, sizeof err);
     if (!l) {
@@ -83,9 +125,27 @@ int cmd_live(int argc, char **argv)
         goto out;
     if (c.csv)
         c.csvw.server = live_server_gauges(l);
+    if (want_tui) {
+        char terr[256];
+        if (!(ui.t = tui_open(&c.sc, live_lifecycle(l), terr, sizeof terr))) {
+            fprintf(stderr, "ratelab live: %s\n", terr);
+            rc = EXIT_RUN_USAGE;
+            goto out;
+        }
+    }
     if (live_run(l) < 0) {
         fprintf(stderr, "ratelab live: the event loop failed; the report covers what ran\n");
         rc = EXIT_RUN_FAIL;
+    }
+    if (ui.t) {
+        /* The run is over: the last picture stays, scrollable, until q. */
+        ui.st.finished = true;
+        ui.st.paused = false;
+        run *r = live_lifecycle(l);
+        do
+            tui_frame(ui.t, run_now(r), &ui.st);
+        while (tui_key(ui.t, -1, &ui.st) != TUI_QUIT);
+        tui_close(ui.t);
     }
     struct report_extra x;
     live_extra(l, &x);

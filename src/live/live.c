@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "body.h"
 #include "cli.h"
@@ -65,6 +66,7 @@ struct live {
     struct event *tick;         /* the metrics window, and the scrape */
     struct event *progress_ev;  /* the progress line */
     struct event *sigint, *sigterm;
+    struct event *ui_timer, *ui_input; /* the dashboard's frame timer and stdin, if any */
     struct timespec t0;         /* the run's time 0 (monotonic) */
     int64_t t0_unix_us;         /* the same instant on the wall clock */
     char url[SCENARIO_TEXT_MAX * 2];
@@ -638,6 +640,34 @@ static void on_progress(evutil_socket_t fd, short what, void *arg)
     arm(l->progress_ev, PROGRESS_US);
 }
 
+#define FRAME_US (100 * US_PER_MS) /* the dashboard's frame period */
+
+static void on_ui_timer(evutil_socket_t fd, short what, void *arg)
+{
+    live *l = arg;
+    (void)fd, (void)what;
+    if (l->ended)
+        return;
+    l->o.frame(l->o.ui_ctx, l, now_us(l));
+    arm(l->ui_timer, FRAME_US);
+}
+
+static void on_ui_input(evutil_socket_t fd, short what, void *arg)
+{
+    live *l = arg;
+    (void)fd, (void)what;
+    if (!l->ended)
+        l->o.input(l->o.ui_ctx, l);
+}
+
+void live_stop(live *l)
+{
+    if (l->ended)
+        return;
+    run_stop(l->r, now_us(l));
+    pump(l);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     live *l = arg;
@@ -770,6 +800,10 @@ live *live_new(const struct scenario *sc, const struct live_options *o, char *er
     l->progress_ev = evtimer_new(l->base, on_progress, l);
     l->sigint = evsignal_new(l->base, SIGINT, on_signal, l);
     l->sigterm = evsignal_new(l->base, SIGTERM, on_signal, l);
+    if (o->frame)
+        l->ui_timer = evtimer_new(l->base, on_ui_timer, l);
+    if (o->input)
+        l->ui_input = event_new(l->base, STDIN_FILENO, EV_READ | EV_PERSIST, on_ui_input, l);
     return l;
 }
 
@@ -784,6 +818,10 @@ int live_run(live *l)
     arm(l->tick, l->sc->window_us);
     if (l->o.progress)
         arm(l->progress_ev, PROGRESS_US);
+    if (l->ui_timer)
+        arm(l->ui_timer, 0);
+    if (l->ui_input)
+        event_add(l->ui_input, NULL);
     start_scrape(l);
     pump(l);
     int rc = l->ended ? 0 : event_base_dispatch(l->base);
@@ -791,6 +829,10 @@ int live_run(live *l)
         fputs("\r\033[K", stderr);
     event_del(l->sigint);
     event_del(l->sigterm);
+    if (l->ui_timer)
+        event_del(l->ui_timer);
+    if (l->ui_input)
+        event_del(l->ui_input);
     if (!run_done(l->r)) {
         /* The loop ran dry without the run ending (it should not): stop it, account all. */
         run_stop(l->r, now_us(l));
@@ -813,7 +855,7 @@ void live_free(live *l)
         curl_multi_cleanup(l->multi);
     }
     struct event *evs[] = {l->curl_timer, l->run_timer, l->tick, l->progress_ev, l->sigint,
-                           l->sigterm};
+                           l->sigterm, l->ui_timer, l->ui_input};
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
         if (evs[i])
             event_free(evs[i]);

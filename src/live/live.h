@@ -27,13 +27,20 @@
 #include "run.h"
 #include "scenario.h"
 
+typedef struct live live;
+
 struct live_options {
     FILE *record;          /* --record: one JSONL line per request at its end (doc/trace.md), or NULL */
     bool progress;         /* a progress line on stderr */
     bool quiet;            /* no notices on stderr (warnings still) */
+    /*
+     * Optional, the dashboard: frame is called every 100 ms on the loop with the
+     * run's time, input when stdin has a key to read. Both may call live_stop.
+     */
+    void (*frame)(void *ctx, live *l, int64_t now_us);
+    void (*input)(void *ctx, live *l);
+    void *ui_ctx;
 };
-
-typedef struct live live;
 
 /*
  * A live run of sc (borrowed; it must outlive the live run). Loads [class]
@@ -49,6 +56,9 @@ void live_free(live *l);
  * Returns 0, or a negative errno when the event loop itself failed.
  */
 int live_run(live *l);
+
+/* Stop now (a 'q' on the dashboard, like a second SIGINT): cancel what is open, end the loop. */
+void live_stop(live *l);
 
 /* The lifecycle inside, for metrics and reports. */
 run *live_lifecycle(live *l);

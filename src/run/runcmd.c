@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
+#include <unistd.h>
 
 static FILE *open_out(const struct runcmd *c, const char *path)
 {
@@ -127,4 +128,22 @@ int runcmd_finish(struct runcmd *c, int rc)
         scenario_fini(&c->sc);
     c->have_sc = false;
     return rc;
+}
+
+int runcmd_tui_check(const struct runcmd *c)
+{
+    if (!isatty(STDOUT_FILENO) || !isatty(STDIN_FILENO)) {
+        fprintf(stderr, "ratelab %s: --tui needs a terminal on stdout and stdin; to keep the "
+                        "results of a run without one, use --json FILE or --csv FILE\n",
+                c->name);
+        return EXIT_RUN_USAGE;
+    }
+    if ((c->o.json_path && strcmp(c->o.json_path, "-") == 0) ||
+        (c->o.csv_path && strcmp(c->o.csv_path, "-") == 0)) {
+        fprintf(stderr, "ratelab %s: --tui takes the terminal: write --json/--csv to a file, "
+                        "not '-'\n",
+                c->name);
+        return EXIT_RUN_USAGE;
+    }
+    return -1;
 }

@@ -59,6 +59,13 @@ int runcmd_report(struct runcmd *c, const run *r, const struct report_extra *x);
 /* Close the report files and release the scenario. Returns rc, or EXIT_RUN_FAIL on a write error. */
 int runcmd_finish(struct runcmd *c, int rc);
 
+/*
+ * The checks --tui needs before anything runs: a terminal on stdin and stdout,
+ * and no report sent to stdout. Returns -1 when fine, else EXIT_RUN_USAGE after
+ * saying why and what to do.
+ */
+int runcmd_tui_check(const struct runcmd *c);
+
 /* Where human-readable lines go: stderr when a report takes stdout, else stdout. */
 FILE *runcmd_human(const struct runcmd *c);
 

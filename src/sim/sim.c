@@ -91,10 +91,20 @@ static void tx_server_gauges(void *ctx, struct run_server_gauges *out)
 
 int sim_run(sim *s, int64_t max_events)
 {
+    return sim_run_until(s, TIME_NEVER, max_events);
+}
+
+int sim_run_until(sim *s, int64_t until_us, int64_t max_events)
+{
     for (int64_t k = 0; max_events <= 0 || k < max_events; k++) {
         int64_t tp = provider_next_event_us(s->pv), t;
         if (!run_next(s->r, tp, &t))
             return 1;
+        if (t > until_us) {
+            if (until_us > s->now)
+                s->now = until_us; /* the clock stands at the target; nothing happened */
+            return 0;
+        }
         assert(t >= s->now);
         s->now = t;
         s->st.steps++;

@@ -42,6 +42,13 @@ void sim_set_window_sink(sim *s, metrics_sink sink, void *ctx);
  */
 int sim_run(sim *s, int64_t max_events);
 
+/*
+ * As sim_run, but stop before any moment later than until_us (the dashboard's
+ * playback: simulated time follows the wall clock at a chosen speed). Returns 1
+ * when the run has ended, 0 otherwise (until_us reached, or max_events done).
+ */
+int sim_run_until(sim *s, int64_t until_us, int64_t max_events);
+
 /* Virtual time now, µs. */
 int64_t sim_now(const sim *s);
 
