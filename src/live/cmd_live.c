@@ -51,6 +51,7 @@ static void help(const struct run_options *o)
 struct ui {
     tui *t;
     struct dash_state st;
+    bool quit; /* q was pressed: leave as soon as the run has stopped */
 };
 
 static void ui_frame(void *ctx, live *l, int64_t now)
@@ -66,6 +67,7 @@ static void ui_input(void *ctx, live *l)
     struct ui *u = ctx;
     enum tui_action a = tui_key(u->t, 0, &u->st);
     if (a == TUI_QUIT) {
+        u->quit = true;
         live_stop(l);
         return;
     }
@@ -142,9 +144,10 @@ int cmd_live(int argc, char **argv)
         ui.st.finished = true;
         ui.st.paused = false;
         run *r = live_lifecycle(l);
-        do
-            tui_frame(ui.t, run_now(r), &ui.st);
-        while (tui_key(ui.t, -1, &ui.st) != TUI_QUIT);
+        if (!ui.quit)
+            do
+                tui_frame(ui.t, run_now(r), &ui.st);
+            while (tui_key(ui.t, -1, &ui.st) != TUI_QUIT);
         tui_close(ui.t);
     }
     struct report_extra x;

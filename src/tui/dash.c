@@ -508,7 +508,7 @@ void dash_render(struct dash *d, struct screen *s, const metrics *m,
     const struct plot_spec specs[3] = {
         {"hit rate", PLOT_SHARE, 2, {S_THR, S_429}, {"throttled", "429"}, {0, 1}, NAN},
         {"queue depth", PLOT_COUNT, srv ? 3 : 2, {S_QUEUE, S_INFLIGHT, S_SRVWAIT},
-         {"queue", "in flight", "server waiting"}, {0, 2, 1}, NAN},
+         {"queue", "in flight", "server"}, {0, 2, 1}, NAN},
         {"latency", PLOT_MS, 2, {S_P95, S_P50}, {"p95", "p50"}, {0, -1},
          slo_us > 0 ? (double)slo_us / US_PER_MS : NAN},
     };
