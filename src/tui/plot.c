@@ -242,6 +242,7 @@ static double nice_ge(enum plot_unit u, double x)
     return 1;
 }
 
+#ifndef NDEBUG
 static bool axis_ok(const struct plot_axis *a)
 {
     if (!(isfinite(a->lo) && isfinite(a->hi) && a->lo < a->hi && a->step > 0))
@@ -253,6 +254,7 @@ static bool axis_ok(const struct plot_axis *a)
             return false;
     return true;
 }
+#endif
 
 /*
  * Ticks at k · step for k = kmin, kmin + stride, ... <= kmax, clamped into
@@ -398,6 +400,7 @@ int plot_axis_col(const struct plot_axis *a, double v, int cols, int sub, int *s
 
 /* ------------------------------------------------------------------ canvas */
 
+#ifndef NDEBUG
 static bool canvas_ok(const struct plot_canvas *c)
 {
     if (c->w < 1 || c->h < 1 || !c->cells || !c->owner)
@@ -407,6 +410,7 @@ static bool canvas_ok(const struct plot_canvas *c)
             return false;
     return true;
 }
+#endif
 
 void plot_canvas_init(struct plot_canvas *c, int w, int h, bool braille)
 {
