@@ -130,7 +130,7 @@ printf 'send lag: p50 %s ms, p99 %s ms, max %s ms (target p99 < 1 ms); latency p
     "$(jget "$tmp/pace.json" "['send_lag_ms']['p50']")" "$(jget "$tmp/pace.json" "['send_lag_ms']['p99']")" \
     "$(jget "$tmp/pace.json" "['send_lag_ms']['max']")" "$(jget "$tmp/pace.json" "['latency_ms']['p50']")" \
     "$(jget "$tmp/pace.json" "['latency_ms']['p99']")" "$end"
-grep -c "falling behind" "$tmp/pace.err" | sed 's/^/"falling behind" warnings: /'
+echo "\"falling behind\" warnings: $(grep -c "falling behind" "$tmp/pace.err" || true)"
 
 # ---- 3. streams -----------------------------------------------------------------------------
 tokens=$((HOLD_S * 5))
