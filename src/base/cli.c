@@ -85,12 +85,17 @@ int cli_parse(int argc, char **argv, struct run_options *o)
                 return usage_error(cmd, "--seed wants a non-negative integer, not '%s'", value);
             o->have_seed = true;
             o->seed = (uint64_t)seed;
-        } else if (o->no_reports && (strcmp(name, "json") == 0 || strcmp(name, "csv") == 0)) {
-            return usage_error(cmd, "'%s' writes no report: --json and --csv do not apply", cmd);
+        } else if (o->no_reports && (strcmp(name, "json") == 0 || strcmp(name, "csv") == 0 ||
+                                     strcmp(name, "html") == 0)) {
+            return usage_error(cmd,
+                               "'%s' writes no report: --json and --csv do not apply (nor --html)",
+                               cmd);
         } else if (strcmp(name, "json") == 0) {
             o->json_path = value;
         } else if (strcmp(name, "csv") == 0) {
             o->csv_path = value;
+        } else if (strcmp(name, "html") == 0) {
+            o->html_path = value;
         } else {
             return usage_error(cmd, "unknown option '%s'", arg);
         }
@@ -128,7 +133,8 @@ void cli_print_common_help(const struct run_options *o)
     if (!o->no_reports)
         fputs("  --json FILE              write the JSON report to FILE ('-' for stdout)\n"
               "  --csv FILE               write the per-window CSV time series to FILE ('-' for "
-              "stdout)\n",
+              "stdout)\n"
+              "  --html FILE              write a self-contained HTML report with plots to FILE\n",
               stdout);
     fputs("  --quiet, -q              no progress on stderr\n"
           "  --help, -h               this help\n",

@@ -39,13 +39,14 @@ struct run_options {
     uint64_t seed;
     const char *json_path;                          /* --json FILE, "-" = stdout */
     const char *csv_path;                           /* --csv FILE, "-" = stdout */
+    const char *html_path;                          /* --html FILE, "-" = stdout */
     bool quiet;                                     /* --quiet: no progress, no summary chatter */
     bool help;                                      /* --help given */
     struct cli_extra extra[CLI_MAX_EXTRA];          /* the subcommand's own options */
     int n_extra;
     bool no_reports;                                /* set before parsing: this command
-                                                       writes no report, so --json and
-                                                       --csv are usage errors */
+                                                       writes no report, so --json,
+                                                       --csv and --html are usage errors */
 };
 
 /*

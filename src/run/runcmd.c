@@ -33,11 +33,27 @@ static int close_out(const struct runcmd *c, FILE *f, const char *path)
     return bad ? -EIO : 0;
 }
 
+static int is_stdout(const char *path)
+{
+    return path && strcmp(path, "-") == 0;
+}
+
+/* The HTML collector's sink: the server gauges as this window closes, then the row. */
+static void html_window(void *ctx, int cls, const struct metrics_row *row)
+{
+    struct runcmd *c = ctx;
+    if (cls < 0)
+        html_set_server(c->htmlw, c->server ? c->server : c->csvw.server);
+    html_sink(c->htmlw, cls, row);
+}
+
 int runcmd_begin(struct runcmd *c, const char *name, int argc, char **argv,
                  void (*help)(const struct run_options *o))
 {
     c->name = name;
-    c->json = c->csv = NULL;
+    c->json = c->csv = c->html = NULL;
+    c->htmlw = NULL;
+    c->server = NULL;
     c->have_sc = false;
     if (cli_parse(argc, argv, &c->o) < 0)
         return EXIT_RUN_USAGE;
@@ -50,10 +66,11 @@ int runcmd_begin(struct runcmd *c, const char *name, int argc, char **argv,
                 name, name);
         return EXIT_RUN_USAGE;
     }
-    if (c->o.json_path && c->o.csv_path && strcmp(c->o.json_path, "-") == 0 &&
-        strcmp(c->o.csv_path, "-") == 0) {
-        fprintf(stderr, "ratelab %s: --json - and --csv - cannot both go to stdout "
-                        "(see 'ratelab %s --help')\n",
+    int to_stdout = is_stdout(c->o.json_path) + is_stdout(c->o.csv_path) +
+                    is_stdout(c->o.html_path);
+    if (to_stdout > 1) {
+        fprintf(stderr, "ratelab %s: --json -, --csv - and --html -: only one report can go to "
+                        "stdout (see 'ratelab %s --help')\n",
                 name, name);
         return EXIT_RUN_USAGE;
     }
@@ -76,16 +93,22 @@ int runcmd_open(struct runcmd *c, metrics *m)
         rc = EXIT_RUN_FAIL;
     if (c->o.csv_path && !(c->csv = open_out(c, c->o.csv_path)))
         rc = EXIT_RUN_FAIL;
+    if (c->o.html_path && !(c->html = open_out(c, c->o.html_path)))
+        rc = EXIT_RUN_FAIL;
     if (rc == EXIT_RUN_OK && c->csv) {
         report_csv_init(&c->csvw, c->csv, &c->sc);
         metrics_add_sink(m, report_csv_sink, &c->csvw);
+    }
+    if (rc == EXIT_RUN_OK && c->html) {
+        c->htmlw = html_new(&c->sc, HTML_MAX_POINTS);
+        metrics_add_sink(m, html_window, c);
     }
     return rc;
 }
 
 FILE *runcmd_human(const struct runcmd *c)
 {
-    return c->json == stdout || c->csv == stdout ? stderr : stdout;
+    return c->json == stdout || c->csv == stdout || c->html == stdout ? stderr : stdout;
 }
 
 int runcmd_report(struct runcmd *c, const run *r, const struct report_extra *x)
@@ -104,6 +127,11 @@ int runcmd_report(struct runcmd *c, const run *r, const struct report_extra *x)
                 c->name, st.stuck);
     if (c->json && report_json(c->json, &c->sc, m, x) < 0)
         rc = EXIT_RUN_FAIL;
+    if (c->htmlw && html_write(c->htmlw, c->html, &c->sc, m, x) < 0) {
+        fprintf(stderr, "ratelab %s: cannot write the HTML report %s\n", c->name,
+                c->o.html_path);
+        rc = EXIT_RUN_FAIL;
+    }
     struct slo_result slo[REPORT_MAX_SLOS];
     int n = report_slos(&c->sc, m, slo);
     for (int i = 0; i < n; i++)
@@ -123,7 +151,11 @@ int runcmd_finish(struct runcmd *c, int rc)
         rc = EXIT_RUN_FAIL;
     if (c->csv != c->json && close_out(c, c->csv, c->o.csv_path) < 0)
         rc = EXIT_RUN_FAIL;
-    c->json = c->csv = NULL;
+    if (c->html != c->json && c->html != c->csv && close_out(c, c->html, c->o.html_path) < 0)
+        rc = EXIT_RUN_FAIL;
+    c->json = c->csv = c->html = NULL;
+    html_free(c->htmlw);
+    c->htmlw = NULL;
     if (c->have_sc)
         scenario_fini(&c->sc);
     c->have_sc = false;
@@ -138,10 +170,9 @@ int runcmd_tui_check(const struct runcmd *c)
                 c->name);
         return EXIT_RUN_USAGE;
     }
-    if ((c->o.json_path && strcmp(c->o.json_path, "-") == 0) ||
-        (c->o.csv_path && strcmp(c->o.csv_path, "-") == 0)) {
-        fprintf(stderr, "ratelab %s: --tui takes the terminal: write --json/--csv to a file, "
-                        "not '-'\n",
+    if (is_stdout(c->o.json_path) || is_stdout(c->o.csv_path) || is_stdout(c->o.html_path)) {
+        fprintf(stderr, "ratelab %s: --tui takes the terminal: write --json/--csv/--html to a "
+                        "file, not '-'\n",
                 c->name);
         return EXIT_RUN_USAGE;
     }

@@ -20,6 +20,7 @@
 #include <stdio.h>
 
 #include "cli.h"
+#include "html.h"
 #include "metrics.h"
 #include "report.h"
 #include "run.h"
@@ -30,8 +31,13 @@ struct runcmd {
     struct run_options o;    /* parsed options; the caller presets o.extra / o.n_extra */
     struct scenario sc;      /* loaded by runcmd_begin, released by runcmd_finish */
     bool have_sc;            /* sc is loaded */
-    FILE *json, *csv;        /* the report files, NULL when not asked for */
+    FILE *json, *csv, *html; /* the report files, NULL when not asked for */
     struct report_csv csvw;  /* the CSV writer, a metrics sink */
+    html_report *htmlw;      /* the HTML collector, a metrics sink; NULL without --html */
+    /* The engine's server gauges, read as each window closes, for the HTML report's
+     * provider-waiting line; set after runcmd_open when the engine knows them (live
+     * with metrics_url). NULL: csvw.server is used, if set, else unknown. */
+    const struct run_server_gauges *server;
 };
 
 /*
@@ -44,15 +50,17 @@ int runcmd_begin(struct runcmd *c, const char *name, int argc, char **argv,
                  void (*help)(const struct run_options *o));
 
 /*
- * Open --json and --csv and attach the CSV writer to m as a window sink. Returns
- * 0, or EXIT_RUN_FAIL after saying which file cannot be written.
+ * Open --json, --csv and --html and attach the CSV writer and the HTML collector
+ * to m as window sinks. Returns 0, or EXIT_RUN_FAIL after saying which file
+ * cannot be written.
  */
 int runcmd_open(struct runcmd *c, metrics *m);
 
 /*
  * After the run: the summary (stdout, or stderr when a report goes to stdout;
  * none with --quiet then), a warning if requests were stuck, the JSON report,
- * each failed SLO on stderr. Returns EXIT_RUN_OK, EXIT_RUN_SLO or EXIT_RUN_FAIL.
+ * the HTML report, each failed SLO on stderr. Returns EXIT_RUN_OK, EXIT_RUN_SLO or
+ * EXIT_RUN_FAIL.
  */
 int runcmd_report(struct runcmd *c, const run *r, const struct report_extra *x);
 

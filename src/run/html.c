@@ -1,0 +1,840 @@
+#include "config.h"
+
+#include "html.h"
+
+#include <assert.h>
+#include <cairo-svg.h>
+#include <cairo.h>
+#include <errno.h>
+#include <fontconfig/fontconfig.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+/*
+ * Each scope (index 0 overall, 1 + k class k) keeps its points oldest first.
+ * Invariant: 0 <= n <= max_points, and every scope holds the same number of
+ * points over the same spans (they get one point per window each and are
+ * halved together).
+ */
+struct series {
+    struct html_point *p; /* max_points of them */
+    int n;                /* points held */
+};
+
+struct html_report {
+    const struct scenario *sc;
+    int max_points;                          /* >= 2 */
+    int n_scopes;                            /* classes + 1 */
+    struct series *s;                        /* [n_scopes] */
+    const struct run_server_gauges *server;  /* read at each window's close; NULL unknown */
+};
+
+/* ---- the series ------------------------------------------------------------ */
+
+html_report *html_new(const struct scenario *sc, int max_points)
+{
+    assert(sc && max_points >= 2);
+    html_report *h = xcalloc(1, sizeof *h);
+    h->sc = sc;
+    h->max_points = max_points;
+    h->n_scopes = sc->n_classes + 1;
+    h->s = xcalloc((size_t)h->n_scopes, sizeof *h->s);
+    for (int i = 0; i < h->n_scopes; i++)
+        h->s[i].p = xcalloc((size_t)max_points, sizeof *h->s[i].p);
+    return h;
+}
+
+void html_free(html_report *h)
+{
+    if (!h)
+        return;
+    for (int i = 0; i < h->n_scopes; i++)
+        free(h->s[i].p);
+    free(h->s);
+    free(h);
+}
+
+void html_set_server(html_report *h, const struct run_server_gauges *server)
+{
+    h->server = server;
+}
+
+double html_point_throttled_share(const struct html_point *p)
+{
+    return p->base ? fmin(1.0, (double)p->throttled / (double)p->base) : 0;
+}
+
+double html_point_429_share(const struct html_point *p)
+{
+    return p->base ? fmin(1.0, (double)p->saw_429 / (double)p->base) : 0;
+}
+
+static double span_s(const struct html_point *p)
+{
+    return (double)(p->end_us - p->start_us) / US_PER_S;
+}
+
+double html_point_requests_per_s(const struct html_point *p)
+{
+    return span_s(p) > 0 ? (double)p->succeeded / span_s(p) : 0;
+}
+
+double html_point_tokens_per_s(const struct html_point *p)
+{
+    return span_s(p) > 0 ? (double)p->output_tokens / span_s(p) : 0;
+}
+
+/* a and b are neighbours (a first): b becomes part of a. fmax ignores a NaN side. */
+static void merge(struct html_point *a, const struct html_point *b)
+{
+    a->end_us = b->end_us;
+    a->throttled += b->throttled;
+    a->saw_429 += b->saw_429;
+    a->base += b->base;
+    a->succeeded += b->succeeded;
+    a->output_tokens += b->output_tokens;
+    a->queue_max = a->queue_max > b->queue_max ? a->queue_max : b->queue_max;
+    a->inflight_max = a->inflight_max > b->inflight_max ? a->inflight_max : b->inflight_max;
+    a->server_waiting = a->server_waiting > b->server_waiting ? a->server_waiting
+                                                              : b->server_waiting;
+    a->latency_p50_ms = fmax(a->latency_p50_ms, b->latency_p50_ms);
+    a->latency_p95_ms = fmax(a->latency_p95_ms, b->latency_p95_ms);
+}
+
+static void halve(struct series *s)
+{
+    int n = 0;
+    for (int i = 0; i < s->n; i += 2) {
+        s->p[n] = s->p[i];
+        if (i + 1 < s->n)
+            merge(&s->p[n], &s->p[i + 1]);
+        n++;
+    }
+    s->n = n;
+}
+
+void html_sink(void *ctx, int cls, const struct metrics_row *row)
+{
+    html_report *h = ctx;
+    assert(cls >= -1 && cls + 1 < h->n_scopes);
+    struct series *s = &h->s[cls + 1];
+    if (s->n == h->max_points)
+        halve(s);
+    const struct metrics_counts *c = &row->c;
+    uint64_t first = c->sends > c->retries ? c->sends - c->retries : 0;
+    bool answered = c->ended[OUTCOME_SUCCEEDED] + c->ended[OUTCOME_FAILED] > 0;
+    s->p[s->n++] = (struct html_point){
+        .start_us = row->start_us,
+        .end_us = row->end_us,
+        .throttled = c->client_throttled,
+        .saw_429 = c->saw_429,
+        .base = c->arrivals > first ? c->arrivals : first,
+        .succeeded = c->ended[OUTCOME_SUCCEEDED],
+        .output_tokens = c->output_tokens,
+        .queue_max = row->queue_max,
+        .inflight_max = row->inflight_max,
+        .server_waiting = cls < 0 && h->server ? h->server->waiting : -1,
+        .latency_p50_ms = answered ? (double)row->latency_p50_us / US_PER_MS : NAN,
+        .latency_p95_ms = answered ? (double)row->latency_p95_us / US_PER_MS : NAN,
+    };
+}
+
+int html_points(const html_report *h, int cls)
+{
+    assert(cls >= -1 && cls + 1 < h->n_scopes);
+    return h->s[cls + 1].n;
+}
+
+const struct html_point *html_point_at(const html_report *h, int cls, int i)
+{
+    assert(i >= 0 && i < html_points(h, cls));
+    return &h->s[cls + 1].p[i];
+}
+
+/* ---- text ------------------------------------------------------------------ */
+
+/*
+ * Text for HTML content and attributes. A "://" is written "&#58;//" so that a
+ * URL in the settings (a live server's) reads the same but the page's source
+ * names no scheme a checker could take for a resource.
+ */
+static void put_text(FILE *f, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (ch == '<')
+            fputs("&lt;", f);
+        else if (ch == '>')
+            fputs("&gt;", f);
+        else if (ch == '&')
+            fputs("&amp;", f);
+        else if (ch == '"')
+            fputs("&quot;", f);
+        else if (ch == ':' && i + 2 < n && s[i + 1] == '/' && s[i + 2] == '/')
+            fputs("&#58;", f);
+        else
+            fputc(ch, f);
+    }
+}
+
+static void put_str(FILE *f, const char *s)
+{
+    put_text(f, s, strlen(s));
+}
+
+/* A JSON string safe inside <script>: '<', '>' and '&' as \u escapes. */
+static void put_json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            fprintf(f, "\\%c", ch);
+        else if (ch < 0x20 || ch == '<' || ch == '>' || ch == '&')
+            fprintf(f, "\\u%04x", ch);
+        else
+            fputc(ch, f);
+    }
+    fputc('"', f);
+}
+
+/* A JSON number; null for NaN (no value). %.17g: reads back as the same double. */
+static void put_json_num(FILE *f, double v)
+{
+    if (isnan(v) || isinf(v))
+        fputs("null", f);
+    else
+        fprintf(f, "%.17g", v);
+}
+
+/* ---- plots ----------------------------------------------------------------- */
+
+#define PLOT_W 640
+#define PLOT_H 260
+#define PLOT_L 62  /* left margin: y tick labels and unit */
+#define PLOT_R 62  /* right margin: the right axis' labels when there is one */
+#define PLOT_T 34  /* top: title and legend */
+#define PLOT_B 40  /* bottom: x tick labels and unit */
+
+/* One line of a plot: a value per point (NaN: no point, the line breaks). */
+struct line {
+    const char *label;
+    double rgb[3];
+    bool dashed;
+    bool right;                                   /* on the right axis */
+    double (*get)(const struct html_point *p);
+};
+
+struct plot {
+    const char *title;
+    const char *unit;        /* left axis */
+    const char *right_unit;  /* right axis, NULL = none */
+    const struct line *lines;
+    int n_lines;
+    double slo;              /* a horizontal SLO line on the left axis; <= 0 none */
+};
+
+/*
+ * Colours chosen for a light page; the stylesheet inverts the picture (with the
+ * hue turned back) for a dark one, so text stays dark-on-light or light-on-dark
+ * and the lines keep their hues. The background is left transparent.
+ */
+static const double FG[3] = {0.13, 0.13, 0.13};
+static const double GRID[3] = {0.85, 0.85, 0.85};
+static const double BLUE[3] = {0.12, 0.42, 0.75}, ORANGE[3] = {0.90, 0.45, 0.05},
+                    GREEN[3] = {0.15, 0.58, 0.20}, PURPLE[3] = {0.55, 0.30, 0.72},
+                    RED[3] = {0.85, 0.12, 0.12};
+
+static double nice_step(double range, int ticks)
+{
+    double raw = range / ticks;
+    double mag = pow(10, floor(log10(raw)));
+    double f = raw / mag;
+    return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
+}
+
+/* An axis from 0 to a round top above max, with its tick step. */
+static void axis(double max, double *top, double *step)
+{
+    if (!(max > 0))
+        max = 1;
+    *step = nice_step(max, 5);
+    *top = ceil(max / *step - 1e-9) * *step;
+}
+
+static void set_rgb(cairo_t *cr, const double c[3])
+{
+    cairo_set_source_rgb(cr, c[0], c[1], c[2]);
+}
+
+static void text_at(cairo_t *cr, double x, double y, double ax, const char *s)
+{
+    cairo_text_extents_t e;
+    cairo_text_extents(cr, s, &e);
+    cairo_move_to(cr, x - ax * e.x_advance, y);
+    cairo_show_text(cr, s);
+}
+
+static void tick_label(char *buf, size_t n, double v)
+{
+    if (fabs(v) >= 1e6)
+        snprintf(buf, n, "%gM", v / 1e6);
+    else if (fabs(v) >= 1e4)
+        snprintf(buf, n, "%gk", v / 1e3);
+    else
+        snprintf(buf, n, "%g", v);
+}
+
+/* Draw one plot of a scope's points. */
+static void draw(cairo_t *cr, const struct plot *pl, const struct series *s, int64_t end_us)
+{
+    const double x0 = PLOT_L, x1 = PLOT_W - PLOT_R, y0 = PLOT_H - PLOT_B, y1 = PLOT_T;
+    double lmax = pl->slo > 0 ? pl->slo * 1.1 : 0, rmax = 0;
+    for (int k = 0; k < pl->n_lines; k++)
+        for (int i = 0; i < s->n; i++) {
+            double v = pl->lines[k].get(&s->p[i]);
+            if (pl->lines[k].right)
+                rmax = fmax(rmax, v);
+            else
+                lmax = fmax(lmax, v);
+        }
+    double ltop, lstep, rtop, rstep;
+    axis(lmax, &ltop, &lstep);
+    axis(rmax, &rtop, &rstep);
+    /* Time axis: seconds, minutes or hours, whichever reads best. */
+    double span_s = (double)(end_us > 0 ? end_us : 1) / US_PER_S;
+    double tdiv = span_s > 3 * 3600 ? 3600 : span_s > 600 ? 60 : 1;
+    const char *tunit = tdiv == 3600 ? "time (h)" : tdiv == 60 ? "time (min)" : "time (s)";
+    double xtop = span_s / tdiv, xstep = nice_step(xtop, 8);
+
+    cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+    cairo_set_font_size(cr, 11);
+    cairo_set_line_width(cr, 1);
+    char buf[64];
+    /* Grid and y ticks (left). */
+    for (double v = 0; v <= ltop + lstep / 2; v += lstep) {
+        double y = y0 - (y0 - y1) * v / ltop;
+        set_rgb(cr, GRID);
+        cairo_move_to(cr, x0, y);
+        cairo_line_to(cr, x1, y);
+        cairo_stroke(cr);
+        set_rgb(cr, FG);
+        tick_label(buf, sizeof buf, v);
+        text_at(cr, x0 - 5, y + 4, 1, buf);
+    }
+    if (pl->right_unit)
+        for (double v = 0; v <= rtop + rstep / 2; v += rstep) {
+            double y = y0 - (y0 - y1) * v / rtop;
+            tick_label(buf, sizeof buf, v);
+            text_at(cr, x1 + 5, y + 4, 0, buf);
+        }
+    /* x ticks */
+    for (double v = 0; v <= xtop + 1e-9; v += xstep) {
+        double x = x0 + (x1 - x0) * v / xtop;
+        set_rgb(cr, GRID);
+        cairo_move_to(cr, x, y0);
+        cairo_line_to(cr, x, y1);
+        cairo_stroke(cr);
+        set_rgb(cr, FG);
+        cairo_move_to(cr, x, y0);
+        cairo_line_to(cr, x, y0 + 4);
+        cairo_stroke(cr);
+        snprintf(buf, sizeof buf, "%g", v);
+        text_at(cr, x, y0 + 16, 0.5, buf);
+    }
+    /* Axes and units. */
+    set_rgb(cr, FG);
+    cairo_move_to(cr, x0, y1);
+    cairo_line_to(cr, x0, y0);
+    cairo_line_to(cr, x1, y0);
+    if (pl->right_unit)
+        cairo_line_to(cr, x1, y1);
+    cairo_stroke(cr);
+    text_at(cr, (x0 + x1) / 2, PLOT_H - 6, 0.5, tunit);
+    cairo_save(cr);
+    cairo_translate(cr, 14, (y0 + y1) / 2);
+    cairo_rotate(cr, -M_PI / 2);
+    text_at(cr, 0, 0, 0.5, pl->unit);
+    cairo_restore(cr);
+    if (pl->right_unit) {
+        cairo_save(cr);
+        cairo_translate(cr, PLOT_W - 8, (y0 + y1) / 2);
+        cairo_rotate(cr, -M_PI / 2);
+        text_at(cr, 0, 0, 0.5, pl->right_unit);
+        cairo_restore(cr);
+    }
+    /* Title, then the legend to its right. */
+    cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
+    cairo_set_font_size(cr, 13);
+    text_at(cr, x0, 18, 0, pl->title);
+    cairo_text_extents_t e;
+    cairo_text_extents(cr, pl->title, &e);
+    cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+    cairo_set_font_size(cr, 11);
+    double lx = x0 + e.x_advance + 18;
+    for (int k = 0; k <= pl->n_lines; k++) {
+        const char *label = k < pl->n_lines ? pl->lines[k].label : "SLO";
+        const double *rgb = k < pl->n_lines ? pl->lines[k].rgb : RED;
+        bool dashed = k < pl->n_lines ? pl->lines[k].dashed : true;
+        if (k == pl->n_lines && !(pl->slo > 0))
+            break;
+        set_rgb(cr, rgb);
+        cairo_set_line_width(cr, 2);
+        if (dashed)
+            cairo_set_dash(cr, (double[]){5, 3}, 2, 0);
+        cairo_move_to(cr, lx, 14);
+        cairo_line_to(cr, lx + 18, 14);
+        cairo_stroke(cr);
+        cairo_set_dash(cr, NULL, 0, 0);
+        set_rgb(cr, FG);
+        text_at(cr, lx + 22, 18, 0, label);
+        cairo_text_extents(cr, label, &e);
+        lx += 22 + e.x_advance + 14;
+    }
+    /* The SLO line, then the data, clipped to the plot area. */
+    cairo_save(cr);
+    cairo_rectangle(cr, x0, y1 - 2, x1 - x0, y0 - y1 + 2);
+    cairo_clip(cr);
+    cairo_set_line_width(cr, 1.5);
+    if (pl->slo > 0) {
+        double y = y0 - (y0 - y1) * pl->slo / ltop;
+        set_rgb(cr, RED);
+        cairo_set_dash(cr, (double[]){5, 3}, 2, 0);
+        cairo_move_to(cr, x0, y);
+        cairo_line_to(cr, x1, y);
+        cairo_stroke(cr);
+        cairo_set_dash(cr, NULL, 0, 0);
+    }
+    for (int k = 0; k < pl->n_lines; k++) {
+        const struct line *ln = &pl->lines[k];
+        double top = ln->right ? rtop : ltop;
+        set_rgb(cr, ln->rgb);
+        if (ln->dashed)
+            cairo_set_dash(cr, (double[]){5, 3}, 2, 0);
+        bool pen = false;
+        for (int i = 0; i < s->n; i++) {
+            double v = ln->get(&s->p[i]);
+            if (isnan(v)) {
+                pen = false;
+                continue;
+            }
+            double x = x0 + (x1 - x0) * ((double)s->p[i].end_us / US_PER_S / tdiv) / xtop;
+            double y = y0 - (y0 - y1) * v / top;
+            bool alone = (i + 1 >= s->n || isnan(ln->get(&s->p[i + 1]))) && !pen;
+            if (alone) { /* a lone point between gaps: a dot, or it would not show */
+                cairo_stroke(cr);
+                cairo_arc(cr, x, y, 2, 0, 2 * M_PI);
+                cairo_fill(cr);
+            } else if (pen) {
+                cairo_line_to(cr, x, y);
+            } else {
+                cairo_move_to(cr, x, y);
+            }
+            pen = !alone;
+        }
+        cairo_stroke(cr);
+        cairo_set_dash(cr, NULL, 0, 0);
+    }
+    cairo_restore(cr);
+}
+
+struct membuf {
+    char *p;
+    size_t n, cap;
+};
+
+static cairo_status_t membuf_write(void *closure, const unsigned char *data, unsigned int len)
+{
+    struct membuf *b = closure;
+    if (b->n + len + 1 > b->cap) {
+        b->cap = (b->n + len + 1) * 2;
+        b->p = xrealloc(b->p, b->cap);
+    }
+    memcpy(b->p + b->n, data, len);
+    b->n += len;
+    b->p[b->n] = '\0';
+    return CAIRO_STATUS_SUCCESS;
+}
+
+/*
+ * Put cairo's SVG document inline: without the XML declaration and the
+ * namespace declarations (the HTML parser knows svg and xlink), and with every
+ * id (cairo names its glyphs and clips the same in each document) prefixed by
+ * the plot's own, so the plots on one page do not take each other's glyphs.
+ */
+static void put_svg(FILE *f, const char *svg, int id, const char *title)
+{
+    const char *p = strstr(svg, "<svg");
+    if (!p)
+        return;
+    static const char *const drop[] = {" xmlns=\"http://www.w3.org/2000/svg\"",
+                                       " xmlns:xlink=\"http://www.w3.org/1999/xlink\""};
+    char pre[32];
+    snprintf(pre, sizeof pre, "p%d-", id);
+    fputs("<svg class=\"plot\" role=\"img\" aria-label=\"", f);
+    put_str(f, title);
+    fputc('"', f);
+    p += 4;
+    while (*p) {
+        bool done = false;
+        for (size_t i = 0; i < sizeof drop / sizeof drop[0] && !done; i++)
+            if (strncmp(p, drop[i], strlen(drop[i])) == 0) {
+                p += strlen(drop[i]);
+                done = true;
+            }
+        static const char *const refs[] = {"id=\"", "href=\"#", "url(#"};
+        for (size_t i = 0; i < sizeof refs / sizeof refs[0] && !done; i++)
+            if (strncmp(p, refs[i], strlen(refs[i])) == 0) {
+                fputs(refs[i], f);
+                fputs(pre, f);
+                p += strlen(refs[i]);
+                done = true;
+            }
+        if (!done)
+            fputc(*p++, f);
+    }
+}
+
+/* Draw pl as an inline SVG. Returns 0 or -ENOMEM (cairo failed). */
+static int put_plot(FILE *f, const struct plot *pl, const struct series *s, int64_t end_us,
+                    int id)
+{
+    struct membuf b = {0};
+    cairo_surface_t *sf = cairo_svg_surface_create_for_stream(membuf_write, &b, PLOT_W, PLOT_H);
+    cairo_svg_surface_set_document_unit(sf, CAIRO_SVG_UNIT_PX);
+    cairo_t *cr = cairo_create(sf);
+    draw(cr, pl, s, end_us);
+    int bad = cairo_status(cr) != CAIRO_STATUS_SUCCESS;
+    cairo_destroy(cr);
+    cairo_surface_finish(sf);
+    bad |= cairo_surface_status(sf) != CAIRO_STATUS_SUCCESS;
+    cairo_surface_destroy(sf);
+    if (!bad && b.p) {
+        fputs("<figure>", f);
+        put_svg(f, b.p, id, pl->title);
+        fputs("</figure>\n", f);
+    }
+    free(b.p);
+    return bad || !b.p ? -ENOMEM : 0;
+}
+
+static double get_throttled(const struct html_point *p)
+{
+    return 100 * html_point_throttled_share(p);
+}
+static double get_429(const struct html_point *p)
+{
+    return 100 * html_point_429_share(p);
+}
+static double get_queue(const struct html_point *p)
+{
+    return (double)p->queue_max;
+}
+static double get_inflight(const struct html_point *p)
+{
+    return (double)p->inflight_max;
+}
+static double get_waiting(const struct html_point *p)
+{
+    return p->server_waiting >= 0 ? (double)p->server_waiting : NAN;
+}
+static double get_p50(const struct html_point *p)
+{
+    return p->latency_p50_ms;
+}
+static double get_p95(const struct html_point *p)
+{
+    return p->latency_p95_ms;
+}
+
+/* The series block a reader (or a test) compares with the CSV: one array per quantity. */
+static void put_series_json(FILE *f, const struct series *s, const char *scope, bool waiting)
+{
+    static const struct {
+        const char *key;
+        double (*get)(const struct html_point *p);
+    } cols[] = {
+        {"throttled_share", html_point_throttled_share},
+        {"share_429", html_point_429_share},
+        {"queue_max", get_queue},
+        {"inflight_max", get_inflight},
+        {"server_waiting", get_waiting},
+        {"latency_p50_ms", get_p50},
+        {"latency_p95_ms", get_p95},
+        {"requests_per_s", html_point_requests_per_s},
+        {"tokens_per_s", html_point_tokens_per_s},
+    };
+    fputs("<script type=\"application/json\" class=\"series\">{\"scope\":", f);
+    put_json_str(f, scope);
+    fputs(",\"window_end_s\":[", f);
+    for (int i = 0; i < s->n; i++) {
+        fputs(i ? "," : "", f);
+        put_json_num(f, (double)s->p[i].end_us / US_PER_S);
+    }
+    fputc(']', f);
+    for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++) {
+        if (cols[k].get == get_waiting && !waiting)
+            continue;
+        fprintf(f, ",\"%s\":[", cols[k].key);
+        for (int i = 0; i < s->n; i++) {
+            fputs(i ? "," : "", f);
+            put_json_num(f, cols[k].get(&s->p[i]));
+        }
+        fputc(']', f);
+    }
+    fputs("}</script>\n", f);
+}
+
+/* A scope's section: its series block and its four plots. */
+static int put_scope(FILE *f, const html_report *h, int cls, int64_t end_us, int *id)
+{
+    const struct series *s = &h->s[cls + 1];
+    const struct scenario *sc = h->sc;
+    const char *name = cls < 0 ? "all" : sc->classes[cls].name;
+    bool waiting = false;
+    for (int i = 0; i < s->n && cls < 0; i++)
+        waiting |= s->p[i].server_waiting >= 0;
+    int64_t slo_us = cls < 0 ? sc->slo_p95_us : sc->classes[cls].slo_p95_us;
+
+    fputs("<section class=\"scope\"><h2>", f);
+    if (cls < 0)
+        fputs("All classes", f);
+    else {
+        fputs("Class ", f);
+        put_str(f, name);
+    }
+    fputs("</h2>\n", f);
+    put_series_json(f, s, name, waiting);
+    fputs("<div class=\"plots\">\n", f);
+
+    const struct line hit[] = {
+        {"throttled by our limiter", {0}, false, false, get_throttled},
+        {"got a 429", {0}, false, false, get_429},
+    };
+    const struct line queue[] = {
+        {"client queue (max)", {0}, false, false, get_queue},
+        {"in flight (max)", {0}, false, false, get_inflight},
+        {"provider waiting", {0}, true, false, get_waiting},
+    };
+    const struct line lat[] = {
+        {"p50", {0}, false, false, get_p50},
+        {"p95", {0}, false, false, get_p95},
+    };
+    const struct line thr[] = {
+        {"requests/s", {0}, false, false, html_point_requests_per_s},
+        {"tokens/s (right)", {0}, true, true, html_point_tokens_per_s},
+    };
+    struct line l[4][3];
+    memcpy(l[0], hit, sizeof hit);
+    memcpy(l[1], queue, sizeof queue);
+    memcpy(l[2], lat, sizeof lat);
+    memcpy(l[3], thr, sizeof thr);
+    const double *colour[4][3] = {
+        {BLUE, RED, NULL}, {BLUE, ORANGE, PURPLE}, {BLUE, ORANGE, NULL}, {GREEN, BLUE, NULL}};
+    for (int i = 0; i < 4; i++)
+        for (int k = 0; k < 3; k++)
+            if (colour[i][k])
+                memcpy(l[i][k].rgb, colour[i][k], sizeof l[i][k].rgb);
+    const struct plot plots[] = {
+        {"Hit rate", "% of requests", NULL, l[0], 2, 0},
+        {"Queue depth", "requests", NULL, l[1], waiting ? 3 : 2, 0},
+        {"Latency", "ms", NULL, l[2], 2, (double)slo_us / US_PER_MS},
+        {"Throughput", "requests/s", "tokens/s", l[3], 2, 0},
+    };
+    int rc = 0;
+    for (size_t i = 0; i < sizeof plots / sizeof plots[0] && rc == 0; i++)
+        rc = put_plot(f, &plots[i], s, end_us, (*id)++);
+    fputs("</div></section>\n", f);
+    return rc;
+}
+
+/* ---- the page -------------------------------------------------------------- */
+
+static const char STYLE[] =
+    ":root{color-scheme:light dark;--fg:#1b1b1f;--bg:#fff;--muted:#5f6368;--line:#d0d0d5;"
+    "--ok:#1a7f37;--fail:#c62828}\n"
+    "@media (prefers-color-scheme:dark){:root{--fg:#e8e8ea;--bg:#16171a;--muted:#a0a4aa;"
+    "--line:#3a3b40;--ok:#4cc46a;--fail:#ff6b6b}\n"
+    "  svg.plot{filter:invert(1) hue-rotate(180deg)}}\n"
+    "@media print{:root{--fg:#000;--bg:#fff;--muted:#444;--line:#bbb;--ok:#1a7f37;"
+    "--fail:#c62828}svg.plot{filter:none}section.scope{break-inside:avoid}details{display:block}}\n"
+    "body{font:14px/1.45 system-ui,sans-serif;color:var(--fg);background:var(--bg);"
+    "margin:1.5rem auto;max-width:1320px;padding:0 1rem}\n"
+    "h1{margin-bottom:.2rem}.muted{color:var(--muted)}\n"
+    "pre{overflow-x:auto;border:1px solid var(--line);padding:.6rem;font-size:12px}\n"
+    "table{border-collapse:collapse;margin:.5rem 0}td,th{border-bottom:1px solid var(--line);"
+    "padding:.2rem .6rem;text-align:right}td:first-child,th:first-child{text-align:left}\n"
+    ".ok{color:var(--ok);font-weight:600}.fail{color:var(--fail);font-weight:600}\n"
+    ".plots{display:grid;grid-template-columns:repeat(auto-fill,minmax(480px,1fr));gap:.5rem}\n"
+    "figure{margin:0}svg.plot{width:100%;height:auto}\n";
+
+static void put_totals_row(FILE *f, const char *scope, const struct metrics_row *t)
+{
+    const struct metrics_counts *c = &t->c;
+    fputs("<tr><td>", f);
+    put_str(f, scope);
+    fprintf(f,
+            "</td><td>%" PRIu64 "</td><td>%" PRIu64 "</td><td>%" PRIu64 "</td><td>%" PRIu64
+            "</td><td>%" PRIu64 "</td><td>%" PRIu64 "</td><td>%.1f%%</td><td>%.1f%%</td>"
+            "<td>%.1f</td><td>%.1f</td><td>%.1f</td><td>%.2f</td><td>%.1f</td></tr>\n",
+            c->arrivals, c->ended[OUTCOME_SUCCEEDED], c->ended[OUTCOME_FAILED],
+            c->ended[OUTCOME_REJECTED], c->ended[OUTCOME_TIMED_OUT], c->ended[OUTCOME_CANCELLED],
+            c->arrivals ? 100.0 * (double)c->client_throttled / (double)c->arrivals : 0,
+            c->arrivals ? 100.0 * (double)c->saw_429 / (double)c->arrivals : 0,
+            (double)t->latency_p50_us / US_PER_MS, (double)t->latency_p95_us / US_PER_MS,
+            (double)t->latency_p99_us / US_PER_MS, t->requests_per_s, t->tokens_per_s);
+}
+
+/* The totals as JSON, same names and formulas as the JSON report's scope fields. */
+static void put_totals_json(FILE *f, const struct metrics_row *t)
+{
+    const struct metrics_counts *c = &t->c;
+    fprintf(f,
+            "{\"arrived\":%" PRIu64 ",\"succeeded\":%" PRIu64 ",\"failed\":%" PRIu64
+            ",\"rejected\":%" PRIu64 ",\"timed_out\":%" PRIu64 ",\"cancelled\":%" PRIu64
+            ",\"retries\":%" PRIu64 ",\"http_429\":%" PRIu64,
+            c->arrivals, c->ended[OUTCOME_SUCCEEDED], c->ended[OUTCOME_FAILED],
+            c->ended[OUTCOME_REJECTED], c->ended[OUTCOME_TIMED_OUT], c->ended[OUTCOME_CANCELLED],
+            c->retries, c->http_429);
+    fputs(",\"client_throttled\":", f);
+    put_json_num(f, c->arrivals ? (double)c->client_throttled / (double)c->arrivals : 0);
+    fputs(",\"server_429\":", f);
+    put_json_num(f, c->arrivals ? (double)c->saw_429 / (double)c->arrivals : 0);
+    fputs(",\"latency_p50_ms\":", f);
+    put_json_num(f, (double)t->latency_p50_us / US_PER_MS);
+    fputs(",\"latency_p95_ms\":", f);
+    put_json_num(f, (double)t->latency_p95_us / US_PER_MS);
+    fputs(",\"requests_per_s\":", f);
+    put_json_num(f, t->requests_per_s);
+    fputs(",\"tokens_per_s\":", f);
+    put_json_num(f, t->tokens_per_s);
+    fprintf(f, ",\"queue_max\":%" PRId64 ",\"inflight_max\":%" PRId64 "}", t->queue_max,
+            t->inflight_max);
+}
+
+static void put_head(FILE *f, const struct scenario *sc)
+{
+    fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+          "<meta name=\"generator\" content=\"ratelab " PACKAGE_VERSION "\">\n<title>ratelab: ",
+          f);
+    put_str(f, sc->name);
+    fprintf(f, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<h1>", STYLE);
+    put_str(f, sc->name);
+    fputs("</h1>\n", f);
+    if (sc->description[0]) {
+        fputs("<p>", f);
+        put_str(f, sc->description);
+        fputs("</p>\n", f);
+    }
+    fputs("<p class=\"muted\">Scenario file ", f);
+    put_str(f, sc->path);
+    fprintf(f, "; seed %" PRIu64 "; arrivals for %g s; windows of %g s.</p>\n", sc->seed,
+            (double)sc->duration_us / US_PER_S, (double)sc->window_us / US_PER_S);
+}
+
+/* Text some writer makes into a FILE, put as escaped <pre>. */
+static void put_pre(FILE *f, const char *text, size_t n)
+{
+    fputs("<pre>", f);
+    put_text(f, text ? text : "", text ? n : 0);
+    fputs("</pre>\n", f);
+}
+
+int html_write(html_report *h, FILE *out, const struct scenario *sc, const metrics *m,
+               const struct report_extra *x)
+{
+    assert(h && out && sc && m && h->sc == sc);
+    put_head(out, sc);
+    char *text = NULL;
+    size_t n = 0;
+    FILE *mem = open_memstream(&text, &n);
+    if (mem) {
+        scenario_write(sc, mem);
+        fclose(mem);
+        fputs("<h2>Settings</h2>\n<details><summary>The scenario as run, every key resolved "
+              "(loads back as the same scenario)</summary>\n",
+              out);
+        put_pre(out, text, n);
+        fputs("</details>\n", out);
+        free(text);
+    }
+
+    text = NULL;
+    n = 0;
+    if (!(mem = open_memstream(&text, &n)))
+        return -ENOMEM;
+    report_summary(mem, sc, m, x);
+    fclose(mem);
+    fputs("<h2>Summary</h2>\n", out);
+    put_pre(out, text, n);
+    free(text);
+
+    struct slo_result slo[REPORT_MAX_SLOS];
+    int ns = report_slos(sc, m, slo);
+    fputs("<h2>SLOs</h2>\n", out);
+    if (ns == 0)
+        fputs("<p class=\"muted\">The scenario sets no SLO.</p>\n", out);
+    else {
+        fputs("<table><tr><th>SLO</th><th>scenario key</th><th>target</th><th>measured</th>"
+              "<th>unit</th><th>verdict</th></tr>\n",
+              out);
+        for (int i = 0; i < ns; i++) {
+            fputs("<tr><td>", out);
+            put_str(out, slo[i].name);
+            fputs("</td><td>", out);
+            put_str(out, slo[i].key);
+            fprintf(out, "</td><td>%.6g</td><td>%.6g</td><td>%s</td><td class=\"%s\">%s</td></tr>\n",
+                    slo[i].target, slo[i].actual, slo[i].unit, slo[i].ok ? "ok" : "fail",
+                    slo[i].ok ? "met" : "FAILED");
+        }
+        fputs("</table>\n", out);
+    }
+
+    fputs("<h2>Totals</h2>\n<table><tr><th>scope</th><th>arrived</th><th>succeeded</th>"
+          "<th>failed</th><th>rejected</th><th>timed out</th><th>cancelled</th>"
+          "<th>throttled</th><th>got 429</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th>"
+          "<th>requests/s</th><th>tokens/s</th></tr>\n",
+          out);
+    struct metrics_row t;
+    for (int k = -1; k < sc->n_classes; k++) {
+        metrics_total(m, k, &t);
+        put_totals_row(out, k < 0 ? "all" : sc->classes[k].name, &t);
+    }
+    fputs("</table>\n<script type=\"application/json\" id=\"totals\">{\"all\":", out);
+    metrics_total(m, -1, &t);
+    put_totals_json(out, &t);
+    fputs(",\"classes\":{", out);
+    for (int k = 0; k < sc->n_classes; k++) {
+        fputs(k ? "," : "", out);
+        put_json_str(out, sc->classes[k].name);
+        fputc(':', out);
+        metrics_total(m, k, &t);
+        put_totals_json(out, &t);
+    }
+    fputs("}}</script>\n", out);
+
+    metrics_total(m, -1, &t);
+    int64_t end_us = x && x->end_us > 0 ? x->end_us : t.end_us;
+    if (h->s[0].n && h->s[0].p[0].end_us - h->s[0].p[0].start_us > sc->window_us)
+        fprintf(out, "<p class=\"muted\">A long run: each plotted point spans %g s (several "
+                     "windows merged; latency and levels show the highest of them).</p>\n",
+                (double)(h->s[0].p[0].end_us - h->s[0].p[0].start_us) / US_PER_S);
+    int rc = 0, id = 0;
+    for (int k = -1; k < sc->n_classes && rc == 0; k++)
+        rc = put_scope(out, h, k, end_us, &id);
+
+    fputs("</body>\n</html>\n", out);
+    /* No cairo object lives between reports: drop cairo's font caches, which keep
+     * fontconfig patterns a leak checker would otherwise report at exit. */
+    cairo_debug_reset_static_data();
+    FcFini();
+    if (rc == 0 && ferror(out))
+        rc = -EIO;
+    return rc;
+}

@@ -1,0 +1,305 @@
+/*
+ * check_html: the HTML report. The collector's series and how it bounds them,
+ * then a bundled scenario end to end: the page parses (python3's html.parser and
+ * an XML parser for each SVG), holds one SVG per plot, names no external
+ * resource, and its numbers equal the JSON report's and the CSV's.
+ */
+#include "config.h"
+
+#include "html.h"
+
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+#include "scenario.h"
+#include "testutil.h"
+#include "util.h"
+
+static void two_classes(struct scenario *sc)
+{
+    scenario_defaults(sc);
+    snprintf(sc->name, sizeof sc->name, "t");
+    sc->n_classes = 2;
+    snprintf(sc->classes[0].name, sizeof sc->classes[0].name, "chat");
+    snprintf(sc->classes[1].name, sizeof sc->classes[1].name, "batch");
+}
+
+/* A row for window i (1 s windows): the numbers derive from i so merges can be checked. */
+static struct metrics_row row_for(int i)
+{
+    struct metrics_row r = {0};
+    r.start_us = (int64_t)i * US_PER_S;
+    r.end_us = r.start_us + US_PER_S;
+    r.c.arrivals = 10;
+    r.c.sends = 12;
+    r.c.retries = 2;
+    r.c.client_throttled = (uint64_t)(i % 3);
+    r.c.saw_429 = (uint64_t)(i % 2);
+    r.c.ended[OUTCOME_SUCCEEDED] = (uint64_t)(i % 5);
+    r.c.output_tokens = 100 * (uint64_t)(i % 5);
+    r.queue_max = i % 7;
+    r.inflight_max = i % 11;
+    r.latency_p50_us = 1000 * (i + 1);
+    r.latency_p95_us = 2000 * (i + 1);
+    r.requests_per_s = (double)(i % 5);
+    return r;
+}
+
+START_TEST(point_per_window)
+{
+    struct scenario sc;
+    two_classes(&sc);
+    html_report *h = html_new(&sc, 100);
+    struct metrics_row r = row_for(4);
+    r.c.arrivals = 3; /* the base is max(arrivals, sends - retries) = 10 */
+    r.c.client_throttled = 4;
+    r.c.saw_429 = 20; /* capped at 1 */
+    html_sink(h, -1, &r);
+    struct metrics_row idle = {.start_us = 0, .end_us = US_PER_S}; /* nothing answered */
+    html_sink(h, 0, &idle);
+    html_sink(h, 1, &idle);
+    ck_assert_int_eq(html_points(h, -1), 1);
+    const struct html_point *p = html_point_at(h, -1, 0);
+    ck_assert_uint_eq(p->base, 10);
+    ck_assert_double_eq_tol(html_point_throttled_share(p), 0.4, 1e-12);
+    ck_assert_double_eq(html_point_429_share(p), 1.0);
+    ck_assert_double_eq(html_point_requests_per_s(p), 4.0);
+    ck_assert_double_eq(html_point_tokens_per_s(p), 400.0);
+    ck_assert_double_eq(p->latency_p95_ms, 10.0);
+    ck_assert_int_eq(p->server_waiting, -1);
+    p = html_point_at(h, 0, 0);
+    ck_assert(isnan(p->latency_p50_ms) && isnan(p->latency_p95_ms));
+    ck_assert_double_eq(html_point_429_share(p), 0.0);
+    html_free(h);
+    html_free(NULL);
+    scenario_fini(&sc);
+}
+END_TEST
+
+START_TEST(bounded_by_merging)
+{
+    struct scenario sc;
+    two_classes(&sc);
+    html_report *h = html_new(&sc, 8);
+    struct run_server_gauges g = {.running = 1, .waiting = 5, .kv_cache_usage = -1};
+    html_set_server(h, &g);
+    const int n = 37;
+    uint64_t succ = 0, thr = 0;
+    int64_t qmax = 0;
+    for (int i = 0; i < n; i++) {
+        struct metrics_row r = row_for(i);
+        g.waiting = i == 20 ? 99 : 5;
+        for (int cls = -1; cls < 2; cls++)
+            html_sink(h, cls, &r);
+        succ += r.c.ended[OUTCOME_SUCCEEDED];
+        thr += r.c.client_throttled;
+        qmax = r.queue_max > qmax ? r.queue_max : qmax;
+        ck_assert_int_le(html_points(h, -1), 8);
+    }
+    for (int cls = -1; cls < 2; cls++) {
+        int k = html_points(h, cls);
+        ck_assert_int_eq(k, html_points(h, -1));
+        uint64_t s = 0, t = 0, base = 0;
+        int64_t q = 0, prev_end = 0;
+        double p95 = 0;
+        for (int i = 0; i < k; i++) {
+            const struct html_point *p = html_point_at(h, cls, i);
+            ck_assert_int_eq(p->start_us, prev_end); /* contiguous, in order */
+            prev_end = p->end_us;
+            s += p->succeeded;
+            t += p->throttled;
+            base += p->base;
+            q = p->queue_max > q ? p->queue_max : q;
+            p95 = fmax(p95, p->latency_p95_ms);
+            if (cls < 0 && p->start_us < 20 * US_PER_S && p->end_us > 20 * US_PER_S)
+                ck_assert_int_eq(p->server_waiting, 99); /* the peak survives the merge */
+            if (cls >= 0)
+                ck_assert_int_eq(p->server_waiting, -1); /* server-wide: overall only */
+        }
+        ck_assert_int_eq(prev_end, (int64_t)n * US_PER_S);
+        ck_assert_uint_eq(s, succ); /* counts add up */
+        ck_assert_uint_eq(t, thr);
+        ck_assert_uint_eq(base, 10u * n);
+        ck_assert_int_eq(q, qmax); /* levels keep their max */
+        ck_assert_double_eq(p95, 2.0 * n);
+    }
+    html_free(h);
+    scenario_fini(&sc);
+}
+END_TEST
+
+/* The page's structure and numbers, checked by python3 (a real HTML and XML parser). */
+static const char CHECK_PY[] =
+    "import sys, json, csv, re, math\n"
+    "from html.parser import HTMLParser\n"
+    "import xml.etree.ElementTree as ET\n"
+    "html_path, json_path, csv_path = sys.argv[1:4]\n"
+    "page = open(html_path, encoding='utf-8').read()\n"
+    "VOID = {'meta','br','img','hr','link','input','area','base','col','embed','source','wbr'}\n"
+    "class P(HTMLParser):\n"
+    "    def __init__(s):\n"
+    "        super().__init__(); s.stack = []; s.count = {}; s.scripts = []; s.cur = None\n"
+    "        s.svg_depth = 0\n"
+    "    def handle_starttag(s, tag, attrs):\n"
+    "        s.count[tag] = s.count.get(tag, 0) + 1\n"
+    "        a = dict(attrs)\n"
+    "        assert 'src' not in a, ('src= on', tag)\n"
+    "        assert tag not in ('link', 'img', 'iframe', 'object', 'embed'), tag\n"
+    "        if tag == 'script':\n"
+    "            assert a.get('type') == 'application/json', 'a script that runs'\n"
+    "            s.cur = (a.get('id') or a.get('class'), [])\n"
+    "        if tag == 'svg': s.svg_depth += 1\n"
+    "        if tag not in VOID: s.stack.append(tag)\n"
+    "    def handle_startendtag(s, tag, attrs):\n"
+    "        s.count[tag] = s.count.get(tag, 0) + 1\n"
+    "        assert 'src' not in dict(attrs)\n"
+    "    def handle_endtag(s, tag):\n"
+    "        assert s.stack and s.stack[-1] == tag, ('unbalanced', tag, s.stack[-3:])\n"
+    "        s.stack.pop()\n"
+    "        if tag == 'script': s.scripts.append((s.cur[0], ''.join(s.cur[1]))); s.cur = None\n"
+    "    def handle_data(s, d):\n"
+    "        if s.cur: s.cur[1].append(d)\n"
+    "p = P(); p.feed(page); p.close()\n"
+    "assert not p.stack, ('unclosed', p.stack)\n"
+    "for bad in ('http:', 'https:', '@import', 'src=', '<link'):\n"
+    "    assert bad not in page, bad\n"
+    "assert not re.search(r'url\\((?!#)', page), 'url() to something outside the page'\n"
+    "rep = json.load(open(json_path))\n"
+    "names = list(rep['classes'].keys())\n"
+    "n_plots = 4 * (len(names) + 1)\n"
+    "assert p.count.get('svg') == n_plots, (p.count.get('svg'), n_plots)\n"
+    "assert p.count.get('figure') == n_plots\n"
+    "for svg in re.findall(r'<svg.*?</svg>', page, re.S):\n"
+    "    svg = svg.replace('<svg ', '<svg xmlns=\"http://www.w3.org/2000/svg\" '\n"
+    "                      'xmlns:xlink=\"http://www.w3.org/1999/xlink\" ', 1)\n"
+    "    root = ET.fromstring(svg)\n"
+    "    assert root.find('.//{http://www.w3.org/2000/svg}path') is not None\n"
+    "ids = re.findall(r' id=\"([^\"]+)\"', page)\n"
+    "assert len(ids) == len(set(ids)), 'duplicate ids across plots'\n"
+    "scripts = dict((k, json.loads(v)) for k, v in p.scripts if k == 'totals')\n"
+    "series = [json.loads(v) for k, v in p.scripts if k == 'series']\n"
+    "assert len(series) == len(names) + 1\n"
+    "def close(a, b, tol=1e-9):\n"
+    "    return abs(a - b) <= tol * max(1.0, abs(b))\n"
+    "def same_scope(h, j):\n"
+    "    r = j['requests']\n"
+    "    for k in ('arrived', 'succeeded', 'failed', 'rejected', 'timed_out', 'cancelled'):\n"
+    "        assert h[k] == r[k], (k, h[k], r[k])\n"
+    "    assert close(h['client_throttled'], j['hit_rate']['client_throttled'])\n"
+    "    assert close(h['server_429'], j['hit_rate']['server_429'])\n"
+    "    assert close(h['latency_p95_ms'], j['latency_ms']['p95'])\n"
+    "    assert close(h['latency_p50_ms'], j['latency_ms']['p50'])\n"
+    "    assert close(h['requests_per_s'], j['throughput']['requests_per_s'])\n"
+    "    assert close(h['tokens_per_s'], j['throughput']['tokens_per_s'])\n"
+    "    assert h['queue_max'] == j['queue_depth']['max']\n"
+    "    assert h['inflight_max'] == j['attempts']['inflight_max']\n"
+    "    assert h['retries'] == j['retries']\n"
+    "tot = scripts['totals']\n"
+    "same_scope(tot['all'], rep)\n"
+    "for n in names: same_scope(tot['classes'][n], rep['classes'][n])\n"
+    "rows = list(csv.DictReader(open(csv_path)))\n"
+    "checked = 0\n"
+    "for s in series:\n"
+    "    pre = '' if s['scope'] == 'all' else s['scope'] + '.'\n"
+    "    assert len(s['window_end_s']) == len(rows), (len(s['window_end_s']), len(rows))\n"
+    "    for i, row in enumerate(rows):\n"
+    "        g = lambda c: float(row[pre + c])\n"
+    "        assert close(s['window_end_s'][i], float(row['window_end_s']), 1e-6)\n"
+    "        assert s['queue_max'][i] == g('queue_max')\n"
+    "        assert s['inflight_max'][i] == g('inflight_max')\n"
+    "        base = max(g('arrivals'), g('sends') - g('retries'))\n"
+    "        want = min(1.0, g('client_throttled') / base) if base else 0.0\n"
+    "        assert close(s['throttled_share'][i], want), (i, s['throttled_share'][i], want)\n"
+    "        want = min(1.0, g('saw_429') / base) if base else 0.0\n"
+    "        assert close(s['share_429'][i], want)\n"
+    "        assert abs(s['requests_per_s'][i] - g('requests_per_s')) <= 0.0005\n"
+    "        assert abs(s['tokens_per_s'][i] - g('tokens_per_s')) <= 0.0005\n"
+    "        answered = g('succeeded') + g('failed')\n"
+    "        for q in ('latency_p50_ms', 'latency_p95_ms'):\n"
+    "            if answered:\n"
+    "                assert abs(s[q][i] - g(q)) <= 0.0005, (q, i, s[q][i], g(q))\n"
+    "            else:\n"
+    "                assert s[q][i] is None\n"
+    "        checked += 1\n"
+    "print('OK', n_plots, 'plots', checked, 'windows')\n";
+
+START_TEST(bundled_scenario_end_to_end)
+{
+    char dir[] = "/tmp/check_html.XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char cmd[2048], out[16384];
+    snprintf(cmd, sizeof cmd,
+             "%s/ratelab sim %s/scenarios/chat-vs-batch.ini --quiet --html %s/r.html "
+             "--json %s/r.json --csv %s/r.csv >/dev/null",
+             BUILDDIR, SRCDIR, dir, dir, dir);
+    int rc = run_cmd(cmd, out, sizeof out);
+    ck_assert_msg(rc == 0 || rc == 1, "%s: exit %d: %s", cmd, rc, out);
+
+    /* Checks that need no parser. */
+    char path[512];
+    snprintf(path, sizeof path, "%s/r.html", dir);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    char *page = xmalloc(1 << 24);
+    size_t n = fread(page, 1, (1 << 24) - 1, f);
+    page[n] = '\0';
+    fclose(f);
+    ck_assert(strncmp(page, "<!DOCTYPE html>", 15) == 0);
+    ck_assert(strstr(page, "</html>"));
+    ck_assert_ptr_null(strstr(page, "http:"));
+    ck_assert_ptr_null(strstr(page, "@import"));
+    ck_assert_ptr_null(strstr(page, "<?xml"));
+    ck_assert(strstr(page, "chat-vs-batch") || strstr(page, "chat"));
+    int svgs = 0;
+    for (const char *p = page; (p = strstr(p, "<svg ")); p++)
+        svgs++;
+    ck_assert_int_eq(svgs, 4 * 3); /* overall + two classes, four plots each */
+    free(page);
+
+    if (run_cmd("command -v python3", out, sizeof out) != 0) {
+        fprintf(stderr, "check_html: no python3: the parser and number checks are skipped\n");
+    } else {
+        snprintf(path, sizeof path, "%s/check.py", dir);
+        f = fopen(path, "w");
+        ck_assert_ptr_nonnull(f);
+        fputs(CHECK_PY, f);
+        fclose(f);
+        snprintf(cmd, sizeof cmd, "python3 %s/check.py %s/r.html %s/r.json %s/r.csv", dir, dir,
+                 dir, dir);
+        rc = run_cmd(cmd, out, sizeof out);
+        ck_assert_msg(rc == 0 && strncmp(out, "OK", 2) == 0, "%s: exit %d: %s", cmd, rc, out);
+    }
+    /* --html - with another report on stdout is refused; --html on a bad path fails fast. */
+    snprintf(cmd, sizeof cmd, "%s/ratelab sim %s/scenarios/chat-vs-batch.ini --html - --json -",
+             BUILDDIR, SRCDIR);
+    ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 2);
+    snprintf(cmd, sizeof cmd, "%s/ratelab sim %s/scenarios/chat-vs-batch.ini --html /nonexistent/x",
+             BUILDDIR, SRCDIR);
+    rc = run_cmd(cmd, out, sizeof out);
+    ck_assert_msg(rc != 0 && strstr(out, "cannot write"), "exit %d: %s", rc, out);
+
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 0);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("html");
+    TCase *tc = tcase_create("series");
+    tcase_add_test(tc, point_per_window);
+    tcase_add_test(tc, bounded_by_merging);
+    suite_add_tcase(s, tc);
+    TCase *e2e = tcase_create("end_to_end");
+    tcase_set_timeout(e2e, 120);
+    tcase_add_test(e2e, bundled_scenario_end_to_end);
+    suite_add_tcase(s, e2e);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
