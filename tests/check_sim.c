@@ -2,7 +2,9 @@
 
 #include <check.h>
 #include <cjson/cJSON.h>
+#include <fcntl.h>
 #include <glob.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <math.h>
@@ -798,6 +800,132 @@ START_TEST(bundled_scenarios)
 }
 END_TEST
 
+/* ---- the human summary -------------------------------------------------------------- */
+
+/* Widest line in columns: SGR escapes and carriage returns (a terminal's "\r\n") take none. */
+static int text_widest(const char *text)
+{
+    int w = 0, cur = 0;
+    for (const char *p = text; *p; p++) {
+        if (*p == '\033') {
+            while (*p && *p != 'm')
+                p++;
+            if (!*p)
+                break;
+        } else if (*p == '\n')
+            cur = 0;
+        else if (*p != '\r' && ++cur > w)
+            w = cur;
+    }
+    return w;
+}
+
+/* report_summary written to a pseudo-terminal cols wide; what the terminal got, in buf. */
+static void summary_on_pty(const struct scenario *sc, const metrics *m, int cols, char *buf,
+                           size_t n)
+{
+    int mfd = posix_openpt(O_RDWR | O_NOCTTY);
+    ck_assert_int_ge(mfd, 0);
+    ck_assert_int_eq(grantpt(mfd), 0);
+    ck_assert_int_eq(unlockpt(mfd), 0);
+    int sfd = open(ptsname(mfd), O_RDWR | O_NOCTTY);
+    ck_assert_int_ge(sfd, 0);
+    struct winsize ws = {.ws_row = 24, .ws_col = (unsigned short)cols};
+    ck_assert_int_eq(ioctl(sfd, TIOCSWINSZ, &ws), 0);
+    FILE *f = fdopen(sfd, "w");
+    report_summary(f, sc, m, NULL);
+    fclose(f); /* the master reads what was written, then EIO */
+    size_t got = 0;
+    ssize_t k;
+    while (got + 1 < n && (k = read(mfd, buf + got, n - 1 - got)) > 0)
+        got += (size_t)k;
+    buf[got] = '\0';
+    close(mfd);
+}
+
+/*
+ * On a terminal: its width when COLUMNS is unset, colour on the SLO verdicts
+ * unless NO_COLOR is set and not empty, failures first.
+ */
+START_TEST(summary_on_a_terminal)
+{
+    struct scenario sc;
+    struct scenario_error err;
+    ck_assert_int_eq(scenario_load(&sc, SRCDIR "/scenarios/chat-vs-batch.ini", NULL, 0, &err), 0);
+    sc.classes[0].slo_p95_us = US_PER_S; /* chat's p95 is about 10 s: fails */
+    sim *s = run_sim(&sc);
+    static char buf[1 << 16];
+    unsetenv("COLUMNS");
+    unsetenv("NO_COLOR");
+    summary_on_pty(&sc, sim_metrics(s), 100, buf, sizeof buf);
+    ck_assert_msg(text_widest(buf) <= 100 && text_widest(buf) > 80, "%d:\n%s", text_widest(buf),
+                  buf);
+    const char *fail = strstr(buf, "SLO \033[1;31mFAILED\033[0m  class chat p95: ");
+    const char *ok = strstr(buf, "SLO \033[32mok\033[0m      max_429_share: ");
+    ck_assert_msg(fail && ok && fail < ok, "%s", buf);
+    summary_on_pty(&sc, sim_metrics(s), 300, buf, sizeof buf);
+    ck_assert_int_le(text_widest(buf), 250);
+    setenv("NO_COLOR", "", 1);
+    summary_on_pty(&sc, sim_metrics(s), 60, buf, sizeof buf);
+    ck_assert_int_le(text_widest(buf), 60);
+    ck_assert_msg(strstr(buf, "\033["), "%s", buf);
+    setenv("NO_COLOR", "1", 1);
+    summary_on_pty(&sc, sim_metrics(s), 60, buf, sizeof buf);
+    ck_assert_msg(!strchr(buf, '\033'), "%s", buf);
+    ck_assert_msg(strstr(buf, "SLO FAILED  class chat p95: "), "%s", buf);
+    /* COLUMNS wins over the terminal's width. */
+    setenv("COLUMNS", "70", 1);
+    summary_on_pty(&sc, sim_metrics(s), 200, buf, sizeof buf);
+    ck_assert_int_le(text_widest(buf), 70);
+    unsetenv("COLUMNS");
+    unsetenv("NO_COLOR");
+    sim_free(s);
+    scenario_fini(&sc);
+}
+END_TEST
+
+/* A live run's lines (answers, send lag, server metrics) replace the server's, within the width. */
+START_TEST(summary_live_lines)
+{
+    struct scenario sc;
+    struct scenario_error err;
+    ck_assert_int_eq(scenario_load(&sc, SRCDIR "/scenarios/retry-storm.ini", NULL, 0, &err), 0);
+    sim *s = run_sim(&sc);
+    struct histogram *lag = xmalloc(sizeof *lag);
+    histogram_init(lag);
+    for (int64_t v = 10; v < 5000; v += 7)
+        histogram_record(lag, v);
+    struct report_live lv = {.send_lag = lag, .scrape = true, .scrapes = 1234,
+                             .scrape_failures = 5};
+    for (int i = 0; i < REPORT_ST__COUNT; i++)
+        lv.status[i] = 123456789 / (i + 1);
+    lv.running.max = 64;
+    lv.waiting.max = 310;
+    lv.kv_cache_usage.max = 0.93;
+    struct report_extra x = {.end_us = 1, .live = &lv};
+    static const char *const widths[] = {"60", "80", "200"};
+    for (int k = 0; k < 3; k++) {
+        setenv("COLUMNS", widths[k], 1);
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        report_summary(f, &sc, sim_metrics(s), &x);
+        fclose(f);
+        ck_assert_msg(text_widest(text) <= atoi(widths[k]), "%s", text);
+        ck_assert_msg(strstr(text, "\nanswers: 2xx 123M, 429 61.7M, "), "%s", text);
+        ck_assert_msg(strstr(text, "\nsend lag: p50 2.5"), "%s", text);
+        ck_assert_msg(strstr(text, "\nserver metrics: 1.2k scrapes (5 failed);"), "%s", text);
+        ck_assert_msg(strstr(text, "KV cache max 93%"), "%s", text);
+        ck_assert_msg(!strstr(text, "server: 429"), "%s", text);
+        free(text);
+    }
+    unsetenv("COLUMNS");
+    free(lag);
+    sim_free(s);
+    scenario_fini(&sc);
+}
+END_TEST
+
 /*
  * ratelab sim gives byte-identical JSON and CSV to the committed reference outputs
  * (tests/data/ref, made by its regen.sh) for every bundled scenario at three seeds.
@@ -992,6 +1120,8 @@ int main(void)
     tcase_add_test(tc, two_sims_side_by_side);
     tcase_add_test(tc, pool_is_flat);
     tcase_add_test(tc, bundled_scenarios);
+    tcase_add_test(tc, summary_on_a_terminal);
+    tcase_add_test(tc, summary_live_lines);
     tcase_add_test(tc, command_exit_codes_and_json);
     tcase_add_test(tc, reference_outputs);
     suite_add_tcase(s, tc);

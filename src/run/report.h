@@ -74,13 +74,28 @@ struct report_extra {
     int64_t server_429[4];     /* provider 429s by limit: rpm, tpm, tpd, concurrency */
     int64_t server_503;        /* provider waiting queue full */
     int64_t server_faults;     /* injected faults */
+    int64_t server_served;     /* attempts the provider finished (0: not known, e.g. live) */
+    int64_t server_waited;     /* of those, how many waited for a batch slot */
+    int64_t server_wait_us;    /* their total time waiting for a slot, µs */
     const struct report_live *live; /* a live run's own figures, else NULL */
 };
 
 /* Names for report_status in JSON and messages: "2xx", "429", ..., "aborted". */
 const char *report_status_name(enum report_status s);
 
-/* The human summary: per-class table, an accounting line that adds up, SLO lines. */
+/*
+ * The human summary: a header, a block per class (and "all" when there are several:
+ * outcomes, hit rates, retries, latency and TTFT quantiles, throughput, queue), the
+ * exact accounting line ("accounting: N arrived = ..."), attempts, the server's view
+ * (x->live: answers, send lag, server metrics instead), then one line per SLO,
+ * failures first. Numbers carry human units ("1.2 s", "3.1k", "12%"); the JSON has
+ * them exact.
+ *
+ * No line is wider than the width: COLUMNS when it is a positive integer, else the
+ * terminal's when out is one, else 80; clamped to [60, 250]. Longer text breaks
+ * between items; class blocks sit side by side when several fit. SGR colour (the
+ * SLO verdicts) only when out is a terminal and NO_COLOR is unset or empty.
+ */
 void report_summary(FILE *out, const struct scenario *sc, const metrics *m,
                     const struct report_extra *x);
 

@@ -153,6 +153,8 @@ int cmd_sim(int argc, char **argv)
     sim_stats(s, &st);
     struct report_extra x = {.end_us = sim_end_us(s), .server_503 = st.server_503,
                              .server_faults = st.server_faults};
+    x.server_served = st.server_served, x.server_waited = st.server_waited;
+    x.server_wait_us = st.server_wait_us;
     memcpy(x.server_429, st.server_429, sizeof x.server_429);
     rc = runcmd_report(&c, sim_lifecycle(s), &x);
     if (!c.o.quiet)
