@@ -122,7 +122,7 @@ int cmd_live(int argc, char **argv)
             fclose(record);
         return runcmd_finish(&c, EXIT_RUN_USAGE);
     }
-    rc = runcmd_open(&c, run_metrics(live_lifecycle(l)));
+    rc = runcmd_open(&c, live_lifecycle(l));
     if (rc != EXIT_RUN_OK)
         goto out;
     if (c.csv)

@@ -704,6 +704,13 @@ static struct run_bucket_gauge bucket_gauge(const struct limiter_bucket *b, int6
     return (struct run_bucket_gauge){limiter_bucket_level(b, now), b->capacity};
 }
 
+void run_server_now(const run *r, struct run_server_gauges *out)
+{
+    *out = (struct run_server_gauges){-1, -1, -1};
+    if (r->tx.server_gauges)
+        r->tx.server_gauges(r->tx.ctx, out);
+}
+
 void run_gauges(run *r, int64_t now, struct run_gauges *g)
 {
     struct client_stats st;
@@ -724,10 +731,8 @@ void run_gauges(run *r, int64_t now, struct run_gauges *g)
         .tpm = bucket_gauge(&l->tpm, now),
         .tpd = bucket_gauge(&l->tpd, now),
         .retry_budget_left = client_retry_budget_left(r->cl, now),
-        .server = {-1, -1, -1},
     };
-    if (r->tx.server_gauges)
-        r->tx.server_gauges(r->tx.ctx, &g->server);
+    run_server_now(r, &g->server);
 }
 
 const struct histogram *run_send_lag(const run *r)

@@ -231,6 +231,9 @@ struct run_gauges {
     struct run_server_gauges server;       /* from the engine; -1 = unknown */
 };
 
+/* The server's gauges from the engine now (run_transport.server_gauges); -1s when unknown. */
+void run_server_now(const run *r, struct run_server_gauges *out);
+
 /* Fill g for now_us (>= the run's last now). Changes nothing the run does next. */
 void run_gauges(run *r, int64_t now_us, struct run_gauges *g);
 

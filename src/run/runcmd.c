@@ -42,8 +42,10 @@ static int is_stdout(const char *path)
 static void html_window(void *ctx, int cls, const struct metrics_row *row)
 {
     struct runcmd *c = ctx;
-    if (cls < 0)
-        html_set_server(c->htmlw, c->server ? c->server : c->csvw.server);
+    if (cls < 0) {
+        run_server_now(c->run, &c->server);
+        html_set_server(c->htmlw, c->server.waiting >= 0 ? &c->server : NULL);
+    }
     html_sink(c->htmlw, cls, row);
 }
 
@@ -53,7 +55,7 @@ int runcmd_begin(struct runcmd *c, const char *name, int argc, char **argv,
     c->name = name;
     c->json = c->csv = c->html = NULL;
     c->htmlw = NULL;
-    c->server = NULL;
+    c->run = NULL;
     c->have_sc = false;
     if (cli_parse(argc, argv, &c->o) < 0)
         return EXIT_RUN_USAGE;
@@ -86,8 +88,10 @@ int runcmd_begin(struct runcmd *c, const char *name, int argc, char **argv,
     return -1;
 }
 
-int runcmd_open(struct runcmd *c, metrics *m)
+int runcmd_open(struct runcmd *c, run *r)
 {
+    metrics *m = run_metrics(r);
+    c->run = r;
     int rc = EXIT_RUN_OK;
     if (c->o.json_path && !(c->json = open_out(c, c->o.json_path)))
         rc = EXIT_RUN_FAIL;

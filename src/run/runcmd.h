@@ -34,10 +34,8 @@ struct runcmd {
     FILE *json, *csv, *html; /* the report files, NULL when not asked for */
     struct report_csv csvw;  /* the CSV writer, a metrics sink */
     html_report *htmlw;      /* the HTML collector, a metrics sink; NULL without --html */
-    /* The engine's server gauges, read as each window closes, for the HTML report's
-     * provider-waiting line; set after runcmd_open when the engine knows them (live
-     * with metrics_url). NULL: csvw.server is used, if set, else unknown. */
-    const struct run_server_gauges *server;
+    const run *run;          /* the run the reports come from (runcmd_open) */
+    struct run_server_gauges server; /* the engine's server gauges as the last window closed */
 };
 
 /*
@@ -54,7 +52,7 @@ int runcmd_begin(struct runcmd *c, const char *name, int argc, char **argv,
  * to m as window sinks. Returns 0, or EXIT_RUN_FAIL after saying which file
  * cannot be written.
  */
-int runcmd_open(struct runcmd *c, metrics *m);
+int runcmd_open(struct runcmd *c, run *r);
 
 /*
  * After the run: the summary (stdout, or stderr when a report goes to stdout;

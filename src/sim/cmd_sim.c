@@ -119,7 +119,7 @@ int cmd_sim(int argc, char **argv)
                 c.o.scenario_path, strerror(-err));
         return runcmd_finish(&c, EXIT_RUN_USAGE);
     }
-    rc = runcmd_open(&c, run_metrics(sim_lifecycle(s)));
+    rc = runcmd_open(&c, sim_lifecycle(s));
     if (rc != EXIT_RUN_OK)
         goto out;
 
