@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "metrics.h"
 #include "scenario.h"
@@ -271,6 +272,34 @@ START_TEST(bundled_scenario_end_to_end)
                  dir, dir);
         rc = run_cmd(cmd, out, sizeof out);
         ck_assert_msg(rc == 0 && strncmp(out, "OK", 2) == 0, "%s: exit %d: %s", cmd, rc, out);
+    }
+    /* A headless browser renders it, when one is installed (Debian's chromium): the
+     * screenshot must be a PNG of the window's size with a real picture in it. */
+    const char *chromium = access("/usr/bin/chromium", X_OK) == 0 ? "/usr/bin/chromium" : NULL;
+    if (!chromium) {
+        fprintf(stderr, "check_html: no chromium: the browser screenshot is skipped\n");
+    } else {
+        snprintf(cmd, sizeof cmd,
+                 "timeout 60 %s --headless --no-sandbox --disable-gpu --disable-quic "
+                 "--no-first-run --disable-background-networking --disable-component-update "
+                 "--disable-sync --user-data-dir=%s/chromium --hide-scrollbars "
+                 "--window-size=1100,1600 --screenshot=%s/shot.png file://%s/r.html",
+                 chromium, dir, dir, dir);
+        run_cmd(cmd, out, sizeof out);
+        snprintf(path, sizeof path, "%s/shot.png", dir);
+        f = fopen(path, "rb");
+        ck_assert_msg(f != NULL, "no screenshot: %s", out);
+        unsigned char hdr[24];
+        ck_assert_uint_eq(fread(hdr, 1, sizeof hdr, f), sizeof hdr);
+        fseek(f, 0, SEEK_END);
+        long size = ftell(f);
+        fclose(f);
+        ck_assert(memcmp(hdr, "\x89PNG\r\n\x1a\n", 8) == 0);
+        long w = (long)hdr[16] << 24 | hdr[17] << 16 | hdr[18] << 8 | hdr[19];
+        long h = (long)hdr[20] << 24 | hdr[21] << 16 | hdr[22] << 8 | hdr[23];
+        ck_assert_int_eq(w, 1100);
+        ck_assert_int_eq(h, 1600);
+        ck_assert_int_gt(size, 50000); /* text, tables and plots, not a blank page */
     }
     /* --html - with another report on stdout is refused; --html on a bad path fails fast. */
     snprintf(cmd, sizeof cmd, "%s/ratelab sim %s/scenarios/chat-vs-batch.ini --html - --json -",
