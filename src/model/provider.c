@@ -180,21 +180,21 @@ static void sift_up(provider *p, int h, uint32_t pos)
     hset(p, h, pos, e);
 }
 
+/* The smaller child of pos, or NIL at a leaf. */
+static inline uint32_t smaller_child(const struct heap *hp, uint32_t pos)
+{
+    uint32_t c = 2 * pos + 1;
+    if (c >= hp->n)
+        return NIL;
+    return c + 1 < hp->n && hless(&hp->e[c + 1], &hp->e[c]) ? c + 1 : c;
+}
+
 static void sift_down(provider *p, int h, uint32_t pos)
 {
     struct heap *hp = &p->heap[h];
     struct hent e = hp->e[pos];
-    for (;;) {
-        uint32_t c = 2 * pos + 1;
-        if (c >= hp->n)
-            break;
-        if (c + 1 < hp->n && hless(&hp->e[c + 1], &hp->e[c]))
-            c++;
-        if (!hless(&hp->e[c], &e))
-            break;
+    for (uint32_t c; (c = smaller_child(hp, pos)) != NIL && hless(&hp->e[c], &e); pos = c)
         hset(p, h, pos, hp->e[c]);
-        pos = c;
-    }
     hset(p, h, pos, e);
 }
 
@@ -224,15 +224,8 @@ static void heap_remove(provider *p, int h, uint32_t slot)
          * from the leaf: about half the comparisons of a plain sift-down. The pop order
          * is the same, as (t_us, seq) orders the entries totally. */
         struct hent e = hp->e[last];
-        for (;;) {
-            uint32_t c = 2 * pos + 1;
-            if (c >= hp->n)
-                break;
-            if (c + 1 < hp->n && hless(&hp->e[c + 1], &hp->e[c]))
-                c++;
+        for (uint32_t c; (c = smaller_child(hp, pos)) != NIL; pos = c)
             hset(p, h, pos, hp->e[c]);
-            pos = c;
-        }
         hp->e[pos] = e;
         sift_up(p, h, pos);
         return;
