@@ -1027,6 +1027,174 @@ static void assert_schema(const cJSON *o)
     ck_assert(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, "retries")));
 }
 
+/* ---- the daily budget forecast --------------------------------------------------- */
+
+/* The forecast's arithmetic: observed as is; a window lasts limit / rate, a bucket refills. */
+START_TEST(budget_forecast_formula)
+{
+    struct report_forecast f;
+    struct report_budget none = {.limit_tokens = 0, .short_us = -1};
+    ck_assert(!report_budget_forecast(&none, US_PER_HOUR, &f));
+    struct report_budget w = {.limit_tokens = 1000000, .window = true, .used_tokens = 360000,
+                              .short_us = -1};
+    ck_assert(report_budget_forecast(&w, US_PER_HOUR, &f));
+    ck_assert(!f.observed && !f.lasts_day);
+    ck_assert(f.rate_tokens_per_s == 100 && f.at_s == 10000);
+    /* 1,728,000 a day refills 20 tokens/s: 80/s net drain. */
+    struct report_budget b = {.limit_tokens = 1728000, .used_tokens = 360000, .short_us = -1};
+    ck_assert(report_budget_forecast(&b, US_PER_HOUR, &f));
+    ck_assert(f.at_s == 21600);
+    b.used_tokens = 20 * 3600; /* no faster than the refill: never */
+    ck_assert(report_budget_forecast(&b, US_PER_HOUR, &f));
+    ck_assert(isinf(f.at_s) && f.lasts_day);
+    b.used_tokens = 25 * 3600; /* 5/s net: 96 h */
+    ck_assert(report_budget_forecast(&b, US_PER_HOUR, &f));
+    ck_assert(f.at_s == 345600 && f.lasts_day);
+    b.short_us = 1234567; /* seen in the run: that time, whatever the rate */
+    ck_assert(report_budget_forecast(&b, US_PER_HOUR, &f));
+    ck_assert(f.observed && f.at_s == 1.234567 && !f.lasts_day);
+}
+END_TEST
+
+/* Run the binary on ini with extra arguments; the JSON report's "budget" (free with cJSON_Delete
+ * on the returned root) and the summary in out. */
+static cJSON *budget_of(const char *ini, const char *args, char *out, size_t n, const cJSON **bud)
+{
+    char cmd[1024], json[256];
+    snprintf(json, sizeof json, "%s.json", ini);
+    snprintf(cmd, sizeof cmd, BUILDDIR "/ratelab sim %s %s --json %s", ini, args, json);
+    int rc = run_cmd(cmd, out, n);
+    ck_assert_msg(rc == 0 || rc == 1, "%s: %s", cmd, out);
+    cJSON *root = cJSON_Parse(slurp(json));
+    ck_assert_ptr_nonnull(root);
+    unlink(json);
+    *bud = cJSON_GetObjectItemCaseSensitive(root, "budget");
+    ck_assert_msg(cJSON_IsObject(*bud), "%s: no budget", cmd);
+    return root;
+}
+
+static double budget_num(const cJSON *bud, const char *side, const char *key)
+{
+    const cJSON *o = side ? cJSON_GetObjectItemCaseSensitive(bud, side) : bud;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    ck_assert_msg(cJSON_IsNumber(v), "budget.%s.%s is not a number", side ? side : "", key);
+    return v->valuedouble;
+}
+
+static const char *budget_str(const cJSON *bud, const char *side, const char *key)
+{
+    const cJSON *v =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(bud, side), key);
+    ck_assert(cJSON_IsString(v));
+    return v->valuestring;
+}
+
+/*
+ * A constant token rate: 1 request/s of 60 + 40 tokens (max_tokens 40, so the
+ * reservation is what is used) for an hour: 100 tokens/s on both sides.
+ */
+START_TEST(budget_constant_rate)
+{
+    static char out[65536];
+    char dir[] = "/tmp/ratelab-budget-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char ini[256];
+    snprintf(ini, sizeof ini, "%s/s.ini", dir);
+    FILE *f = fopen(ini, "w");
+    fputs("[scenario]\nname = t\nduration = 1h\n"
+          "[client]\ntokens_per_day = 1728000\n"
+          "[server]\ntokens_per_day = 1000000\nenforce = window\n"
+          "service = deterministic\nservice_mean = 100ms\n"
+          "[class.a]\narrival = constant 1/s\nprompt_tokens = const 60\n"
+          "completion_tokens = const 40\nmax_tokens = 40\n",
+          f);
+    fclose(f);
+    const cJSON *bud;
+    /* Extrapolated: the window (server) lasts 1,000,000 / 100 s; the bucket (client) refills
+     * 20/s, so 1,728,000 / 80 s. */
+    cJSON *root = budget_of(ini, "", out, sizeof out, &bud);
+    ck_assert_str_eq(budget_str(bud, "server", "method"), "extrapolated");
+    ck_assert_str_eq(budget_str(bud, "server", "enforce"), "window");
+    ck_assert(budget_num(bud, "server", "rate_tokens_per_s") == 100);
+    ck_assert(budget_num(bud, "server", "tpd_exhausted_at_s") == 10000);
+    ck_assert_str_eq(budget_str(bud, "client", "method"), "extrapolated");
+    ck_assert(budget_num(bud, "client", "rate_tokens_per_s") == 100);
+    ck_assert(budget_num(bud, "client", "tpd_exhausted_at_s") == 21600);
+    ck_assert(budget_num(bud, NULL, "tpd_exhausted_at_s") == 10000); /* the earlier */
+    ck_assert_msg(strstr(out, "budget: client TPD 1.7M runs out 6h in (extrapolated)"), "%s", out);
+    ck_assert_msg(strstr(out, "server TPD 1.0M runs out 2h47m in (extrapolated)"), "%s", out);
+    cJSON_Delete(root);
+
+    /* Observed: 1,000 requests fill a 100,000 window; the one at 1,000 s gets the first 429. */
+    root = budget_of(ini, "--set server.tokens_per_day=100000", out, sizeof out, &bud);
+    ck_assert_str_eq(budget_str(bud, "server", "method"), "observed");
+    ck_assert(budget_num(bud, "server", "tpd_exhausted_at_s") == 1000);
+    cJSON_Delete(root);
+    /* The client's bucket refills while it drains: short where the formula says, to within a
+     * request (one a second). */
+    root = budget_of(ini, "--set client.tokens_per_day=100000", out, sizeof out, &bud);
+    ck_assert_str_eq(budget_str(bud, "client", "method"), "observed");
+    double t = budget_num(bud, "client", "tpd_exhausted_at_s");
+    double want = 100000 / (100 - 100000 / 86400.0); /* 1,011.7 s */
+    ck_assert_msg(fabs(t - want) <= 1, "%.3f, not %.3f", t, want);
+    cJSON_Delete(root);
+
+    /* Slower than the refill: the client lasts the day (null), the summary says so. */
+    root = budget_of(ini, "--set client.tokens_per_day=10M --set server.tokens_per_day=0", out,
+                     sizeof out, &bud);
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(bud, "client"), "tpd_exhausted_at_s")));
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(bud, "server")));
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(bud, "tpd_exhausted_at_s")));
+    ck_assert_msg(strstr(out, "budget: client TPD 10.0M lasts the day (extrapolated"), "%s", out);
+    cJSON_Delete(root);
+
+    /* No TPD on either side: both sides and the top are null, no budget line. */
+    root = budget_of(ini, "--set client.tokens_per_day=0 --set server.tokens_per_day=0", out,
+                     sizeof out, &bud);
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(bud, "client")));
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(bud, "server")));
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(bud, "tpd_exhausted_at_s")));
+    ck_assert_msg(!strstr(out, "budget:"), "%s", out);
+    cJSON_Delete(root);
+    unlink(ini);
+    rmdir(dir);
+}
+END_TEST
+
+/*
+ * scenarios/daily-budget.ini says its budget is gone about 8.6 hours in: the run
+ * observes it there, and a 2-hour run extrapolates it there too.
+ */
+START_TEST(budget_daily_budget_scenario)
+{
+    static char out[65536];
+    char ini[512];
+    snprintf(ini, sizeof ini, "%s", SRCDIR "/scenarios/daily-budget.ini");
+    char tmp[] = "/tmp/ratelab-budget-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(tmp));
+    char copy[256], cmd[1024];
+    snprintf(copy, sizeof copy, "%s/daily-budget.ini", tmp);
+    snprintf(cmd, sizeof cmd, "cp %s %s", ini, copy);
+    ck_assert_int_eq(system(cmd), 0);
+    const cJSON *bud;
+    cJSON *root = budget_of(copy, "", out, sizeof out, &bud);
+    ck_assert_str_eq(budget_str(bud, "client", "method"), "observed");
+    double h = budget_num(bud, "client", "tpd_exhausted_at_s") / 3600;
+    ck_assert_msg(h >= 8.55 && h < 8.65, "daily-budget runs out %.3f h in, its comment says 8.6",
+                  h);
+    ck_assert_msg(strstr(out, "budget: client TPD 17.0M runs out 8h3"), "%s", out);
+    cJSON_Delete(root);
+    root = budget_of(copy, "--set scenario.duration=2h", out, sizeof out, &bud);
+    ck_assert_str_eq(budget_str(bud, "client", "method"), "extrapolated");
+    h = budget_num(bud, "client", "tpd_exhausted_at_s") / 3600;
+    ck_assert_msg(h >= 8.55 && h < 8.65, "2 h of daily-budget extrapolate %.3f h", h);
+    cJSON_Delete(root);
+    unlink(copy);
+    rmdir(tmp);
+}
+END_TEST
+
 START_TEST(command_exit_codes_and_json)
 {
     static char out[65536];
@@ -1123,6 +1291,9 @@ int main(void)
     tcase_add_test(tc, summary_on_a_terminal);
     tcase_add_test(tc, summary_live_lines);
     tcase_add_test(tc, command_exit_codes_and_json);
+    tcase_add_test(tc, budget_forecast_formula);
+    tcase_add_test(tc, budget_constant_rate);
+    tcase_add_test(tc, budget_daily_budget_scenario);
     tcase_add_test(tc, reference_outputs);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -213,6 +213,8 @@ int limiter_init_burst(struct limiter *l, int64_t rpm, int64_t tpm, int64_t tpd,
     l->in_flight = 0;
     l->paused_until_us = 0;
     l->max_cost = INT64_MAX;
+    l->tpd_used_tokens = 0;
+    l->tpd_short_us = -1;
     if (tpm)
         l->max_cost = tpm;
     if (tpd && tpd < l->max_cost)
@@ -249,8 +251,12 @@ int limiter_peek(struct limiter *l, int64_t now_us, int64_t cost_tokens, int64_t
         t = w;
     if (bucket_peek(&l->tpm, now_us, cost_tokens, &w) == LIMITER_WAIT && w > t)
         t = w;
-    if (bucket_peek(&l->tpd, now_us, cost_tokens, &w) == LIMITER_WAIT && w > t)
-        t = w;
+    if (bucket_peek(&l->tpd, now_us, cost_tokens, &w) == LIMITER_WAIT) {
+        if (l->tpd_short_us < 0)
+            l->tpd_short_us = now_us; /* the day's budget ran out at this workload */
+        if (w > t)
+            t = w;
+    }
     if (t > now_us) {
         *wait_until_us = t;
         return LIMITER_WAIT;
@@ -267,8 +273,10 @@ int limiter_try(struct limiter *l, int64_t now_us, int64_t cost_tokens, int64_t 
         l->rpm.level_uus -= l->rpm.period_us;
     if (l->tpm.amount)
         l->tpm.level_uus -= (i128)cost_tokens * l->tpm.period_us;
-    if (l->tpd.amount)
+    if (l->tpd.amount) {
         l->tpd.level_uus -= (i128)cost_tokens * l->tpd.period_us;
+        l->tpd_used_tokens += cost_tokens;
+    }
     l->in_flight++;
     assert(limiter_ok(l));
     return LIMITER_OK;
@@ -286,6 +294,8 @@ void limiter_reconcile(struct limiter *l, int64_t now_us, int64_t charged_tokens
     int64_t delta = charged_tokens - actual_tokens;
     bucket_adjust(&l->tpm, now_us, delta);
     bucket_adjust(&l->tpd, now_us, delta);
+    if (l->tpd.amount)
+        l->tpd_used_tokens -= delta;
 }
 
 void limiter_pause(struct limiter *l, int64_t until_us)

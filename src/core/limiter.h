@@ -155,6 +155,9 @@ struct limiter {
     int64_t in_flight;         /* slots held */
     int64_t paused_until_us;   /* admit nothing before this time (adaptive pause), µs */
     int64_t max_cost;          /* largest token cost that can ever fit; INT64_MAX = any */
+    /* Read-only records of the daily budget, for reports (0 and -1 when TPD is unlimited). */
+    int64_t tpd_used_tokens;   /* tokens charged to TPD since init, net of reconciliation */
+    int64_t tpd_short_us;      /* first time an admission found TPD short, µs; -1 = never */
 };
 
 /*
@@ -200,7 +203,8 @@ void limiter_release(struct limiter *l);
 
 /*
  * Reconcile one admitted request's tokens: it was charged `charged_tokens`, it
- * really used `actual_tokens`. The difference is refunded, or charged as debt.
+ * really used `actual_tokens`. The difference is refunded, or charged as debt
+ * (and tpd_used_tokens moves by it).
  */
 void limiter_reconcile(struct limiter *l, int64_t now_us, int64_t charged_tokens,
                        int64_t actual_tokens);

@@ -269,6 +269,7 @@ provider *provider_new(const struct server_config *cfg, struct rng *parent)
     srvlimit_init(&p->tpd, cfg->tokens_per_day, US_PER_DAY, 0, cfg->enforce, 0);
     p->limited = cfg->requests_per_minute || cfg->tokens_per_minute || cfg->tokens_per_day;
     p->now_us = INT64_MIN;
+    p->st.tpd_short_us = -1;
     p->wants = PROVIDER_WANT_ALL;
     p->first_is_end = cfg->service != SERVICE_BATCHING;
     p->free_head = p->wait_head = p->wait_tail = NIL;
@@ -497,6 +498,8 @@ static bool limits_pass(provider *p, int64_t tokens, struct provider_decision *o
         out->rl.retry_after_us = wait[worst];
     }
     p->st.rate_limited[out->reason]++;
+    if (wait[PROVIDER_LIMIT_TPD] != 0 && p->st.tpd_short_us < 0)
+        p->st.tpd_short_us = p->now_us; /* the day's budget ran out at this workload */
     return false;
 }
 
@@ -542,6 +545,8 @@ int provider_submit(provider *p, int64_t now, int64_t prompt_tokens, int64_t max
         srvlimit_charge(&p->rpm, 1);
         srvlimit_charge(&p->tpm, tokens);
         srvlimit_charge(&p->tpd, tokens);
+        if (p->tpd.limit)
+            p->st.tpd_used_tokens += tokens;
     }
     /* Faults always carry it; an acceptance only when wanted (see provider_set_wants). */
     if (p->wants & PROVIDER_WANT_RLINFO || f == PROVIDER_FAULT_ERROR || f == PROVIDER_FAULT_RESET)

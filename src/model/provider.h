@@ -232,6 +232,8 @@ struct provider_stats {
     int64_t accepted;                /* PROVIDER_ACCEPTED */
     int64_t completed;               /* DONE events */
     int64_t rate_limited[PROVIDER_LIMIT_N]; /* 429s by reason */
+    int64_t tpd_used_tokens;         /* tokens charged to TPD (0 when no limit is set) */
+    int64_t tpd_short_us;            /* first 429 that found TPD short, µs; -1 = none */
     int64_t overloaded;              /* 503 queue full */
     int64_t faults[PROVIDER_FAULT_N]; /* by kind ([PROVIDER_FAULT_NONE] stays 0) */
     int64_t cancelled;               /* successful provider_cancel calls */

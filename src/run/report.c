@@ -5,6 +5,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -185,6 +186,58 @@ static void json_live(cJSON *root, const struct scenario *sc, const struct repor
     }
 }
 
+/* ---- daily budget --------------------------------------------------------- */
+
+bool report_budget_forecast(const struct report_budget *b, int64_t duration_us,
+                            struct report_forecast *out)
+{
+    if (b->limit_tokens <= 0)
+        return false;
+    double limit = (double)b->limit_tokens, day_s = (double)US_PER_DAY / US_PER_S;
+    out->rate_tokens_per_s =
+        duration_us > 0 ? (double)b->used_tokens / ((double)duration_us / US_PER_S) : 0;
+    out->observed = b->short_us >= 0;
+    if (out->observed) {
+        out->at_s = (double)b->short_us / US_PER_S;
+    } else {
+        /* A bucket refills while it drains (limit per day), a window does not. */
+        double drain = out->rate_tokens_per_s - (b->window ? 0 : limit / day_s);
+        out->at_s = drain > 0 ? limit / drain : INFINITY;
+    }
+    out->lasts_day = out->at_s >= day_s;
+    return true;
+}
+
+/* Seconds to the ms, so the JSON does not carry float noise; null for never. */
+static void num_s_or_null(cJSON *o, const char *name, double s, bool null)
+{
+    if (null || !isfinite(s))
+        cJSON_AddNullToObject(o, name);
+    else
+        num(o, name, round(s * 1000) / 1000);
+}
+
+/* One side of "budget" (null when it sets no TPD); *first = its exhaustion if earlier. */
+static void json_budget_side(cJSON *bud, const char *name, const struct report_budget *b,
+                             int64_t duration_us, double *first)
+{
+    struct report_forecast f;
+    if (!report_budget_forecast(b, duration_us, &f)) {
+        cJSON_AddNullToObject(bud, name);
+        return;
+    }
+    cJSON *o = obj(bud, name);
+    num(o, "tpd_tokens", (double)b->limit_tokens);
+    cJSON_AddStringToObject(o, "enforce", b->window ? "window" : "bucket");
+    num(o, "used_tokens", (double)b->used_tokens);
+    num(o, "rate_tokens_per_s", round(f.rate_tokens_per_s * 1000) / 1000);
+    cJSON_AddStringToObject(o, "method", f.observed ? "observed" : "extrapolated");
+    num_s_or_null(o, "runs_out_s", f.at_s, false);
+    num_s_or_null(o, "tpd_exhausted_at_s", f.at_s, f.lasts_day);
+    if (!f.lasts_day && f.at_s < *first)
+        *first = f.at_s;
+}
+
 int report_json(FILE *out, const struct scenario *sc, const metrics *m,
                 const struct report_extra *x)
 {
@@ -220,6 +273,17 @@ int report_json(FILE *out, const struct scenario *sc, const metrics *m,
         num(rl, "concurrency", (double)x->server_429[3]);
         num(sv, "overloaded", (double)x->server_503);
         num(sv, "faults", (double)x->server_faults);
+    }
+    if (x) {
+        cJSON *bud = obj(root, "budget");
+        double first = INFINITY;
+        int64_t span = arrival_span(sc, t.end_us);
+        cJSON_AddNullToObject(bud, "tpd_exhausted_at_s"); /* first in the object; set below */
+        json_budget_side(bud, "client", &x->budget_client, span, &first);
+        json_budget_side(bud, "server", &x->budget_server, span, &first);
+        if (isfinite(first))
+            cJSON_ReplaceItemInObjectCaseSensitive(bud, "tpd_exhausted_at_s",
+                                                   cJSON_CreateNumber(round(first * 1000) / 1000));
     }
     struct slo_result slo[REPORT_MAX_SLOS];
     int n = report_slos(sc, m, slo);

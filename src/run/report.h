@@ -68,6 +68,35 @@ struct report_live {
     struct report_gauge running, waiting, kv_cache_usage; /* the server's, from the scrapes */
 };
 
+/*
+ * One side's daily token budget (TPD) over a run, as the engine saw it; read by
+ * report_budget_forecast (doc/report.md, "Daily budget").
+ */
+struct report_budget {
+    int64_t limit_tokens; /* the TPD limit; 0 = none set, or not known (a live run's server) */
+    bool window;          /* enforced in fixed day windows; else a bucket refilled continuously */
+    int64_t used_tokens;  /* tokens charged to it over the run, net of refunds */
+    int64_t short_us;     /* first time it was short during the run, µs; -1 = never */
+};
+
+/* When a daily budget runs out at the run's workload. */
+struct report_forecast {
+    bool observed;            /* the run ran it out itself: at_s is when */
+    double rate_tokens_per_s; /* used_tokens per second of arrivals (the scenario's duration) */
+    double at_s;              /* when it runs out, s from the start; INFINITY = never */
+    bool lasts_day;           /* at_s >= one day (86,400 s): it lasts the day */
+};
+
+/*
+ * The forecast for b in a run whose arrivals lasted duration_us: observed when
+ * the run found the budget short (b->short_us), else extrapolated at
+ * rate = used / duration: a window lasts limit / rate, a bucket (refilled at
+ * limit per day) limit / (rate - limit / 86,400). Returns false, *out untouched,
+ * when b sets no limit.
+ */
+bool report_budget_forecast(const struct report_budget *b, int64_t duration_us,
+                            struct report_forecast *out);
+
 /* Extra engine figures for the summary and JSON (optional, NULL to leave out). */
 struct report_extra {
     int64_t end_us;            /* when the run ended (duration + drain), µs */
@@ -77,6 +106,7 @@ struct report_extra {
     int64_t server_served;     /* attempts the provider finished (0: not known, e.g. live) */
     int64_t server_waited;     /* of those, how many waited for a batch slot */
     int64_t server_wait_us;    /* their total time waiting for a slot, µs */
+    struct report_budget budget_client, budget_server; /* TPD budgets; limit 0 = none */
     const struct report_live *live; /* a live run's own figures, else NULL */
 };
 

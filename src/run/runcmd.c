@@ -7,6 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "client.h"
+#include "limiter.h"
+
 static FILE *open_out(const struct runcmd *c, const char *path)
 {
     if (strcmp(path, "-") == 0)
@@ -147,6 +150,13 @@ int runcmd_report(struct runcmd *c, const run *r, const struct report_extra *x)
                 rc = EXIT_RUN_SLO;
         }
     return rc;
+}
+
+void runcmd_budget_client(const run *r, struct report_budget *out)
+{
+    const struct limiter *l = client_limiter(run_client(r));
+    *out = (struct report_budget){.limit_tokens = l->tpd.amount, .window = false,
+                                  .used_tokens = l->tpd_used_tokens, .short_us = l->tpd_short_us};
 }
 
 int runcmd_finish(struct runcmd *c, int rc)

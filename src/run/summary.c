@@ -3,6 +3,7 @@
 #include "report.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -449,6 +450,51 @@ static void print_server(FILE *out, int width, const struct report_extra *x)
     print_flow(out, width, 8, &t);
 }
 
+/* Run time as "8h36m", "45m", "31h": the budget line's unit. */
+static char *clock_duration(double s, char *b, size_t n)
+{
+    int64_t min = (int64_t)(s / 60 + 0.5);
+    if (min < 60)
+        snprintf(b, n, "%" PRId64 "m", min);
+    else if (min % 60 == 0 || min >= 100 * 60)
+        snprintf(b, n, "%" PRId64 "h", (min + 30) / 60);
+    else
+        snprintf(b, n, "%" PRId64 "h%02" PRId64 "m", min / 60, min % 60);
+    return b;
+}
+
+/* One side of the budget line; false when it sets no TPD. */
+static bool budget_side(struct sum_text *t, const char *sep, const char *side,
+                        const struct report_budget *b, int64_t duration_us)
+{
+    struct report_forecast f;
+    if (!report_budget_forecast(b, duration_us, &f))
+        return false;
+    char n[2][32];
+    const char *how = f.observed ? "observed" : "extrapolated";
+    put(t, "%s%s TPD %s ", sep, side, human_count((double)b->limit_tokens, n[0], 32));
+    if (!f.lasts_day)
+        put(t, "runs out %s in (%s)", clock_duration(f.at_s, n[1], 32), how);
+    else if (isfinite(f.at_s))
+        put(t, "lasts the day (%s %s)", how, clock_duration(f.at_s, n[1], 32));
+    else
+        put(t, "lasts the day (%s: never at %s tok/s)", how,
+            human_count(f.rate_tokens_per_s, n[1], 32));
+    return true;
+}
+
+/* "budget: client TPD 17M runs out 8h36m in (observed) / server TPD 20M lasts the day ..." */
+static void print_budget(FILE *out, int width, int64_t span,
+                         const struct report_extra *x)
+{
+    struct sum_text t = {0};
+    put(&t, "budget:");
+    bool any = budget_side(&t, " ", "client", &x->budget_client, span);
+    any |= budget_side(&t, any ? "\t/ " : " ", "server", &x->budget_server, span);
+    if (any)
+        print_flow(out, width, 8, &t);
+}
+
 static void print_live(FILE *out, int width, const struct report_live *lv)
 {
     char n[3][32];
@@ -576,6 +622,8 @@ void report_summary(FILE *out, const struct scenario *sc, const metrics *m,
         print_live(out, width, x->live);
     else if (x)
         print_server(out, width, x);
+    if (x)
+        print_budget(out, width, arrival_span(sc, t.end_us), x);
     print_slos(out, width, color, sc, m);
 }
 

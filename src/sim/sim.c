@@ -185,4 +185,8 @@ void sim_stats(const sim *s, struct sim_stats *out)
     out->heap_peak = rs.heap_peak;
     out->spin_guards = rs.spin_guards;
     out->stuck = rs.stuck;
+    struct provider_stats ps;
+    provider_stats(s->pv, &ps);
+    out->server_tpd_used_tokens = ps.tpd_used_tokens;
+    out->server_tpd_short_us = ps.tpd_short_us;
 }

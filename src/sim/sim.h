@@ -76,6 +76,8 @@ struct sim_stats {
     int64_t server_served;   /* attempts the provider finished (DONE or MALFORMED) */
     int64_t server_waited;   /* of those, how many waited for a batch slot (start > submit) */
     int64_t server_wait_us;  /* their total time in the provider's waiting queue, µs */
+    int64_t server_tpd_used_tokens; /* tokens the provider charged to its TPD limit */
+    int64_t server_tpd_short_us;    /* first 429 that found the provider's TPD short, µs; -1 = none */
 };
 void sim_stats(const sim *s, struct sim_stats *out);
 
