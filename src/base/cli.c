@@ -46,7 +46,8 @@ int cli_parse(int argc, char **argv, struct run_options *o)
         const char *value;
         split_opt(arg[1] == '-' ? arg + 2 : arg + 1, name, sizeof name, &value);
         bool flag = strcmp(name, "quiet") == 0 || strcmp(name, "q") == 0 ||
-                    strcmp(name, "help") == 0 || strcmp(name, "h") == 0;
+                    strcmp(name, "help") == 0 || strcmp(name, "h") == 0 ||
+                    strcmp(name, "skip-bad") == 0;
         struct cli_extra *ex = NULL;
         for (int k = 0; k < o->n_extra; k++)
             if (strcmp(o->extra[k].name, name) == 0)
@@ -73,6 +74,8 @@ int cli_parse(int argc, char **argv, struct run_options *o)
             o->quiet = true;
         } else if (strcmp(name, "help") == 0 || strcmp(name, "h") == 0) {
             o->help = true;
+        } else if (strcmp(name, "skip-bad") == 0) {
+            o->skip_bad = true;
         } else if (strcmp(name, "set") == 0) {
             if (o->n_overrides >= CLI_MAX_OVERRIDES)
                 return usage_error(cmd, "too many --set options (at most %s)", "64");
@@ -120,6 +123,7 @@ int cli_load_scenario(const struct run_options *o, struct scenario *sc)
     }
     if (o->have_seed)
         sc->seed = o->seed;
+    sc->trace_skip_bad = o->skip_bad;
     return 0;
 }
 
@@ -128,7 +132,9 @@ void cli_print_common_help(const struct run_options *o)
     fputs("Options shared by run subcommands:\n"
           "  --set SECTION.KEY=VALUE  override a scenario value (repeatable); checked like the file\n"
           "                           (classes: --set class.NAME.KEY=VALUE)\n"
-          "  --seed N                 random seed (overrides [scenario] seed)\n",
+          "  --seed N                 random seed (overrides [scenario] seed)\n"
+          "  --skip-bad               skip bad lines of arrival = trace files (counted in the\n"
+          "                           report) instead of stopping at the first\n",
           stdout);
     if (!o->no_reports)
         fputs("  --json FILE              write the JSON report to FILE ('-' for stdout)\n"

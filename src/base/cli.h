@@ -41,6 +41,8 @@ struct run_options {
     const char *csv_path;                           /* --csv FILE, "-" = stdout */
     const char *html_path;                          /* --html FILE, "-" = stdout */
     bool quiet;                                     /* --quiet: no progress, no summary chatter */
+    bool skip_bad;                                  /* --skip-bad: skip and count bad trace
+                                                       lines (scenario trace_skip_bad) */
     bool help;                                      /* --help given */
     struct cli_extra extra[CLI_MAX_EXTRA];          /* the subcommand's own options */
     int n_extra;

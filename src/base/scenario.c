@@ -207,7 +207,7 @@ static const struct key_def keys[] = {
 
     {SEC_CLASS, "arrival", K_ARRIVAL, LO(arrival), 0, 0, 0, NULL,
      "poisson RATE | constant RATE | gamma RATE BURSTINESS | burst AT COUNT | "
-     "ramp FROM TO OVER | onoff RATE ON OFF | closed USERS THINK"},
+     "ramp FROM TO OVER | onoff RATE ON OFF | closed USERS THINK | trace FILE"},
     {SEC_CLASS, "prompt_tokens", K_DIST, LO(prompt_tokens), 0, 0, 0, NULL, NULL},
     {SEC_CLASS, "completion_tokens", K_DIST, LO(completion_tokens), 0, 0, 0, NULL, NULL},
     CNT(SEC_CLASS, "max_tokens", LO(max_tokens), 1),
@@ -218,6 +218,10 @@ static const struct key_def keys[] = {
     DUR(SEC_CLASS, "slo_p95", LO(slo_p95_us), 0),
     {SEC_CLASS, "prompts", K_PATH, LO(prompts_path), SCENARIO_TEXT_MAX, 0, 0, NULL,
      "a JSONL file of messages arrays"},
+    {SEC_CLASS, "trace_columns", K_STRING, LO(trace_columns), SCENARIO_TEXT_MAX, 0, 0, NULL,
+     "time=COL,prompt=COL,completion=COL,class=COL"},
+    {SEC_CLASS, "trace_start", K_STRING, LO(trace_start), SCENARIO_NAME_MAX, 0, 0, NULL,
+     "seconds, epoch milliseconds or an RFC 3339 time"},
 
     STR(SEC_LIVE, "base_url", IO(base_url), SCENARIO_TEXT_MAX),
     STR(SEC_LIVE, "api_path", IO(api_path), SCENARIO_TEXT_MAX),
@@ -468,6 +472,8 @@ static bool bad_value(struct loader *ld, int line, const char *key, const char *
     return fail(ld, line, "%s: bad value '%s' (expected %s)", key, value, expect);
 }
 
+static void resolve_path(const struct loader *ld, const char *path, char *full, size_t n);
+
 static bool parse_arrival(struct loader *ld, int line, const char *value,
                           struct arrival_config *a)
 {
@@ -499,6 +505,9 @@ static bool parse_arrival(struct loader *ld, int line, const char *value,
     } else if (strcmp(kind, "closed") == 0) {
         r.kind = ARRIVAL_CLOSED;
         want = 3;
+    } else if (strcmp(kind, "trace") == 0) {
+        r.kind = ARRIVAL_TRACE;
+        want = 2;
     } else {
         return fail(ld, line, "arrival: unknown process '%s' (expected %s)", kind, expect);
     }
@@ -552,6 +561,31 @@ static bool parse_arrival(struct loader *ld, int line, const char *value,
                         "1 to 1000000)", w[1]);
         DURA(2, r.think_us, "think time", 0);
         break;
+    case ARRIVAL_TRACE: {
+        /* Readable now; its lines are checked in one pass when a run starts (run/trace.h). */
+        char full[2 * SCENARIO_TEXT_MAX];
+        resolve_path(ld, w[1], full, sizeof full);
+        FILE *f = fopen(full, "r");
+        if (f && getc(f) == EOF && ferror(f)) { /* a directory opens, but does not read */
+            fclose(f);
+            f = NULL;
+            errno = EISDIR;
+        }
+        if (!f)
+            return fail(ld, line, "arrival: cannot read trace %s: %s (expected a JSONL or CSV "
+                        "trace, doc/scenario.md)", full, strerror(errno));
+        fclose(f);
+        char *real = realpath(full, NULL);
+        const char *keep = real ? real : full;
+        bool fits = strlen(keep) < sizeof r.trace_path;
+        if (fits)
+            snprintf(r.trace_path, sizeof r.trace_path, "%s", keep);
+        free(real);
+        if (!fits)
+            return fail(ld, line, "arrival: trace path too long (at most %zu characters "
+                        "resolved)", sizeof r.trace_path - 1);
+        break;
+    }
     }
 #undef RATE
 #undef DURA
@@ -912,6 +946,30 @@ static bool check_fits(struct loader *ld, int cls, const char *who, enum section
                 limit_key, (long long)limit);
 }
 
+/* "time=COL,prompt=COL,completion=COL,class=COL", any subset, each at most once. */
+static bool trace_columns_ok(const char *text)
+{
+    static const char *const fields[] = {"time", "prompt", "completion", "class"};
+    char b[SCENARIO_TEXT_MAX];
+    snprintf(b, sizeof b, "%s", text);
+    unsigned seen = 0;
+    char *save = NULL;
+    for (char *item = strtok_r(b, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(item, '=');
+        if (!eq || !*str_trim(eq + 1))
+            return false;
+        *eq = '\0';
+        int f = -1;
+        for (int i = 0; i < 4; i++)
+            if (strcmp(str_trim(item), fields[i]) == 0)
+                f = i;
+        if (f < 0 || (seen & (1u << f)))
+            return false;
+        seen |= 1u << f;
+    }
+    return true;
+}
+
 static bool validate(struct loader *ld)
 {
     struct scenario *sc = ld->sc;
@@ -941,6 +999,15 @@ static bool validate(struct loader *ld)
         if (c->arrival.kind == ARRIVAL_POISSON && c->arrival.rate_per_s < 0)
             return fail(ld, c->line, "class %s: missing key 'arrival' (expected e.g. arrival = "
                         "poisson 2/s)", c->name);
+        if (c->arrival.kind != ARRIVAL_TRACE && (c->trace_columns[0] || c->trace_start[0]))
+            return fail(ld, line_or(site_line(ld, c->trace_columns[0] ? "trace_columns" :
+                                              "trace_start", SEC_CLASS, i), c->line),
+                        "class %s: trace_columns and trace_start apply to arrival = trace FILE "
+                        "only", c->name);
+        if (!trace_columns_ok(c->trace_columns))
+            return fail(ld, line_or(site_line(ld, "trace_columns", SEC_CLASS, i), c->line),
+                        "class %s: trace_columns: bad value '%s' (expected %s)", c->name,
+                        c->trace_columns, keys[find_key(SEC_CLASS, "trace_columns")].expect);
         if (c->arrival.kind == ARRIVAL_BURST && c->arrival.at_us >= sc->duration_us)
             return fail(ld, line_or(site_line(ld, "arrival", SEC_CLASS, i), c->line),
                         "class %s: the burst comes after the scenario's duration (expected a "
@@ -1126,6 +1193,9 @@ static void write_arrival(const struct arrival_config *a, FILE *out)
     case ARRIVAL_CLOSED:
         fprintf(out, "closed %lld %s", (long long)a->users,
                 format_duration(a->think_us, d1, sizeof d1));
+        break;
+    case ARRIVAL_TRACE:
+        fprintf(out, "trace %s", a->trace_path);
         break;
     }
 }

@@ -105,6 +105,7 @@ enum arrival_kind {
     ARRIVAL_RAMP,     /* Poisson, rate moving linearly from..to over a duration, then to */
     ARRIVAL_ONOFF,    /* Poisson at rate during on, silent during off, repeating */
     ARRIVAL_CLOSED,   /* users, each sends, waits for the answer, thinks, sends again */
+    ARRIVAL_TRACE,    /* replay the arrivals (and token counts) of a trace file (run/trace.h) */
 };
 
 struct arrival_config {
@@ -120,6 +121,8 @@ struct arrival_config {
     int64_t off_us;       /* onoff: off period */
     int64_t users;        /* closed: number of users */
     int64_t think_us;     /* closed: mean think time (exponential) */
+    char trace_path[SCENARIO_TEXT_MAX]; /* trace: the file, resolved (absolute when it
+                                           resolves); its lines are checked at run start */
 };
 
 enum dist_kind { DIST_CONST, DIST_UNIFORM, DIST_NORMAL, DIST_LOGNORMAL, DIST_EMPIRICAL };
@@ -146,6 +149,10 @@ struct class_config {
     int64_t slo_p95_us;          /* 0 = no SLO */
     char prompts_path[SCENARIO_TEXT_MAX]; /* live: JSONL prompts file, resolved (absolute when
                                              it resolves); "" = synthetic prompts */
+    char trace_columns[SCENARIO_TEXT_MAX]; /* arrival = trace: "time=COL,prompt=COL,..."
+                                              ("" = the defaults, run/trace.h) */
+    char trace_start[SCENARIO_NAME_MAX]; /* arrival = trace: the trace's time 0 as written
+                                            (seconds, epoch ms, RFC 3339); "" = first line */
     int line;                    /* line of the section header, for messages */
 };
 
@@ -186,6 +193,8 @@ struct scenario {
     struct class_config classes[SCENARIO_MAX_CLASSES];
     int n_classes;
     struct live_config live;
+    bool trace_skip_bad;          /* not a key: --skip-bad, set after loading; bad trace lines
+                                     are skipped and counted instead of failing the run */
 };
 
 /* Where a load or override failed: "FILE:LINE: message" is printed from these. */

@@ -4,8 +4,11 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "dlheap.h"
 #include "evheap.h"
@@ -578,6 +581,43 @@ void run_stop(run *r, int64_t now)
 
 /* ---- setup ----------------------------------------------------------------- */
 
+/*
+ * Check every trace class's file in one streaming pass before anything runs: a bad
+ * line deep in a 10^7-line trace must fail the run now, not an hour in. A file
+ * that several classes read with the same settings is checked (and its skipped
+ * lines counted) once. Returns the lines skipped, or -1 after printing FILE:LINE.
+ */
+static int64_t check_traces(const struct scenario *sc)
+{
+    int64_t skipped = 0;
+    for (int i = 0; i < sc->n_classes; i++) {
+        const struct class_config *c = &sc->classes[i];
+        if (c->arrival.kind != ARRIVAL_TRACE)
+            continue;
+        bool again = false;
+        for (int j = 0; j < i; j++) {
+            const struct class_config *d = &sc->classes[j];
+            again |= d->arrival.kind == ARRIVAL_TRACE &&
+                     strcmp(d->arrival.trace_path, c->arrival.trace_path) == 0 &&
+                     strcmp(d->trace_columns, c->trace_columns) == 0 &&
+                     strcmp(d->trace_start, c->trace_start) == 0;
+        }
+        if (again)
+            continue;
+        int64_t n, sk;
+        struct trace_error te;
+        if (workload_trace_check(sc, i, &n, &sk, &te) < 0) {
+            if (te.line > 0)
+                fprintf(stderr, "%s:%" PRId64 ": %s\n", te.file, te.line, te.msg);
+            else
+                fprintf(stderr, "%s: %s (class %s)\n", te.file, te.msg, c->name);
+            return -1;
+        }
+        skipped += sk;
+    }
+    return skipped;
+}
+
 run *run_new(const struct scenario *sc, const struct run_transport *tx, int *err)
 {
     assert(tx && tx->send && tx->abort);
@@ -585,7 +625,13 @@ run *run_new(const struct scenario *sc, const struct run_transport *tx, int *err
         *err = -EINVAL;
         return NULL;
     }
+    int64_t trace_skipped = check_traces(sc);
+    if (trace_skipped < 0) {
+        *err = -EINVAL;
+        return NULL;
+    }
     run *r = xcalloc(1, sizeof *r);
+    r->st.trace_skipped = trace_skipped;
     r->sc = sc;
     r->tx = *tx;
     r->n_classes = sc->n_classes;
@@ -630,6 +676,13 @@ void run_start(run *r)
         struct class_state *c = &r->cls[i];
         c->w = workload_new(&sc->classes[i], sc->duration_us, &r->rng);
         c->closed = workload_is_closed(c->w);
+        struct trace_error te;
+        if (sc->classes[i].arrival.kind == ARRIVAL_TRACE &&
+            workload_trace_begin(c->w, sc, i, &te) < 0) {
+            /* checked at run_new: the file went away since; the class replays nothing */
+            fprintf(stderr, "%s: %s (class %s)\n", te.file, te.msg, sc->classes[i].name);
+            r->st.trace_skipped++;
+        }
     }
     /* First arrivals: one pending event per open class, one per closed-loop user. */
     for (int i = 0; i < sc->n_classes; i++) {
@@ -743,4 +796,6 @@ const struct histogram *run_send_lag(const run *r)
 void run_stats(const run *r, struct run_stats *out)
 {
     *out = r->st;
+    for (int i = 0; i < r->n_classes && r->started; i++)
+        out->trace_skipped += workload_trace_errors(r->cls[i].w);
 }

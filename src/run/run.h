@@ -119,7 +119,9 @@ typedef struct run run;
 /*
  * A run of sc (borrowed: it must outlive the run and not change), seeded from
  * sc->seed. tx is copied. Returns NULL with *err = -EINVAL when the scenario has
- * no class or the client core refuses its configuration.
+ * no class or the client core refuses its configuration, or when a class's trace
+ * (arrival = trace FILE) has a bad line: each trace is checked here in one
+ * streaming pass, and the first error is printed to stderr as "FILE:LINE: message".
  */
 run *run_new(const struct scenario *sc, const struct run_transport *tx, int *err);
 void run_free(run *r);
@@ -247,6 +249,8 @@ struct run_stats {
     int64_t heap_peak;   /* most arrival events pending at once */
     int64_t spin_guards; /* times the client asked to be polled again at once and did nothing */
     int64_t stuck;       /* requests cancelled because nothing could ever move them (a bug) */
+    int64_t trace_skipped; /* bad trace lines skipped (--skip-bad), counted once per trace
+                              file; plus lines a replay could not read (the file changed) */
 };
 void run_stats(const run *r, struct run_stats *out);
 

@@ -3,6 +3,7 @@
 #include "workload.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -27,6 +28,12 @@ struct workload {
     bool done;                      /* no more arrivals */
     int64_t prompt_const;           /* DIST_CONST prompt tokens: the draw, made once (no rng) */
     int64_t completion_const;       /* likewise for completion tokens, before the max_tokens clip */
+    trace *tr;                      /* ARRIVAL_TRACE: the replay, NULL until begun */
+    struct trace_line cur;          /* the line of the last arrival returned: its request's
+                                       tokens (valid when have_cur) */
+    bool have_cur;
+    const char *names[SCENARIO_MAX_CLASSES]; /* the scenario's class names, for the reader */
+    int64_t trace_errors;           /* bad lines met during the replay */
 };
 
 workload *workload_new(const struct class_config *cl, int64_t end_us, struct rng *parent)
@@ -49,6 +56,8 @@ workload *workload_new(const struct class_config *cl, int64_t end_us, struct rng
     case ARRIVAL_CLOSED:
         assert(a->users >= 0 && a->think_us >= 0);
         break;
+    case ARRIVAL_TRACE:
+        break;
     }
     assert(a->kind != ARRIVAL_GAMMA || a->burstiness >= 0);
     assert(a->kind != ARRIVAL_ONOFF || (a->on_us >= 0 && a->off_us >= 0));
@@ -67,6 +76,9 @@ workload *workload_new(const struct class_config *cl, int64_t end_us, struct rng
 
 void workload_free(workload *w)
 {
+    if (!w)
+        return;
+    trace_close(w->tr);
     free(w);
 }
 
@@ -131,6 +143,65 @@ static int64_t onoff_next(workload *w)
     return emit(w, t);
 }
 
+static int64_t trace_arrival(workload *w)
+{
+    w->have_cur = false;
+    if (!w->tr)
+        return emit(w, INFINITY);
+    struct trace_error err;
+    int rc = trace_next(w->tr, &w->cur, &err);
+    if (rc != 0) {
+        if (rc < 0)
+            w->trace_errors++;
+        return emit(w, INFINITY);
+    }
+    w->have_cur = true;
+    return emit(w, (double)w->cur.time_us);
+}
+
+/* The reader's options for class cls of sc; names gets the class names. */
+static struct trace_options trace_opts(const struct scenario *sc, int cls, const char **names)
+{
+    const struct class_config *c = &sc->classes[cls];
+    for (int i = 0; i < sc->n_classes; i++)
+        names[i] = sc->classes[i].name;
+    return (struct trace_options){.path = c->arrival.trace_path,
+                                  .columns = c->trace_columns,
+                                  .start = c->trace_start,
+                                  .classes = names,
+                                  .n_classes = sc->n_classes,
+                                  .only_class = cls,
+                                  .skip_bad = sc->trace_skip_bad};
+}
+
+int workload_trace_check(const struct scenario *sc, int cls, int64_t *requests,
+                         int64_t *skipped, struct trace_error *err)
+{
+    assert(sc && cls >= 0 && cls < sc->n_classes);
+    assert(sc->classes[cls].arrival.kind == ARRIVAL_TRACE);
+    const char *names[SCENARIO_MAX_CLASSES];
+    struct trace_options o = trace_opts(sc, cls, names);
+    return trace_check(&o, requests, skipped, err);
+}
+
+int workload_trace_begin(workload *w, const struct scenario *sc, int cls,
+                         struct trace_error *err)
+{
+    assert(w && sc && cls >= 0 && cls < sc->n_classes && w->cl == &sc->classes[cls]);
+    assert(w->cl->arrival.kind == ARRIVAL_TRACE && !w->tr);
+    /* The reader keeps o.classes: the array lives in w, the names in sc. */
+    struct trace_options o = trace_opts(sc, cls, w->names);
+    w->tr = trace_open(&o, err);
+    if (!w->tr)
+        return -EINVAL;
+    return 0;
+}
+
+int64_t workload_trace_errors(const workload *w)
+{
+    return w->trace_errors;
+}
+
 int64_t workload_next_arrival(workload *w)
 {
     const struct arrival_config *a = &w->cl->arrival;
@@ -167,6 +238,8 @@ int64_t workload_next_arrival(workload *w)
         return emit(w, ramp_inverse_s(a, w->pos) * US_PER_S);
     case ARRIVAL_ONOFF:
         return onoff_next(w);
+    case ARRIVAL_TRACE:
+        return trace_arrival(w);
     case ARRIVAL_CLOSED:
         break;
     }
@@ -262,6 +335,8 @@ double dist_mean(const struct dist_config *d)
 
 int64_t workload_prompt_tokens(workload *w)
 {
+    if (w->have_cur)
+        return w->cur.prompt_tokens < 1 ? 1 : w->cur.prompt_tokens;
     const struct dist_config *d = &w->cl->prompt_tokens;
     return d->kind == DIST_CONST ? w->prompt_const : dist_draw(d, &w->rng);
 }
@@ -269,7 +344,11 @@ int64_t workload_prompt_tokens(workload *w)
 int64_t workload_completion_tokens(workload *w)
 {
     const struct dist_config *d = &w->cl->completion_tokens;
-    int64_t n = d->kind == DIST_CONST ? w->completion_const : dist_draw(d, &w->rng);
+    int64_t n;
+    if (w->have_cur && w->cur.completion_tokens >= 0)
+        n = w->cur.completion_tokens < 1 ? 1 : w->cur.completion_tokens;
+    else
+        n = d->kind == DIST_CONST ? w->completion_const : dist_draw(d, &w->rng);
     int64_t max = w->cl->max_tokens;
     return max > 0 && n > max ? max : n;
 }

@@ -25,6 +25,7 @@
 
 #include "rng.h"
 #include "scenario.h"
+#include "trace.h"
 
 typedef struct workload workload;
 
@@ -63,6 +64,11 @@ bool workload_is_closed(const workload *w);
  *             [0, t) equals the integral of the rate;
  *   onoff     Poisson at rate during [k(on+off), k(on+off)+on), silent otherwise,
  *             starting "on" at 0.
+ *   trace     the trace's lines in time order (run/trace.h), from its origin at 0; lines
+ *             at or after end_us are not replayed. Needs workload_trace_begin() first
+ *             (without it: no arrivals). The request created at an arrival takes that
+ *             line's tokens from workload_prompt_tokens/completion_tokens, so draw them
+ *             before asking for the next arrival.
  */
 int64_t workload_next_arrival(workload *w);
 
@@ -86,13 +92,41 @@ int64_t workload_user_start(workload *w, int64_t user);
  */
 int64_t workload_after_done(workload *w, int64_t done_us);
 
-/* One draw from the class's prompt-token distribution: rounded, >= 1. */
+/*
+ * ARRIVAL_TRACE: check the whole trace of class cls of sc in one streaming pass
+ * (every line, against sc's class names; sc->trace_skip_bad skips and counts bad
+ * lines). Returns 0 with *requests (lines of any class that would replay, before
+ * the duration cut) and *skipped, or -EINVAL with *err (FILE:LINE of the first bad
+ * line, or line 0 for a file that cannot be opened or a bad trace_columns/start).
+ */
+int workload_trace_check(const struct scenario *sc, int cls, int64_t *requests,
+                         int64_t *skipped, struct trace_error *err);
+
+/*
+ * ARRIVAL_TRACE: open the replay of class cls of sc (w must be that class's
+ * generator). sc must outlive w. Returns 0, or -EINVAL with *err when the file
+ * cannot be opened (then the class has no arrivals). A bad line met during the
+ * replay (the file changed since workload_trace_check) ends the class's arrivals
+ * and is counted by workload_trace_errors().
+ */
+int workload_trace_begin(workload *w, const struct scenario *sc, int cls,
+                         struct trace_error *err);
+
+/* Bad lines met during the replay (0 for a trace checked beforehand and unchanged). */
+int64_t workload_trace_errors(const workload *w);
+
+/*
+ * One draw from the class's prompt-token distribution: rounded, >= 1. A trace
+ * class gives the current line's prompt tokens instead (at least 1).
+ */
 int64_t workload_prompt_tokens(workload *w);
 
 /*
  * One draw from the class's completion-token distribution: rounded, >= 1, and at
  * most max_tokens when the class sets max_tokens (> 0). This is what the provider
- * will actually generate; max_tokens is what the client sends and reserves.
+ * will actually generate; max_tokens is what the client sends and reserves. A trace
+ * class gives the current line's completion tokens when it has them (at least 1,
+ * clipped the same way), else draws.
  */
 int64_t workload_completion_tokens(workload *w);
 
