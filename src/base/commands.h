@@ -8,6 +8,7 @@
 int cmd_check(int argc, char **argv);
 int cmd_sim(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
 int cmd_mock(int argc, char **argv);
 int cmd_live(int argc, char **argv);
 

@@ -14,6 +14,7 @@ static const struct {
 } commands[] = {
     {"check", cmd_check, "validate a scenario and print it fully resolved"},
     {"sim", cmd_sim, "simulate a scenario on a virtual clock and report"},
+    {"replay", cmd_replay, "replay a trace through the simulator under one or two sets of limits"},
     {"plan", cmd_plan, "find the cheapest setting that meets the SLOs (simulated points)"},
     {"live", cmd_live, "run a scenario against a live OpenAI-compatible endpoint and report"},
     {"mock", cmd_mock, "serve an OpenAI-compatible mock API that answers 429s (doc/mock.md)"},
