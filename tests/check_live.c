@@ -376,6 +376,26 @@ START_TEST(sim_and_live_agree)
     ck_assert_msg(fabs(l429 - s429) <= 0.02 * s429, "429: sim %g live %g", s429, l429);
     ck_assert_msg(fabs(lthr - sthr) <= 0.02 * sthr, "succeeded: sim %g live %g", sthr, lthr);
     ck_assert_msg(fabs(lp95 - sp95) <= 0.05 * sp95, "p95: sim %g live %g ms", sp95, lp95);
+    /* The live run's --record trace, replayed through the simulator under the same
+     * scenario, gives the same counts within the same tolerances. */
+    char rjson[160];
+    snprintf(rjson, sizeof rjson, "%s/replay.json", t.dir);
+    snprintf(cmd, sizeof cmd, "%s/ratelab replay %s %s --quiet --json %s", BUILDDIR, t.trace,
+             t.ini, rjson);
+    ck_assert_msg(run_cmd(cmd, out, sizeof out) == 0, "%s: %s", cmd, out);
+    text = slurp(rjson);
+    cJSON *rj = cJSON_Parse(text);
+    free(text);
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(rj, "scenario");
+    double r429 = jnum(cJSON_GetObjectItemCaseSensitive(rs, "attempts"), "http_429", NULL);
+    double rthr = jnum(rs, "requests", "succeeded"), rp95 = jnum(rs, "latency_ms", "p95");
+    fprintf(stderr, "replay of the live trace: 429 %g, succeeded %g, p95 %.1f ms\n", r429, rthr,
+            rp95);
+    ck_assert_double_eq(jnum(rs, "requests", "arrived"), jnum(lj, "requests", "arrived"));
+    ck_assert_msg(fabs(r429 - l429) <= 0.02 * l429, "429: live %g replay %g", l429, r429);
+    ck_assert_msg(fabs(rthr - lthr) <= 0.02 * lthr, "succeeded: live %g replay %g", lthr, rthr);
+    ck_assert_msg(fabs(rp95 - lp95) <= 0.05 * lp95, "p95: live %g replay %g ms", lp95, rp95);
+    cJSON_Delete(rj);
     cJSON_Delete(lj);
     cJSON_Delete(sj);
     test_server_stop(&s);
