@@ -285,6 +285,11 @@ int report_json(FILE *out, const struct scenario *sc, const metrics *m,
             cJSON_ReplaceItemInObjectCaseSensitive(bud, "tpd_exhausted_at_s",
                                                    cJSON_CreateNumber(round(first * 1000) / 1000));
     }
+    bool traced = false;
+    for (int i = 0; i < sc->n_classes; i++)
+        traced |= sc->classes[i].arrival.kind == ARRIVAL_TRACE;
+    if (x && traced) /* only with a trace class: other reports keep their shape */
+        num(obj(root, "trace"), "skipped", (double)x->trace_skipped);
     struct slo_result slo[REPORT_MAX_SLOS];
     int n = report_slos(sc, m, slo);
     cJSON *s = obj(root, "slo");

@@ -108,6 +108,7 @@ struct report_extra {
     int64_t server_wait_us;    /* their total time waiting for a slot, µs */
     struct report_budget budget_client, budget_server; /* TPD budgets; limit 0 = none */
     const struct report_live *live; /* a live run's own figures, else NULL */
+    int64_t trace_skipped;     /* bad trace lines skipped (--skip-bad; run_stats) */
 };
 
 /* Names for report_status in JSON and messages: "2xx", "429", ..., "aborted". */

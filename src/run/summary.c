@@ -624,6 +624,8 @@ void report_summary(FILE *out, const struct scenario *sc, const metrics *m,
         print_server(out, width, x);
     if (x)
         print_budget(out, width, arrival_span(sc, t.end_us), x);
+    if (x && x->trace_skipped > 0)
+        fprintf(out, "trace: %" PRId64 " bad lines skipped (--skip-bad)\n", x->trace_skipped);
     print_slos(out, width, color, sc, m);
 }
 
