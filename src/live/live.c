@@ -383,8 +383,11 @@ static void tx_on_end(void *ctx, const struct run_req *q, enum outcome o, int64_
                 q->used_prompt, q->used_completion);
     else
         fputs("\"usage\":null,", f);
-    fprintf(f, "\"status\":%d,\"outcome\":\"%s\",\"attempts\":%d,\"latency_ms\":%.3f,", c->last_status,
-            names[o], c->attempts, (double)(now - c->arrival_us) / US_PER_MS);
+    fprintf(f,
+            "\"status\":%d,\"outcome\":\"%s\",\"attempts\":%d,\"saw_429\":%s,"
+            "\"latency_ms\":%.3f,",
+            c->last_status, names[o], c->attempts, q->saw_429 ? "true" : "false",
+            (double)(now - c->arrival_us) / US_PER_MS);
     if (o == OUTCOME_SUCCEEDED && q->first_token_us >= 0)
         fprintf(f, "\"ttft_ms\":%.3f}\n", (double)(q->first_token_us - c->arrival_us) / US_PER_MS);
     else
