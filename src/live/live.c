@@ -764,7 +764,11 @@ live *live_new(const struct scenario *sc, const struct live_options *o, char *er
     int rerr = 0;
     l->r = run_new(sc, &tx, &rerr);
     if (!l->r) {
-        snprintf(err, errn, "the client core refused the configuration (%s)", strerror(-rerr));
+        if (rerr == -EBADMSG) /* a bad trace line, reported already as FILE:LINE */
+            snprintf(err, errn, "the trace above cannot be replayed (--skip-bad skips bad lines)");
+        else
+            snprintf(err, errn, "the client core refused the configuration (%s)",
+                     strerror(-rerr));
         live_free(l);
         return NULL;
     }

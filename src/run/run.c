@@ -627,7 +627,7 @@ run *run_new(const struct scenario *sc, const struct run_transport *tx, int *err
     }
     int64_t trace_skipped = check_traces(sc);
     if (trace_skipped < 0) {
-        *err = -EINVAL;
+        *err = -EBADMSG; /* a bad trace line, already reported as FILE:LINE */
         return NULL;
     }
     run *r = xcalloc(1, sizeof *r);

@@ -118,7 +118,8 @@ typedef struct run run;
 
 /*
  * A run of sc (borrowed: it must outlive the run and not change), seeded from
- * sc->seed. tx is copied. Returns NULL with *err = -EINVAL when the scenario has
+ * sc->seed. tx is copied. Returns NULL with *err = -EBADMSG when a trace has a bad
+ * line (reported on stderr as FILE:LINE: message), or -EINVAL when the scenario has
  * no class or the client core refuses its configuration, or when a class's trace
  * (arrival = trace FILE) has a bad line: each trace is checked here in one
  * streaming pass, and the first error is printed to stderr as "FILE:LINE: message".

@@ -118,8 +118,14 @@ FILE *runcmd_human(const struct runcmd *c)
     return c->json == stdout || c->csv == stdout || c->html == stdout ? stderr : stdout;
 }
 
-int runcmd_report(struct runcmd *c, const run *r, const struct report_extra *x)
+int runcmd_report(struct runcmd *c, const run *r, const struct report_extra *xin)
 {
+    /* What the run itself knows goes in here, so no engine copies it. */
+    struct report_extra xx = xin ? *xin : (struct report_extra){0};
+    struct run_stats rst;
+    run_stats(r, &rst);
+    xx.trace_skipped = rst.trace_skipped;
+    const struct report_extra *x = &xx;
     int rc = EXIT_RUN_OK;
     const metrics *m = run_metrics_const(r);
     FILE *human = runcmd_human(c);

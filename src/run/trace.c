@@ -16,13 +16,13 @@
 #include "ratehdr.h"
 #include "util.h"
 
-enum field { F_TIME, F_PROMPT, F_COMPLETION, F_CLASS, F_STATUS, F_LATENCY, F_COUNT };
+enum field { F_TIME, F_PROMPT, F_COMPLETION, F_CLASS, F_STATUS, F_LATENCY, F_SAW429, F_COUNT };
 
 static const char *const field_keys[4] = {"time", "prompt", "completion", "class"};
 static const char *const csv_defaults[F_COUNT] = {"time", "prompt_tokens", "completion_tokens",
-                                                  "class", "status", "latency_ms"};
+                                                  "class", "status", "latency_ms", "saw_429"};
 static const char *const json_defaults[F_COUNT] = {"t", "prompt_tokens", "usage.completion_tokens",
-                                                   "class", "status", "latency_ms"};
+                                                   "class", "status", "latency_ms", "saw_429"};
 
 #define NAME_MAX_LEN 128
 #define CSV_MAX_CELLS 1024
@@ -36,6 +36,7 @@ struct entry {
     double latency_ms;  /* -1 = none */
     int32_t status;     /* INT32_MIN = none */
     int32_t cls;        /* class index, -1 = none */
+    int8_t saw_429;     /* 1 the request saw a 429, 0 it did not, -1 = not given */
 };
 
 /* One field of a line as text: a CSV cell or a JSON value (string contents unquoted). */
@@ -529,6 +530,9 @@ static int read_one(trace *t, struct entry *e, struct trace_error *err)
     snprintf(lb, sizeof lb, "%.*s", (int)(v[F_LATENCY].n < 63 ? v[F_LATENCY].n : 63),
              v[F_LATENCY].present ? v[F_LATENCY].s : "");
     e->latency_ms = v[F_LATENCY].present && parse_double(lb, &lat) == 0 && lat >= 0 ? lat : -1;
+    /* A boolean: true/false (JSONL), or 1/0 (CSV); anything else is "not given". */
+    char c0 = v[F_SAW429].present && v[F_SAW429].n ? v[F_SAW429].s[0] : '\0';
+    e->saw_429 = c0 == 't' || c0 == '1' ? 1 : c0 == 'f' || c0 == '0' ? 0 : -1;
     e->line = t->lineno;
     if (t->have_start && e->time_us < t->start_us)
         return BAD(t, err, "time '%.*s' is before trace_start", (int)v[F_TIME].n, v[F_TIME].s);
@@ -601,6 +605,7 @@ int trace_next(trace *t, struct trace_line *out, struct trace_error *err)
                                    .class_index = e.cls,
                                    .status = e.status,
                                    .latency_ms = e.latency_ms,
+                                   .saw_429 = e.saw_429,
                                    .line = e.line};
         return 0;
     }

@@ -11,7 +11,8 @@
  * in JSONL a '.' in a name descends into an object):
  *   CSV defaults    time, prompt_tokens, completion_tokens, class
  *   JSONL defaults  t (else ts_ms), prompt_tokens, usage.completion_tokens, class;
- *                   status and latency_ms are kept when present
+ *                   status, latency_ms and saw_429 are kept when present (CSV too,
+ *                   under those column names)
  * time and prompt are required; completion and class may be absent (an empty CSV
  * cell, a missing JSON member, or null: completion -1, class "none").
  *
@@ -68,6 +69,7 @@ struct trace_line {
     int class_index;            /* into options.classes, -1 = none given (or n_classes 0) */
     int status;                 /* HTTP status when given (JSONL), else INT32_MIN */
     double latency_ms;          /* when given, else -1 */
+    int saw_429;                /* the request saw a 429 (1) or not (0), when given; else -1 */
     int64_t line;               /* its line number in the file, from 1 */
 };
 

@@ -66,7 +66,8 @@ struct replay_run {
 
 /* The trace's span (last line's time), requests, and what it observed. */
 struct observed {
-    int64_t span_us, requests, with_status, non_2xx, saw_429;
+    int64_t span_us, requests, with_status, non_2xx, ended_429;
+    int64_t with_saw, saw_429; /* lines saying whether they saw a 429, and of those, yes */
     struct histogram latency; /* of lines with a latency, µs */
 };
 
@@ -96,7 +97,11 @@ static int scan_trace(const char *path, const struct run_options *o, const char 
         if (ln.status != INT32_MIN) {
             ob->with_status++;
             ob->non_2xx += ln.status < 200 || ln.status >= 300;
-            ob->saw_429 += ln.status == 429;
+            ob->ended_429 += ln.status == 429;
+        }
+        if (ln.saw_429 >= 0) {
+            ob->with_saw++;
+            ob->saw_429 += ln.saw_429;
         }
         if (ln.latency_ms >= 0)
             histogram_record(&ob->latency, (int64_t)llround(ln.latency_ms * US_PER_MS));
@@ -161,8 +166,9 @@ static int simulate(struct replay_run *r)
     int err = 0;
     r->s = sim_new(&r->sc, &err);
     if (!r->s) {
-        fprintf(stderr, "%s: the simulation could not start (%s)\n", r->sc.path,
-                strerror(-err));
+        if (err != -EBADMSG) /* a bad trace line was reported already */
+            fprintf(stderr, "%s: the simulation could not start (%s)\n", r->sc.path,
+                    strerror(-err));
         return -EINVAL;
     }
     while (!sim_run(r->s, 200000))
@@ -175,6 +181,9 @@ static int simulate(struct replay_run *r)
                              .server_waited = st.server_waited,
                              .server_wait_us = st.server_wait_us};
     memcpy(x.server_429, st.server_429, sizeof x.server_429);
+    struct run_stats rst;
+    run_stats(sim_lifecycle(r->s), &rst);
+    x.trace_skipped = rst.trace_skipped;
     size_t len = 0;
     FILE *f = open_memstream(&r->json, &len);
     if (!f || report_json(f, &r->sc, sim_metrics(r->s), &x) < 0) {
@@ -309,13 +318,19 @@ static cJSON *observed_json(FILE *out, const struct observed *ob, const struct r
     double arrived = jget(a->doc, "requests", "arrived");
     double sim_lost = arrived > 0 ? lost(a->doc) / arrived : NAN;
     double obs_lost = ob->with_status ? (double)ob->non_2xx / (double)ob->with_status : NAN;
-    double obs_429 = ob->with_status ? (double)ob->saw_429 / (double)ob->with_status : NAN;
+    double obs_end429 = ob->with_status ? (double)ob->ended_429 / (double)ob->with_status : NAN;
+    double obs_429 = ob->with_saw ? (double)ob->saw_429 / (double)ob->with_saw : NAN;
+    double sim_429 = jget(a->doc, "hit_rate", "server_429");
     double obs_p50 = ob->latency.count ? histogram_quantile(&ob->latency, 0.5) / 1000.0 : NAN;
     double obs_p95 = ob->latency.count ? histogram_quantile(&ob->latency, 0.95) / 1000.0 : NAN;
     double sim_p50 = jget(a->doc, "latency_ms", "p50"), sim_p95 = jget(a->doc, "latency_ms", "p95");
     cJSON_AddNumberToObject(o, "lost_share", obs_lost);
     cJSON_AddNumberToObject(o, "sim_lost_share", sim_lost);
-    cJSON_AddNumberToObject(o, "ended_429_share", obs_429);
+    cJSON_AddNumberToObject(o, "ended_429_share", obs_end429);
+    if (ob->with_saw) {
+        cJSON_AddNumberToObject(o, "server_429_share", obs_429);
+        cJSON_AddNumberToObject(o, "sim_server_429_share", sim_429);
+    }
     cJSON_AddNumberToObject(o, "latency_p50_ms", obs_p50);
     cJSON_AddNumberToObject(o, "latency_p95_ms", obs_p95);
     cJSON_AddNumberToObject(o, "sim_latency_p50_ms", sim_p50);
@@ -326,9 +341,11 @@ static cJSON *observed_json(FILE *out, const struct observed *ob, const struct r
         fprintf(out,
             "\nthe model against what was observed (under %s):\n"
             "  lost      observed %5.1f%%   simulated %5.1f%%\n"
+            "  saw a 429 observed %5.1f%%   simulated %5.1f%%\n"
             "  p50       observed %7.0f ms simulated %7.0f ms (%+.1f%%)\n"
             "  p95       observed %7.0f ms simulated %7.0f ms (%+.1f%%)\n",
-            a->sc.name, 100 * obs_lost, 100 * sim_lost, obs_p50, sim_p50,
+            a->sc.name, 100 * obs_lost, 100 * sim_lost, 100 * obs_429, 100 * sim_429, obs_p50,
+            sim_p50,
             100 * (sim_p50 / obs_p50 - 1), obs_p95, sim_p95, 100 * (sim_p95 / obs_p95 - 1));
     return o;
 }

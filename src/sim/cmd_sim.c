@@ -115,8 +115,9 @@ int cmd_sim(int argc, char **argv)
     int err = 0;
     sim *s = sim_new(&c.sc, &err);
     if (!s) {
-        fprintf(stderr, "%s: the client core refused the configuration (%s)\n",
-                c.o.scenario_path, strerror(-err));
+        if (err != -EBADMSG) /* a bad trace line was reported already */
+            fprintf(stderr, "%s: the client core refused the configuration (%s)\n",
+                    c.o.scenario_path, strerror(-err));
         return runcmd_finish(&c, EXIT_RUN_USAGE);
     }
     rc = runcmd_open(&c, sim_lifecycle(s));
