@@ -168,6 +168,9 @@ START_TEST(bundled_incident)
     fprintf(stderr, "incident: p50 error %+.1f%%, p95 error %+.1f%%\n", 100 * p50err,
             100 * p95err);
     ck_assert_msg(fabs(p95err) < 0.15, "p95 off by %.1f%%", 100 * p95err);
+    double saw_obs = num(ob, "server_429_share"), saw_sim = num(ob, "sim_server_429_share");
+    ck_assert_msg(fabs(saw_obs - saw_sim) < 0.02, "saw a 429: observed %.3f simulated %.3f",
+                  saw_obs, saw_sim);
     /* The fix loses nothing. */
     ck_assert_double_eq(num(cJSON_GetObjectItemCaseSensitive(j, "against"), "requests.failed"), 0);
     /* CSV and JSONL: the same requests, the same replay. */
