@@ -320,6 +320,20 @@ START_TEST(parse_slo_units)
 }
 END_TEST
 
+/* The daily budget is a plan target: the smallest client TPD that lasts daily-budget's 12 h. */
+START_TEST(budget_target)
+{
+    static char out[1 << 16];
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "%s plan %s/scenarios/daily-budget.ini --vary client.tokens_per_day=10M..60M:1M "
+             "--slo 'budget.client.tpd_exhausted_at_s>=12h' --seeds 1 --jobs 2 --quiet",
+             RATELAB, SRCDIR);
+    ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 0);
+    ck_assert_msg(strstr(out, "recommended: client.tokens_per_day=18000000"), "%s", out);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("plan");
@@ -334,6 +348,7 @@ int main(void)
     tcase_add_test(t, unknown_path_usage);
     tcase_add_test(t, none_in_range);
     tcase_add_test(t, not_monotone_grid);
+    tcase_add_test(t, budget_target);
     suite_add_tcase(s, t);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);

@@ -173,14 +173,8 @@ static int simulate(struct replay_run *r)
     }
     while (!sim_run(r->s, 200000))
         ;
-    struct sim_stats st;
-    sim_stats(r->s, &st);
-    struct report_extra x = {.end_us = sim_end_us(r->s), .server_503 = st.server_503,
-                             .server_faults = st.server_faults,
-                             .server_served = st.server_served,
-                             .server_waited = st.server_waited,
-                             .server_wait_us = st.server_wait_us};
-    memcpy(x.server_429, st.server_429, sizeof x.server_429);
+    struct report_extra x;
+    sim_report_extra(r->s, &x);
     struct run_stats rst;
     run_stats(sim_lifecycle(r->s), &rst);
     x.trace_skipped = rst.trace_skipped;

@@ -152,16 +152,8 @@ int cmd_sim(int argc, char **argv)
 
     struct sim_stats st;
     sim_stats(s, &st);
-    struct report_extra x = {.end_us = sim_end_us(s), .server_503 = st.server_503,
-                             .server_faults = st.server_faults};
-    x.server_served = st.server_served, x.server_waited = st.server_waited;
-    x.server_wait_us = st.server_wait_us;
-    memcpy(x.server_429, st.server_429, sizeof x.server_429);
-    runcmd_budget_client(sim_lifecycle(s), &x.budget_client);
-    x.budget_server = (struct report_budget){.limit_tokens = c.sc.server.tokens_per_day,
-                                             .window = c.sc.server.enforce == ENFORCE_WINDOW,
-                                             .used_tokens = st.server_tpd_used_tokens,
-                                             .short_us = st.server_tpd_short_us};
+    struct report_extra x;
+    sim_report_extra(s, &x);
     rc = runcmd_report(&c, sim_lifecycle(s), &x);
     if (!c.o.quiet)
         fprintf(stderr, "simulated %" PRId64 " requests in %.2f s of wall time (%.0f requests/s)\n",

@@ -342,13 +342,8 @@ static cJSON *simulate(const struct scenario *sc)
     if (!s)
         return NULL;
     sim_run(s, 0);
-    struct sim_stats st;
-    sim_stats(s, &st);
-    struct report_extra x = {.end_us = sim_end_us(s), .server_503 = st.server_503,
-                             .server_faults = st.server_faults};
-    x.server_served = st.server_served, x.server_waited = st.server_waited;
-    x.server_wait_us = st.server_wait_us;
-    memcpy(x.server_429, st.server_429, sizeof x.server_429);
+    struct report_extra x;
+    sim_report_extra(s, &x);
     char *text = NULL;
     size_t len = 0;
     FILE *mem = open_memstream(&text, &len);

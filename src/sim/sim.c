@@ -5,8 +5,11 @@
 #include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "provider.h"
+#include "report.h"
+#include "runcmd.h"
 #include "util.h"
 
 /*
@@ -189,4 +192,22 @@ void sim_stats(const sim *s, struct sim_stats *out)
     provider_stats(s->pv, &ps);
     out->server_tpd_used_tokens = ps.tpd_used_tokens;
     out->server_tpd_short_us = ps.tpd_short_us;
+}
+
+void sim_report_extra(sim *s, struct report_extra *x)
+{
+    struct sim_stats st;
+    sim_stats(s, &st);
+    *x = (struct report_extra){.end_us = sim_end_us(s),
+                               .server_503 = st.server_503,
+                               .server_faults = st.server_faults,
+                               .server_served = st.server_served,
+                               .server_waited = st.server_waited,
+                               .server_wait_us = st.server_wait_us};
+    memcpy(x->server_429, st.server_429, sizeof x->server_429);
+    runcmd_budget_client(s->r, &x->budget_client);
+    x->budget_server = (struct report_budget){.limit_tokens = s->sc->server.tokens_per_day,
+                                              .window = s->sc->server.enforce == ENFORCE_WINDOW,
+                                              .used_tokens = st.server_tpd_used_tokens,
+                                              .short_us = st.server_tpd_short_us};
 }

@@ -81,4 +81,9 @@ struct sim_stats {
 };
 void sim_stats(const sim *s, struct sim_stats *out);
 
+struct report_extra;
+/* The engine's figures every report of a finished run carries (report.h): when it ended,
+ * the provider's 429s, 503s, faults and waits, and both sides' daily budgets. */
+void sim_report_extra(sim *s, struct report_extra *x);
+
 #endif
