@@ -12,11 +12,15 @@
 #include "cli.h"
 #include "commands.h"
 #include "histogram.h"
+#include "play.h"
 #include "report.h"
 #include "scenario.h"
 #include "sim.h"
 #include "trace.h"
+#include "tui.h"
 #include "util.h"
+
+#include <unistd.h>
 
 /*
  * ratelab replay TRACE SCENARIO [--against OTHER]: the trace is every class's arrival
@@ -44,6 +48,8 @@ static void help(const struct run_options *o)
           "  --trace-start T          the trace's time 0 (seconds, epoch ms or RFC 3339);\n"
           "                           default: its earliest line\n"
           "  --skip-bad               skip bad trace lines and count them (else FILE:LINE error)\n"
+          "  --tui                    watch the replay under SCENARIO on the dashboard (as\n"
+          "                           ratelab sim --tui); the comparison prints when it ends\n"
           "\n"
           "--json writes {\"scenario\": report, \"against\": report, \"diff\": ..., \"observed\": ...}\n"
           "(doc/report.md for a report's fields).\n"
@@ -161,7 +167,7 @@ static int load(struct replay_run *r, const char *path, const struct run_options
     return 0;
 }
 
-static int simulate(struct replay_run *r)
+static int simulate(struct replay_run *r, bool tui_on)
 {
     int err = 0;
     r->s = sim_new(&r->sc, &err);
@@ -170,6 +176,16 @@ static int simulate(struct replay_run *r)
             fprintf(stderr, "%s: the simulation could not start (%s)\n", r->sc.path,
                     strerror(-err));
         return -EINVAL;
+    }
+    if (tui_on) {
+        char terr[256];
+        tui *t = tui_open(&r->sc, sim_lifecycle(r->s), terr, sizeof terr);
+        if (!t) {
+            fprintf(stderr, "ratelab replay: %s\n", terr);
+            return -EINVAL;
+        }
+        sim_play(r->s, t, &r->sc);
+        tui_close(t);
     }
     while (!sim_run(r->s, 200000))
         ;
@@ -350,7 +366,8 @@ int cmd_replay(int argc, char **argv)
     o.extra[0] = (struct cli_extra){.name = "against", .has_arg = true};
     o.extra[1] = (struct cli_extra){.name = "columns", .has_arg = true};
     o.extra[2] = (struct cli_extra){.name = "trace-start", .has_arg = true};
-    o.n_extra = 3;
+    o.extra[3] = (struct cli_extra){.name = "tui", .has_arg = false};
+    o.n_extra = 4;
     /* Two positionals, TRACE then SCENARIO; cli_parse takes one, so TRACE (the first
      * argument that is neither an option nor an option's value) is taken out first. */
     static const char *const with_value[] = {"--set", "--seed", "--json", "--csv", "--html",
@@ -439,7 +456,15 @@ int cmd_replay(int argc, char **argv)
         replay_free(&a);
         return EXIT_RUN_USAGE;
     }
-    if (simulate(&a) < 0 || (against && simulate(&b) < 0)) {
+    bool tui_on = o.extra[3].value != NULL;
+    if (tui_on && (!isatty(STDOUT_FILENO) || !isatty(STDIN_FILENO) ||
+                   (o.json_path && strcmp(o.json_path, "-") == 0))) {
+        fprintf(stderr, "ratelab replay: --tui needs a terminal on stdout and stdin, and the "
+                        "JSON in a file (--json FILE)\n");
+        rc = EXIT_RUN_USAGE;
+        goto out;
+    }
+    if (simulate(&a, tui_on) < 0 || (against && simulate(&b, false) < 0)) {
         rc = EXIT_RUN_FAIL;
         goto out;
     }
