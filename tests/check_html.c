@@ -132,54 +132,63 @@ START_TEST(bounded_by_merging)
 }
 END_TEST
 
-/* The page's structure and numbers, checked by python3 (a real HTML and XML parser). */
-static const char CHECK_PY[] =
-    "import sys, json, csv, re, math\n"
-    "from html.parser import HTMLParser\n"
-    "import xml.etree.ElementTree as ET\n"
-    "html_path, json_path, csv_path = sys.argv[1:4]\n"
-    "page = open(html_path, encoding='utf-8').read()\n"
-    "VOID = {'meta','br','img','hr','link','input','area','base','col','embed','source','wbr'}\n"
-    "class P(HTMLParser):\n"
-    "    def __init__(s):\n"
-    "        super().__init__(); s.stack = []; s.count = {}; s.scripts = []; s.cur = None\n"
-    "        s.svg_depth = 0\n"
-    "    def handle_starttag(s, tag, attrs):\n"
-    "        s.count[tag] = s.count.get(tag, 0) + 1\n"
-    "        a = dict(attrs)\n"
-    "        assert 'src' not in a, ('src= on', tag)\n"
-    "        assert tag not in ('link', 'img', 'iframe', 'object', 'embed'), tag\n"
-    "        if tag == 'script':\n"
-    "            assert a.get('type') == 'application/json', 'a script that runs'\n"
-    "            s.cur = (a.get('id') or a.get('class'), [])\n"
-    "        if tag == 'svg': s.svg_depth += 1\n"
-    "        if tag not in VOID: s.stack.append(tag)\n"
-    "    def handle_startendtag(s, tag, attrs):\n"
-    "        s.count[tag] = s.count.get(tag, 0) + 1\n"
-    "        assert 'src' not in dict(attrs)\n"
-    "    def handle_endtag(s, tag):\n"
-    "        assert s.stack and s.stack[-1] == tag, ('unbalanced', tag, s.stack[-3:])\n"
-    "        s.stack.pop()\n"
-    "        if tag == 'script': s.scripts.append((s.cur[0], ''.join(s.cur[1]))); s.cur = None\n"
-    "    def handle_data(s, d):\n"
-    "        if s.cur: s.cur[1].append(d)\n"
-    "p = P(); p.feed(page); p.close()\n"
-    "assert not p.stack, ('unclosed', p.stack)\n"
-    "for bad in ('http:', 'https:', '@import', 'src=', '<link'):\n"
-    "    assert bad not in page, bad\n"
-    "assert not re.search(r'url\\((?!#)', page), 'url() to something outside the page'\n"
+/*
+ * A page's structure, checked by python3 (a real HTML parser): balanced, no
+ * script that runs, nothing loaded from outside; p counts the tags and keeps the
+ * JSON blocks. The page is argv[1].
+ */
+#define PAGE_PY                                                                                    \
+    "import sys, json, csv, re, math\n"                                                          \
+    "from html.parser import HTMLParser\n"                                                       \
+    "import xml.etree.ElementTree as ET\n"                                                       \
+    "html_path = sys.argv[1]\n"                                                                  \
+    "page = open(html_path, encoding='utf-8').read()\n"                                            \
+    "VOID = {'meta','br','img','hr','link','input','area','base','col','embed','source','wbr'}\n"  \
+    "class P(HTMLParser):\n"                                                                       \
+    "    def __init__(s):\n"                                                                       \
+    "        super().__init__(); s.stack = []; s.count = {}; s.scripts = []; s.cur = None\n"       \
+    "        s.svg_depth = 0\n"                                                                    \
+    "    def handle_starttag(s, tag, attrs):\n"                                                    \
+    "        s.count[tag] = s.count.get(tag, 0) + 1\n"                                             \
+    "        a = dict(attrs)\n"                                                                    \
+    "        assert 'src' not in a, ('src= on', tag)\n"                                            \
+    "        assert tag not in ('link', 'img', 'iframe', 'object', 'embed'), tag\n"                \
+    "        if tag == 'script':\n"                                                                \
+    "            assert a.get('type') == 'application/json', 'a script that runs'\n"               \
+    "            s.cur = (a.get('id') or a.get('class'), [])\n"                                    \
+    "        if tag == 'svg': s.svg_depth += 1\n"                                                  \
+    "        if tag not in VOID: s.stack.append(tag)\n"                                            \
+    "    def handle_startendtag(s, tag, attrs):\n"                                                 \
+    "        s.count[tag] = s.count.get(tag, 0) + 1\n"                                             \
+    "        assert 'src' not in dict(attrs)\n"                                                    \
+    "    def handle_endtag(s, tag):\n"                                                             \
+    "        assert s.stack and s.stack[-1] == tag, ('unbalanced', tag, s.stack[-3:])\n"           \
+    "        s.stack.pop()\n"                                                                      \
+    "        if tag == 'script': s.scripts.append((s.cur[0], ''.join(s.cur[1]))); s.cur = None\n"  \
+    "    def handle_data(s, d):\n"                                                                 \
+    "        if s.cur: s.cur[1].append(d)\n"                                                       \
+    "p = P(); p.feed(page); p.close()\n"                                                           \
+    "assert not p.stack, ('unclosed', p.stack)\n"                                                  \
+    "for bad in ('http:', 'https:', '@import', 'src=', '<link'):\n"                                \
+    "    assert bad not in page, bad\n"                                                            \
+    "assert not re.search(r'url\\((?!#)', page), 'url() to something outside the page'\n"          \
+    "svgs = re.findall(r'<svg.*?</svg>', page, re.S)\n"                                            \
+    "for svg in svgs:\n"                                                                           \
+    "    svg = svg.replace('<svg ', '<svg xmlns=\"http://www.w3.org/2000/svg\" '\n"                \
+    "                      'xmlns:xlink=\"http://www.w3.org/1999/xlink\" ', 1)\n"                  \
+    "    root = ET.fromstring(svg)\n"                                                              \
+    "    assert root.find('.//{http://www.w3.org/2000/svg}path') is not None\n"                    \
+    "ids = re.findall(r' id=\"([^\"]+)\"', page)\n"                                                \
+    "assert len(ids) == len(set(ids)), 'duplicate ids across plots'\n"
+
+/* The page and its numbers against the JSON report (argv[2]) and the CSV (argv[3]). */
+static const char CHECK_PY[] = PAGE_PY
+    "json_path, csv_path = sys.argv[2:4]\n"
     "rep = json.load(open(json_path))\n"
     "names = list(rep['classes'].keys())\n"
     "n_plots = 4 * (len(names) + 1)\n"
     "assert p.count.get('svg') == n_plots, (p.count.get('svg'), n_plots)\n"
     "assert p.count.get('figure') == n_plots\n"
-    "for svg in re.findall(r'<svg.*?</svg>', page, re.S):\n"
-    "    svg = svg.replace('<svg ', '<svg xmlns=\"http://www.w3.org/2000/svg\" '\n"
-    "                      'xmlns:xlink=\"http://www.w3.org/1999/xlink\" ', 1)\n"
-    "    root = ET.fromstring(svg)\n"
-    "    assert root.find('.//{http://www.w3.org/2000/svg}path') is not None\n"
-    "ids = re.findall(r' id=\"([^\"]+)\"', page)\n"
-    "assert len(ids) == len(set(ids)), 'duplicate ids across plots'\n"
     "scripts = dict((k, json.loads(v)) for k, v in p.scripts if k == 'totals')\n"
     "series = [json.loads(v) for k, v in p.scripts if k == 'series']\n"
     "assert len(series) == len(names) + 1\n"
@@ -226,6 +235,87 @@ static const char CHECK_PY[] =
     "                assert s[q][i] is None\n"
     "        checked += 1\n"
     "print('OK', n_plots, 'plots', checked, 'windows')\n";
+
+/*
+ * A replay --against page: both runs' totals, every plot once with both runs
+ * overlaid (its label names both: the legend itself is glyphs), each scope's
+ * series of each run, the comparison and what was observed. argv[2], argv[3]:
+ * the two scenarios' names.
+ */
+static const char REPLAY_PY[] = PAGE_PY
+    "a, b = sys.argv[2:4]\n"
+    "blocks = dict((k, json.loads(v)) for k, v in p.scripts if k != 'series')\n"
+    "assert 'totals' in blocks and 'totals-against' in blocks, list(blocks)\n"
+    "names = list(blocks['totals']['classes'].keys())\n"
+    "n_plots = 4 * (len(names) + 1)\n"
+    "assert p.count.get('svg') == n_plots, (p.count.get('svg'), n_plots)\n"
+    "assert p.count.get('figure') == n_plots\n"
+    "labels = re.findall(r'<svg class=\"plot\" role=\"img\" aria-label=\"([^\"]*)\"', page)\n"
+    "assert len(labels) == n_plots\n"
+    "for l in labels: assert a in l and b in l, l\n"
+    "series = [json.loads(v) for k, v in p.scripts if k == 'series']\n"
+    "assert len(series) == 2 * (len(names) + 1), len(series)\n"
+    "for scope in ['all'] + names:\n"
+    "    runs = sorted(s['run'] for s in series if s['scope'] == scope)\n"
+    "    assert runs == sorted([a, b]), (scope, runs)\n"
+    "for s in series:\n"
+    "    assert s['window_end_s'] and s['window_end_s'][0] <= 1.0, 'a run starts at 0'\n"
+    "assert 'Comparison' in page and 'against what was observed' in page\n"
+    "assert blocks['totals']['all']['arrived'] == blocks['totals-against']['all']['arrived']\n"
+    "print('OK', n_plots, 'plots')\n";
+
+/* Write a python script to dir/name. */
+static void put_script(const char *dir, const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+START_TEST(replay_against_end_to_end)
+{
+    char dir[] = "/tmp/check_html.XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char cmd[2048], out[16384];
+    const char *tr = SRCDIR "/scenarios/traces";
+    snprintf(cmd, sizeof cmd,
+             "%s/ratelab replay %s/incident.jsonl %s/incident.ini --against %s/incident-fix.ini "
+             "--html %s/r.html >/dev/null",
+             BUILDDIR, tr, tr, tr, dir);
+    int rc = run_cmd(cmd, out, sizeof out);
+    ck_assert_msg(rc == 0 || rc == 1, "%s: exit %d: %s", cmd, rc, out);
+    /* Without --against: the one run's page. */
+    snprintf(cmd, sizeof cmd,
+             "%s/ratelab replay %s/incident.jsonl %s/incident.ini --html %s/one.html >/dev/null",
+             BUILDDIR, tr, tr, dir);
+    rc = run_cmd(cmd, out, sizeof out);
+    ck_assert_msg(rc == 0 || rc == 1, "%s: exit %d: %s", cmd, rc, out);
+    /* --html - and --json - cannot share stdout. */
+    snprintf(cmd, sizeof cmd,
+             "%s/ratelab replay %s/incident.jsonl %s/incident.ini --html - --json - >/dev/null",
+             BUILDDIR, tr, tr);
+    ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 2);
+
+    if (run_cmd("command -v python3", out, sizeof out) != 0) {
+        fprintf(stderr, "check_html: no python3: the replay page checks are skipped\n");
+    } else {
+        put_script(dir, "replay.py", REPLAY_PY);
+        snprintf(cmd, sizeof cmd,
+                 "python3 %s/replay.py %s/r.html incident-batch-flood incident-fix", dir, dir);
+        rc = run_cmd(cmd, out, sizeof out);
+        ck_assert_msg(rc == 0 && strncmp(out, "OK", 2) == 0, "%s: exit %d: %s", cmd, rc, out);
+        put_script(dir, "page.py", PAGE_PY "assert p.count.get('svg') == 12\nprint('OK')\n");
+        snprintf(cmd, sizeof cmd, "python3 %s/page.py %s/one.html", dir, dir);
+        rc = run_cmd(cmd, out, sizeof out);
+        ck_assert_msg(rc == 0 && strncmp(out, "OK", 2) == 0, "%s: exit %d: %s", cmd, rc, out);
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 0);
+}
+END_TEST
 
 START_TEST(bundled_scenario_end_to_end)
 {
@@ -325,6 +415,7 @@ int main(void)
     TCase *e2e = tcase_create("end_to_end");
     tcase_set_timeout(e2e, 120);
     tcase_add_test(e2e, bundled_scenario_end_to_end);
+    tcase_add_test(e2e, replay_against_end_to_end);
     suite_add_tcase(s, e2e);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -290,19 +290,30 @@ static void tick_label(char *buf, size_t n, double v)
         snprintf(buf, n, "%g", v);
 }
 
-/* Draw one plot of a scope's points. */
-static void draw(cairo_t *cr, const struct plot *pl, const struct series *s, int64_t end_us)
+/* The second run's lines on an overlay (replay --against): dotted, same hues. */
+static const double DOTS[2] = {1.5, 2.5};
+
+/*
+ * Draw one plot of a scope's points: of one run (n_sets 1), or of two overlaid on
+ * the same axes (n_sets 2: the first run's lines as they are, the second's dotted,
+ * and a second legend row naming the runs, names[j]). Every run starts at time 0.
+ */
+static void draw(cairo_t *cr, const struct plot *pl, const struct series *const *sets,
+                 const char *const *names, int n_sets, int64_t end_us)
 {
-    const double x0 = PLOT_L, x1 = PLOT_W - PLOT_R, y0 = PLOT_H - PLOT_B, y1 = PLOT_T;
+    assert(n_sets == 1 || (n_sets == 2 && names));
+    const double x0 = PLOT_L, x1 = PLOT_W - PLOT_R, y0 = PLOT_H - PLOT_B,
+                 y1 = PLOT_T + (n_sets > 1 ? 14 : 0);
     double lmax = pl->slo > 0 ? pl->slo * 1.1 : 0, rmax = 0;
-    for (int k = 0; k < pl->n_lines; k++)
-        for (int i = 0; i < s->n; i++) {
-            double v = pl->lines[k].get(&s->p[i]);
-            if (pl->lines[k].right)
-                rmax = fmax(rmax, v);
-            else
-                lmax = fmax(lmax, v);
-        }
+    for (int j = 0; j < n_sets; j++)
+        for (int k = 0; k < pl->n_lines; k++)
+            for (int i = 0; i < sets[j]->n; i++) {
+                double v = pl->lines[k].get(&sets[j]->p[i]);
+                if (pl->lines[k].right)
+                    rmax = fmax(rmax, v);
+                else
+                    lmax = fmax(lmax, v);
+            }
     double ltop, lstep, rtop, rstep;
     axis(lmax, &ltop, &lstep);
     axis(rmax, &rtop, &rstep);
@@ -396,6 +407,21 @@ static void draw(cairo_t *cr, const struct plot *pl, const struct series *s, int
         cairo_text_extents(cr, label, &e);
         lx += 22 + e.x_advance + 14;
     }
+    /* With two runs, a second row: which run is which stroke. */
+    lx = x0;
+    for (int j = 0; j < n_sets && n_sets > 1; j++) {
+        set_rgb(cr, FG);
+        cairo_set_line_width(cr, 2);
+        if (j > 0)
+            cairo_set_dash(cr, DOTS, 2, 0);
+        cairo_move_to(cr, lx, 30);
+        cairo_line_to(cr, lx + 18, 30);
+        cairo_stroke(cr);
+        cairo_set_dash(cr, NULL, 0, 0);
+        text_at(cr, lx + 22, 34, 0, names[j]);
+        cairo_text_extents(cr, names[j], &e);
+        lx += 22 + e.x_advance + 14;
+    }
     /* The SLO line, then the data, clipped to the plot area. */
     cairo_save(cr);
     cairo_rectangle(cr, x0, y1 - 2, x1 - x0, y0 - y1 + 2);
@@ -410,35 +436,40 @@ static void draw(cairo_t *cr, const struct plot *pl, const struct series *s, int
         cairo_stroke(cr);
         cairo_set_dash(cr, NULL, 0, 0);
     }
-    for (int k = 0; k < pl->n_lines; k++) {
-        const struct line *ln = &pl->lines[k];
-        double top = ln->right ? rtop : ltop;
-        set_rgb(cr, ln->rgb);
-        if (ln->dashed)
-            cairo_set_dash(cr, (double[]){5, 3}, 2, 0);
-        bool pen = false;
-        for (int i = 0; i < s->n; i++) {
-            double v = ln->get(&s->p[i]);
-            if (isnan(v)) {
-                pen = false;
-                continue;
+    for (int j = 0; j < n_sets; j++) {
+        for (int k = 0; k < pl->n_lines; k++) {
+            const struct series *s = sets[j];
+            const struct line *ln = &pl->lines[k];
+            double top = ln->right ? rtop : ltop;
+            set_rgb(cr, ln->rgb);
+            if (j > 0)
+                cairo_set_dash(cr, DOTS, 2, 0);
+            else if (ln->dashed)
+                cairo_set_dash(cr, (double[]){5, 3}, 2, 0);
+            bool pen = false;
+            for (int i = 0; i < s->n; i++) {
+                double v = ln->get(&s->p[i]);
+                if (isnan(v)) {
+                    pen = false;
+                    continue;
+                }
+                double x = x0 + (x1 - x0) * ((double)s->p[i].end_us / US_PER_S / tdiv) / xtop;
+                double y = y0 - (y0 - y1) * v / top;
+                bool alone = (i + 1 >= s->n || isnan(ln->get(&s->p[i + 1]))) && !pen;
+                if (alone) { /* a lone point between gaps: a dot, or it would not show */
+                    cairo_stroke(cr);
+                    cairo_arc(cr, x, y, 2, 0, 2 * M_PI);
+                    cairo_fill(cr);
+                } else if (pen) {
+                    cairo_line_to(cr, x, y);
+                } else {
+                    cairo_move_to(cr, x, y);
+                }
+                pen = !alone;
             }
-            double x = x0 + (x1 - x0) * ((double)s->p[i].end_us / US_PER_S / tdiv) / xtop;
-            double y = y0 - (y0 - y1) * v / top;
-            bool alone = (i + 1 >= s->n || isnan(ln->get(&s->p[i + 1]))) && !pen;
-            if (alone) { /* a lone point between gaps: a dot, or it would not show */
-                cairo_stroke(cr);
-                cairo_arc(cr, x, y, 2, 0, 2 * M_PI);
-                cairo_fill(cr);
-            } else if (pen) {
-                cairo_line_to(cr, x, y);
-            } else {
-                cairo_move_to(cr, x, y);
-            }
-            pen = !alone;
+            cairo_stroke(cr);
+            cairo_set_dash(cr, NULL, 0, 0);
         }
-        cairo_stroke(cr);
-        cairo_set_dash(cr, NULL, 0, 0);
     }
     cairo_restore(cr);
 }
@@ -501,22 +532,29 @@ static void put_svg(FILE *f, const char *svg, int id, const char *title)
 }
 
 /* Draw pl as an inline SVG. Returns 0 or -ENOMEM (cairo failed). */
-static int put_plot(FILE *f, const struct plot *pl, const struct series *s, int64_t end_us,
-                    int id)
+static int put_plot(FILE *f, const struct plot *pl, const struct series *const *sets,
+                    const char *const *names, int n_sets, int64_t end_us, int id)
 {
     struct membuf b = {0};
     cairo_surface_t *sf = cairo_svg_surface_create_for_stream(membuf_write, &b, PLOT_W, PLOT_H);
     cairo_svg_surface_set_document_unit(sf, CAIRO_SVG_UNIT_PX);
     cairo_t *cr = cairo_create(sf);
-    draw(cr, pl, s, end_us);
+    draw(cr, pl, sets, names, n_sets, end_us);
     int bad = cairo_status(cr) != CAIRO_STATUS_SUCCESS;
     cairo_destroy(cr);
     cairo_surface_finish(sf);
     bad |= cairo_surface_status(sf) != CAIRO_STATUS_SUCCESS;
     cairo_surface_destroy(sf);
     if (!bad && b.p) {
+        /* The legend is glyphs in the picture: its words go in the label too. */
+        char label[3 * SCENARIO_NAME_MAX + 64];
+        if (n_sets > 1)
+            snprintf(label, sizeof label, "%s: %s solid, %s dotted", pl->title, names[0],
+                     names[1]);
+        else
+            snprintf(label, sizeof label, "%s", pl->title);
         fputs("<figure>", f);
-        put_svg(f, b.p, id, pl->title);
+        put_svg(f, b.p, id, label);
         fputs("</figure>\n", f);
     }
     free(b.p);
@@ -552,8 +590,12 @@ static double get_p95(const struct html_point *p)
     return p->latency_p95_ms;
 }
 
-/* The series block a reader (or a test) compares with the CSV: one array per quantity. */
-static void put_series_json(FILE *f, const struct series *s, const char *scope, bool waiting)
+/*
+ * The series block a reader (or a test) compares with the CSV: one array per
+ * quantity; run_name names the run on a page of two (NULL on a one-run page).
+ */
+static void put_series_json(FILE *f, const struct series *s, const char *scope,
+                            const char *run_name, bool waiting)
 {
     static const struct {
         const char *key;
@@ -571,6 +613,10 @@ static void put_series_json(FILE *f, const struct series *s, const char *scope, 
     };
     fputs("<script type=\"application/json\" class=\"series\">{\"scope\":", f);
     put_json_str(f, scope);
+    if (run_name) {
+        fputs(",\"run\":", f);
+        put_json_str(f, run_name);
+    }
     fputs(",\"window_end_s\":[", f);
     for (int i = 0; i < s->n; i++) {
         fputs(i ? "," : "", f);
@@ -590,15 +636,38 @@ static void put_series_json(FILE *f, const struct series *s, const char *scope, 
     fputs("}</script>\n", f);
 }
 
-/* A scope's section: its series block and its four plots. */
-static int put_scope(FILE *f, const html_report *h, int cls, int64_t end_us, int *id)
+/* The scope of h named like hs[0]'s class cls (-1 overall), or -2 when h has no such class. */
+static int same_scope(const html_report *h, const html_report *h0, int cls)
 {
-    const struct series *s = &h->s[cls + 1];
-    const struct scenario *sc = h->sc;
+    if (cls < 0)
+        return -1;
+    for (int k = 0; k < h->sc->n_classes; k++)
+        if (strcmp(h->sc->classes[k].name, h0->sc->classes[cls].name) == 0)
+            return k;
+    return -2;
+}
+
+/*
+ * A scope's section: its series blocks and its four plots, of one run (n 1) or
+ * of two overlaid (n 2, names[j] the runs'); cls is the first run's class, and
+ * the second run's class of the same name is drawn with it (none: only the first).
+ */
+static int put_scope(FILE *f, const html_report *const *hs, const char *const *names, int n,
+                     int cls, int64_t end_us, int *id)
+{
+    const struct series *sets[2];
+    int n_sets = 0;
+    for (int j = 0; j < n; j++) {
+        int k = same_scope(hs[j], hs[0], cls);
+        if (k >= -1)
+            sets[n_sets++] = &hs[j]->s[k + 1];
+    }
+    const struct scenario *sc = hs[0]->sc;
     const char *name = cls < 0 ? "all" : sc->classes[cls].name;
     bool waiting = false;
-    for (int i = 0; i < s->n && cls < 0; i++)
-        waiting |= s->p[i].server_waiting >= 0;
+    for (int j = 0; j < n_sets && cls < 0; j++)
+        for (int i = 0; i < sets[j]->n; i++)
+            waiting |= sets[j]->p[i].server_waiting >= 0;
     int64_t slo_us = cls < 0 ? sc->slo_p95_us : sc->classes[cls].slo_p95_us;
 
     fputs("<section class=\"scope\"><h2>", f);
@@ -609,7 +678,8 @@ static int put_scope(FILE *f, const html_report *h, int cls, int64_t end_us, int
         put_str(f, name);
     }
     fputs("</h2>\n", f);
-    put_series_json(f, s, name, waiting);
+    for (int j = 0; j < n_sets; j++)
+        put_series_json(f, sets[j], name, n > 1 ? names[j] : NULL, waiting);
     fputs("<div class=\"plots\">\n", f);
 
     const struct line hit[] = {
@@ -648,7 +718,7 @@ static int put_scope(FILE *f, const html_report *h, int cls, int64_t end_us, int
     };
     int rc = 0;
     for (size_t i = 0; i < sizeof plots / sizeof plots[0] && rc == 0; i++)
-        rc = put_plot(f, &plots[i], s, end_us, (*id)++);
+        rc = put_plot(f, &plots[i], sets, names, n_sets, end_us, (*id)++);
     fputs("</div></section>\n", f);
     return rc;
 }
@@ -717,16 +787,22 @@ static void put_totals_json(FILE *f, const struct metrics_row *t)
             t->inflight_max);
 }
 
-static void put_head(FILE *f, const struct scenario *sc)
+/* The page's head and title (title: NULL for the scenario's name). */
+static void put_head(FILE *f, const struct scenario *sc, const char *title)
 {
     fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
           "<meta name=\"generator\" content=\"ratelab " PACKAGE_VERSION "\">\n<title>ratelab: ",
           f);
-    put_str(f, sc->name);
+    put_str(f, title ? title : sc->name);
     fprintf(f, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<h1>", STYLE);
-    put_str(f, sc->name);
+    put_str(f, title ? title : sc->name);
     fputs("</h1>\n", f);
+}
+
+/* A scenario's description and where it came from. */
+static void put_about(FILE *f, const struct scenario *sc)
+{
     if (sc->description[0]) {
         fputs("<p>", f);
         put_str(f, sc->description);
@@ -746,18 +822,34 @@ static void put_pre(FILE *f, const char *text, size_t n)
     fputs("</pre>\n", f);
 }
 
-int html_write(html_report *h, FILE *out, const struct scenario *sc, const metrics *m,
-               const struct report_extra *x)
+/* A heading, with " under NAME" when the page holds two runs (under non-NULL). */
+static void put_h2(FILE *f, const char *text, const char *under)
 {
-    assert(h && out && sc && m && h->sc == sc);
-    put_head(out, sc);
+    fputs("<h2>", f);
+    put_str(f, text);
+    if (under) {
+        fputs(" under ", f);
+        put_str(f, under);
+    }
+    fputs("</h2>\n", f);
+}
+
+/*
+ * One run's settings, summary, SLOs and totals (the totals JSON block's id is
+ * totals_id). under: the run's name on a page of two, else NULL.
+ * Returns 0 or -ENOMEM.
+ */
+static int put_run(FILE *out, const struct scenario *sc, const metrics *m,
+                   const struct report_extra *x, const char *under, const char *totals_id)
+{
     char *text = NULL;
     size_t n = 0;
     FILE *mem = open_memstream(&text, &n);
     if (mem) {
         scenario_write(sc, mem);
         fclose(mem);
-        fputs("<h2>Settings</h2>\n<details><summary>The scenario as run, every key resolved "
+        put_h2(out, "Settings", under);
+        fputs("<details><summary>The scenario as run, every key resolved "
               "(loads back as the same scenario)</summary>\n",
               out);
         put_pre(out, text, n);
@@ -771,13 +863,13 @@ int html_write(html_report *h, FILE *out, const struct scenario *sc, const metri
         return -ENOMEM;
     report_summary(mem, sc, m, x);
     fclose(mem);
-    fputs("<h2>Summary</h2>\n", out);
+    put_h2(out, "Summary", under);
     put_pre(out, text, n);
     free(text);
 
     struct slo_result slo[REPORT_MAX_SLOS];
     int ns = report_slos(sc, m, slo);
-    fputs("<h2>SLOs</h2>\n", out);
+    put_h2(out, "SLOs", under);
     if (ns == 0)
         fputs("<p class=\"muted\">The scenario sets no SLO.</p>\n", out);
     else {
@@ -796,7 +888,8 @@ int html_write(html_report *h, FILE *out, const struct scenario *sc, const metri
         fputs("</table>\n", out);
     }
 
-    fputs("<h2>Totals</h2>\n<table><tr><th>scope</th><th>arrived</th><th>succeeded</th>"
+    put_h2(out, "Totals", under);
+    fputs("<table><tr><th>scope</th><th>arrived</th><th>succeeded</th>"
           "<th>failed</th><th>rejected</th><th>timed out</th><th>cancelled</th>"
           "<th>throttled</th><th>got 429</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th>"
           "<th>requests/s</th><th>tokens/s</th></tr>\n",
@@ -806,7 +899,7 @@ int html_write(html_report *h, FILE *out, const struct scenario *sc, const metri
         metrics_total(m, k, &t);
         put_totals_row(out, k < 0 ? "all" : sc->classes[k].name, &t);
     }
-    fputs("</table>\n<script type=\"application/json\" id=\"totals\">{\"all\":", out);
+    fprintf(out, "</table>\n<script type=\"application/json\" id=\"%s\">{\"all\":", totals_id);
     metrics_total(m, -1, &t);
     put_totals_json(out, &t);
     fputs(",\"classes\":{", out);
@@ -818,17 +911,36 @@ int html_write(html_report *h, FILE *out, const struct scenario *sc, const metri
         put_totals_json(out, &t);
     }
     fputs("}}</script>\n", out);
+    return 0;
+}
 
+/* When the run ended, µs: the engine's end, else the last window's. */
+static int64_t page_end_us(const metrics *m, const struct report_extra *x)
+{
+    struct metrics_row t;
     metrics_total(m, -1, &t);
-    int64_t end_us = x && x->end_us > 0 ? x->end_us : t.end_us;
+    return x && x->end_us > 0 ? x->end_us : t.end_us;
+}
+
+/* The plots of n runs (1 or 2, overlaid) per scope of the first. Returns 0 or -ENOMEM. */
+static int put_plots(FILE *out, const html_report *const *hs, const char *const *names, int n,
+                     int64_t end_us)
+{
+    const html_report *h = hs[0];
+    const struct scenario *sc = h->sc;
     if (h->s[0].n && h->s[0].p[0].end_us - h->s[0].p[0].start_us > sc->window_us)
         fprintf(out, "<p class=\"muted\">A long run: each plotted point spans %g s (several "
                      "windows merged; latency and levels show the highest of them).</p>\n",
                 (double)(h->s[0].p[0].end_us - h->s[0].p[0].start_us) / US_PER_S);
     int rc = 0, id = 0;
     for (int k = -1; k < sc->n_classes && rc == 0; k++)
-        rc = put_scope(out, h, k, end_us, &id);
+        rc = put_scope(out, hs, names, n, k, end_us, &id);
+    return rc;
+}
 
+/* The end of the page, after rc (the writing so far). Returns rc, or -EIO when out failed. */
+static int put_end(FILE *out, int rc)
+{
     fputs("</body>\n</html>\n", out);
     /* No cairo object lives between reports: drop cairo's font caches, which keep
      * fontconfig patterns a leak checker would otherwise report at exit. */
@@ -837,4 +949,45 @@ int html_write(html_report *h, FILE *out, const struct scenario *sc, const metri
     if (rc == 0 && ferror(out))
         rc = -EIO;
     return rc;
+}
+
+int html_write(html_report *h, FILE *out, const struct scenario *sc, const metrics *m,
+               const struct report_extra *x)
+{
+    assert(h && out && sc && m && h->sc == sc);
+    put_head(out, sc, NULL);
+    put_about(out, sc);
+    int rc = put_run(out, sc, m, x, NULL, "totals");
+    if (rc < 0)
+        return rc;
+    const html_report *hs[1] = {h};
+    return put_end(out, put_plots(out, hs, NULL, 1, page_end_us(m, x)));
+}
+
+int html_write_pair(const struct html_run *a, const struct html_run *b, FILE *out,
+                    const char *title, const char *comparison)
+{
+    assert(a && b && out && a->h && b->h && a->h->sc == a->sc && b->h->sc == b->sc);
+    put_head(out, a->sc, title);
+    put_about(out, a->sc);
+    fputs("<p class=\"muted\">Against:</p>\n", out);
+    put_about(out, b->sc);
+    if (comparison) {
+        fputs("<h2>Comparison</h2>\n", out);
+        put_pre(out, comparison, strlen(comparison));
+    }
+    fputs("<h2>Over time</h2>\n<p class=\"muted\">Both runs from time 0: ", out);
+    put_str(out, a->sc->name);
+    fputs(" solid, ", out);
+    put_str(out, b->sc->name);
+    fputs(" dotted.</p>\n", out);
+    int64_t ea = page_end_us(a->m, a->x), eb = page_end_us(b->m, b->x);
+    const html_report *hs[2] = {a->h, b->h};
+    const char *names[2] = {a->sc->name, b->sc->name};
+    int rc = put_plots(out, hs, names, 2, ea > eb ? ea : eb);
+    if (rc == 0)
+        rc = put_run(out, a->sc, a->m, a->x, a->sc->name, "totals");
+    if (rc == 0)
+        rc = put_run(out, b->sc, b->m, b->x, b->sc->name, "totals-against");
+    return put_end(out, rc);
 }

@@ -85,4 +85,22 @@ const struct html_point *html_point_at(const html_report *h, int cls, int i);
 int html_write(html_report *h, FILE *out, const struct scenario *sc, const metrics *m,
                const struct report_extra *x);
 
+/* One finished run for a page of two: its collector, scenario, metrics, engine figures. */
+struct html_run {
+    html_report *h;                /* its collector (h's scenario is sc) */
+    const struct scenario *sc;
+    const metrics *m;              /* metrics_finish done */
+    const struct report_extra *x;  /* may be NULL */
+};
+
+/*
+ * Write one page for two runs of the same arrivals (replay --against): title as
+ * its heading, comparison (NULL: none) as preformatted text, each run's settings,
+ * summary, SLOs and totals, and per scope of a's (and b's class of the same name)
+ * the plots with both runs overlaid on the same axes from time 0: a's lines
+ * solid, b's dotted, a legend row naming both. Returns as html_write.
+ */
+int html_write_pair(const struct html_run *a, const struct html_run *b, FILE *out,
+                    const char *title, const char *comparison);
+
 #endif

@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "histogram.h"
+#include "html.h"
 #include "play.h"
 #include "report.h"
 #include "scenario.h"
@@ -50,6 +51,8 @@ static void help(const struct run_options *o)
           "  --skip-bad               skip bad trace lines and count them (else FILE:LINE error)\n"
           "  --tui                    watch the replay under SCENARIO on the dashboard (as\n"
           "                           ratelab sim --tui); the comparison prints when it ends\n"
+          "  --html FILE              a self-contained HTML page: with --against, both runs'\n"
+          "                           plots overlaid, the comparison and what was observed\n"
           "\n"
           "--json writes {\"scenario\": report, \"against\": report, \"diff\": ..., \"observed\": ...}\n"
           "(doc/report.md for a report's fields).\n"
@@ -68,7 +71,21 @@ struct replay_run {
     char *json;   /* its JSON report */
     cJSON *doc;   /* parsed */
     int slo_failed;
+    html_report *html;                  /* its windows for --html; NULL without */
+    struct run_server_gauges server;    /* the provider's gauges at the last window's close */
+    struct report_extra x;              /* the engine's figures, once run */
 };
+
+/* The HTML collector's sink: the provider's gauges as this window closes, then the row. */
+static void html_window(void *ctx, int cls, const struct metrics_row *row)
+{
+    struct replay_run *r = ctx;
+    if (cls < 0) {
+        run_server_now(sim_lifecycle(r->s), &r->server);
+        html_set_server(r->html, r->server.waiting >= 0 ? &r->server : NULL);
+    }
+    html_sink(r->html, cls, row);
+}
 
 /* The trace's span (last line's time), requests, and what it observed. */
 struct observed {
@@ -167,7 +184,9 @@ static int load(struct replay_run *r, const char *path, const struct run_options
     return 0;
 }
 
-static int simulate(struct replay_run *r, bool tui_on)
+/* Run r to its end (watched on the dashboard when tui_on; its windows collected for
+ * the HTML page when html), and make its JSON report. */
+static int simulate(struct replay_run *r, bool tui_on, bool html)
 {
     int err = 0;
     r->s = sim_new(&r->sc, &err);
@@ -176,6 +195,10 @@ static int simulate(struct replay_run *r, bool tui_on)
             fprintf(stderr, "%s: the simulation could not start (%s)\n", r->sc.path,
                     strerror(-err));
         return -EINVAL;
+    }
+    if (html) {
+        r->html = html_new(&r->sc, HTML_MAX_POINTS);
+        metrics_add_sink(run_metrics(sim_lifecycle(r->s)), html_window, r);
     }
     if (tui_on) {
         char terr[256];
@@ -189,14 +212,13 @@ static int simulate(struct replay_run *r, bool tui_on)
     }
     while (!sim_run(r->s, 200000))
         ;
-    struct report_extra x;
-    sim_report_extra(r->s, &x);
+    sim_report_extra(r->s, &r->x);
     struct run_stats rst;
     run_stats(sim_lifecycle(r->s), &rst);
-    x.trace_skipped = rst.trace_skipped;
+    r->x.trace_skipped = rst.trace_skipped;
     size_t len = 0;
     FILE *f = open_memstream(&r->json, &len);
-    if (!f || report_json(f, &r->sc, sim_metrics(r->s), &x) < 0) {
+    if (!f || report_json(f, &r->sc, sim_metrics(r->s), &r->x) < 0) {
         if (f)
             fclose(f);
         return -EIO;
@@ -212,6 +234,7 @@ static int simulate(struct replay_run *r, bool tui_on)
 
 static void replay_free(struct replay_run *r)
 {
+    html_free(r->html);
     sim_free(r->s);
     free(r->json);
     cJSON_Delete(r->doc);
@@ -360,6 +383,31 @@ static cJSON *observed_json(FILE *out, const struct observed *ob, const struct r
     return o;
 }
 
+/*
+ * The --html page: of the one run, or with b one page of both runs overlaid, with
+ * the comparison and what was observed as replay prints them. Returns 0 or < 0.
+ */
+static int write_html(FILE *out, const struct replay_run *a, const struct replay_run *b,
+                      const struct observed *ob, const struct row *rows, int nr)
+{
+    if (!b)
+        return html_write(a->html, out, &a->sc, sim_metrics(a->s), &a->x);
+    char *text = NULL, title[2 * SCENARIO_NAME_MAX + 32];
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    if (!mem)
+        return -ENOMEM;
+    print_table(mem, a, b, rows, nr);
+    cJSON_Delete(observed_json(mem, ob, a));
+    fclose(mem);
+    snprintf(title, sizeof title, "replay: %s against %s", a->sc.name, b->sc.name);
+    struct html_run ra = {a->html, &a->sc, sim_metrics(a->s), &a->x},
+                    rb = {b->html, &b->sc, sim_metrics(b->s), &b->x};
+    int rc = html_write_pair(&ra, &rb, out, title, text);
+    free(text);
+    return rc;
+}
+
 int cmd_replay(int argc, char **argv)
 {
     struct run_options o = {0};
@@ -464,12 +512,28 @@ int cmd_replay(int argc, char **argv)
         rc = EXIT_RUN_USAGE;
         goto out;
     }
-    if (simulate(&a, tui_on) < 0 || (against && simulate(&b, false) < 0)) {
+    bool html_stdout = o.html_path && strcmp(o.html_path, "-") == 0;
+    if (html_stdout && ((o.json_path && strcmp(o.json_path, "-") == 0) || tui_on)) {
+        fprintf(stderr, "ratelab replay: --html - takes stdout: write --json to a file, and "
+                        "--html to a file with --tui\n");
+        rc = EXIT_RUN_USAGE;
+        goto out;
+    }
+    /* Opened before the runs, so a path that cannot be written fails fast. */
+    FILE *html = NULL;
+    if (o.html_path && !(html = html_stdout ? stdout : fopen(o.html_path, "w"))) {
+        fprintf(stderr, "ratelab replay: cannot write %s: %s\n", o.html_path, strerror(errno));
+        rc = EXIT_RUN_FAIL;
+        goto out;
+    }
+    if (simulate(&a, tui_on, html) < 0 || (against && simulate(&b, false, html) < 0)) {
+        if (html && html != stdout)
+            fclose(html);
         rc = EXIT_RUN_FAIL;
         goto out;
     }
     bool json_stdout = o.json_path && strcmp(o.json_path, "-") == 0;
-    FILE *human = json_stdout ? stderr : stdout;
+    FILE *human = json_stdout || html_stdout ? stderr : stdout;
     static struct row rows[4 * SCENARIO_MAX_CLASSES + 16];
     int nr = rows_of(&a, against ? &b : NULL, rows);
     if (!(o.quiet && json_stdout))
@@ -505,6 +569,12 @@ int cmd_replay(int argc, char **argv)
         free(text);
     }
     cJSON_Delete(obs);
+    if (html && write_html(html, &a, against ? &b : NULL, &ob, rows, nr) < 0) {
+        fprintf(stderr, "ratelab replay: cannot write %s\n", o.html_path);
+        rc = EXIT_RUN_FAIL;
+    }
+    if (html && html != stdout && fclose(html) != 0)
+        rc = EXIT_RUN_FAIL;
     if (rc == EXIT_RUN_OK && (a.slo_failed || b.slo_failed))
         rc = EXIT_RUN_SLO;
 out:
