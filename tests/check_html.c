@@ -264,6 +264,27 @@ static const char REPLAY_PY[] = PAGE_PY
     "assert blocks['totals']['all']['arrived'] == blocks['totals-against']['all']['arrived']\n"
     "print('OK', n_plots, 'plots')\n";
 
+/*
+ * A plan page: one plot per SLO (argv[2] of them), each with its sweep block; the
+ * recommended value (argv[3]) is among the values tried, marked, and named in
+ * every plot's label.
+ */
+static const char PLAN_PY[] = PAGE_PY
+    "n_slo, want = int(sys.argv[2]), float(sys.argv[3])\n"
+    "assert p.count.get('svg') == n_slo, (p.count.get('svg'), n_slo)\n"
+    "sweeps = [json.loads(v) for k, v in p.scripts if k == 'sweep']\n"
+    "assert len(sweeps) == n_slo\n"
+    "for sw in sweeps:\n"
+    "    assert sw['key'] == 'client.max_concurrent', sw['key']\n"
+    "    assert sw['recommended'] == want, sw['recommended']\n"
+    "    assert sw['recommendation'] == 'client.max_concurrent=%g' % want\n"
+    "    assert len(sw['lines']) == 1 and want in sw['lines'][0]['x']\n"
+    "    assert sw['target'] is not None\n"
+    "labels = re.findall(r'<svg class=\"plot\" role=\"img\" aria-label=\"([^\"]*)\"', page)\n"
+    "for l in labels: assert 'recommended: client.max_concurrent=%g' % want in l, l\n"
+    "assert 'Each SLO against the varied key' in page\n"
+    "print('OK', n_slo, 'sweeps')\n";
+
 /* Write a python script to dir/name. */
 static void put_script(const char *dir, const char *name, const char *text)
 {
@@ -312,6 +333,43 @@ START_TEST(replay_against_end_to_end)
         rc = run_cmd(cmd, out, sizeof out);
         ck_assert_msg(rc == 0 && strncmp(out, "OK", 2) == 0, "%s: exit %d: %s", cmd, rc, out);
     }
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 0);
+}
+END_TEST
+
+/* Little's law (tests/check_plan.c): 10/s for 2 s each needs 20 in flight. */
+START_TEST(plan_end_to_end)
+{
+    char dir[] = "/tmp/check_html.XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    put_script(dir, "little.ini",
+               "[scenario]\nduration = 60s\nseed = 1\n"
+               "[client]\nmax_concurrent = 100\nrequest_timeout = 0\nretry_max_attempts = 1\n"
+               "[server]\nservice = deterministic\nservice_mean = 2s\nmax_running = 0\n"
+               "[class.c]\narrival = constant 10/s\n");
+    char cmd[2048], out[16384];
+    snprintf(cmd, sizeof cmd,
+             "%s/ratelab plan %s/little.ini --vary client.max_concurrent=1..64 "
+             "--slo 'latency_ms.p95<=2.1s' --slo 'hit_rate.client_throttled<=5%%' --seeds 2 "
+             "--jobs 1 --quiet --html %s/plan.html >/dev/null",
+             BUILDDIR, dir, dir);
+    int rc = run_cmd(cmd, out, sizeof out);
+    ck_assert_msg(rc == 0, "%s: exit %d: %s", cmd, rc, out);
+    if (run_cmd("command -v python3", out, sizeof out) != 0) {
+        fprintf(stderr, "check_html: no python3: the plan page checks are skipped\n");
+    } else {
+        put_script(dir, "plan.py", PLAN_PY);
+        snprintf(cmd, sizeof cmd, "python3 %s/plan.py %s/plan.html 2 20", dir, dir);
+        rc = run_cmd(cmd, out, sizeof out);
+        ck_assert_msg(rc == 0 && strncmp(out, "OK", 2) == 0, "%s: exit %d: %s", cmd, rc, out);
+    }
+    /* --csv still does not apply to a plan. */
+    snprintf(cmd, sizeof cmd,
+             "%s/ratelab plan %s/little.ini --vary client.max_concurrent=1..64 --slo 'lost==0' "
+             "--csv %s/x.csv",
+             BUILDDIR, dir, dir);
+    ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 2);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 0);
 }
@@ -416,6 +474,7 @@ int main(void)
     tcase_set_timeout(e2e, 120);
     tcase_add_test(e2e, bundled_scenario_end_to_end);
     tcase_add_test(e2e, replay_against_end_to_end);
+    tcase_add_test(e2e, plan_end_to_end);
     suite_add_tcase(s, e2e);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -3,7 +3,6 @@
 #include "html.h"
 
 #include <assert.h>
-#include <cairo-svg.h>
 #include <cairo.h>
 #include <errno.h>
 #include <fontconfig/fontconfig.h>
@@ -13,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "html_plot.h"
 #include "util.h"
 
 /*
@@ -156,70 +156,7 @@ const struct html_point *html_point_at(const html_report *h, int cls, int i)
     return &h->s[cls + 1].p[i];
 }
 
-/* ---- text ------------------------------------------------------------------ */
-
-/*
- * Text for HTML content and attributes. A "://" is written "&#58;//" so that a
- * URL in the settings (a live server's) reads the same but the page's source
- * names no scheme a checker could take for a resource.
- */
-static void put_text(FILE *f, const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (ch == '<')
-            fputs("&lt;", f);
-        else if (ch == '>')
-            fputs("&gt;", f);
-        else if (ch == '&')
-            fputs("&amp;", f);
-        else if (ch == '"')
-            fputs("&quot;", f);
-        else if (ch == ':' && i + 2 < n && s[i + 1] == '/' && s[i + 2] == '/')
-            fputs("&#58;", f);
-        else
-            fputc(ch, f);
-    }
-}
-
-static void put_str(FILE *f, const char *s)
-{
-    put_text(f, s, strlen(s));
-}
-
-/* A JSON string safe inside <script>: '<', '>' and '&' as \u escapes. */
-static void put_json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            fprintf(f, "\\%c", ch);
-        else if (ch < 0x20 || ch == '<' || ch == '>' || ch == '&')
-            fprintf(f, "\\u%04x", ch);
-        else
-            fputc(ch, f);
-    }
-    fputc('"', f);
-}
-
-/* A JSON number; null for NaN (no value). %.17g: reads back as the same double. */
-static void put_json_num(FILE *f, double v)
-{
-    if (isnan(v) || isinf(v))
-        fputs("null", f);
-    else
-        fprintf(f, "%.17g", v);
-}
-
 /* ---- plots ----------------------------------------------------------------- */
-
-#define PLOT_W 640
-#define PLOT_H 260
-#define PLOT_L 62  /* left margin: y tick labels and unit */
-#define PLOT_R 62  /* right margin: the right axis' labels when there is one */
-#define PLOT_T 34  /* top: title and legend */
-#define PLOT_B 40  /* bottom: x tick labels and unit */
 
 /* One line of a plot: a value per point (NaN: no point, the line breaks). */
 struct line {
@@ -239,59 +176,8 @@ struct plot {
     double slo;              /* a horizontal SLO line on the left axis; <= 0 none */
 };
 
-/*
- * Colours chosen for a light page; the stylesheet inverts the picture (with the
- * hue turned back) for a dark one, so text stays dark-on-light or light-on-dark
- * and the lines keep their hues. The background is left transparent.
- */
-static const double FG[3] = {0.13, 0.13, 0.13};
-static const double GRID[3] = {0.85, 0.85, 0.85};
-static const double BLUE[3] = {0.12, 0.42, 0.75}, ORANGE[3] = {0.90, 0.45, 0.05},
-                    GREEN[3] = {0.15, 0.58, 0.20}, PURPLE[3] = {0.55, 0.30, 0.72},
-                    RED[3] = {0.85, 0.12, 0.12};
-
-static double nice_step(double range, int ticks)
-{
-    double raw = range / ticks;
-    double mag = pow(10, floor(log10(raw)));
-    double f = raw / mag;
-    return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
-}
-
-/* An axis from 0 to a round top above max, with its tick step. */
-static void axis(double max, double *top, double *step)
-{
-    if (!(max > 0))
-        max = 1;
-    *step = nice_step(max, 5);
-    *top = ceil(max / *step - 1e-9) * *step;
-}
-
-static void set_rgb(cairo_t *cr, const double c[3])
-{
-    cairo_set_source_rgb(cr, c[0], c[1], c[2]);
-}
-
-static void text_at(cairo_t *cr, double x, double y, double ax, const char *s)
-{
-    cairo_text_extents_t e;
-    cairo_text_extents(cr, s, &e);
-    cairo_move_to(cr, x - ax * e.x_advance, y);
-    cairo_show_text(cr, s);
-}
-
-static void tick_label(char *buf, size_t n, double v)
-{
-    if (fabs(v) >= 1e6)
-        snprintf(buf, n, "%gM", v / 1e6);
-    else if (fabs(v) >= 1e4)
-        snprintf(buf, n, "%gk", v / 1e3);
-    else
-        snprintf(buf, n, "%g", v);
-}
-
 /* The second run's lines on an overlay (replay --against): dotted, same hues. */
-static const double DOTS[2] = {1.5, 2.5};
+static const double DOTS[2] = {1.5, 2.5}, DASH[2] = {5, 3};
 
 /*
  * Draw one plot of a scope's points: of one run (n_sets 1), or of two overlaid on
@@ -302,8 +188,6 @@ static void draw(cairo_t *cr, const struct plot *pl, const struct series *const 
                  const char *const *names, int n_sets, int64_t end_us)
 {
     assert(n_sets == 1 || (n_sets == 2 && names));
-    const double x0 = PLOT_L, x1 = PLOT_W - PLOT_R, y0 = PLOT_H - PLOT_B,
-                 y1 = PLOT_T + (n_sets > 1 ? 14 : 0);
     double lmax = pl->slo > 0 ? pl->slo * 1.1 : 0, rmax = 0;
     for (int j = 0; j < n_sets; j++)
         for (int k = 0; k < pl->n_lines; k++)
@@ -314,114 +198,28 @@ static void draw(cairo_t *cr, const struct plot *pl, const struct series *const 
                 else
                     lmax = fmax(lmax, v);
             }
-    double ltop, lstep, rtop, rstep;
-    axis(lmax, &ltop, &lstep);
-    axis(rmax, &rtop, &rstep);
+    struct html_frame fr = {.title = pl->title, .unit = pl->unit, .right_unit = pl->right_unit};
+    html_frame_init(&fr, n_sets > 1 ? 14 : 0);
+    html_axis(lmax, &fr.ltop, &fr.lstep);
+    html_axis(rmax, &fr.rtop, &fr.rstep);
     /* Time axis: seconds, minutes or hours, whichever reads best. */
     double span_s = (double)(end_us > 0 ? end_us : 1) / US_PER_S;
     double tdiv = span_s > 3 * 3600 ? 3600 : span_s > 600 ? 60 : 1;
-    const char *tunit = tdiv == 3600 ? "time (h)" : tdiv == 60 ? "time (min)" : "time (s)";
-    double xtop = span_s / tdiv, xstep = nice_step(xtop, 8);
-
-    cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
-    cairo_set_font_size(cr, 11);
-    cairo_set_line_width(cr, 1);
-    char buf[64];
-    /* Grid and y ticks (left). */
-    for (double v = 0; v <= ltop + lstep / 2; v += lstep) {
-        double y = y0 - (y0 - y1) * v / ltop;
-        set_rgb(cr, GRID);
-        cairo_move_to(cr, x0, y);
-        cairo_line_to(cr, x1, y);
-        cairo_stroke(cr);
-        set_rgb(cr, FG);
-        tick_label(buf, sizeof buf, v);
-        text_at(cr, x0 - 5, y + 4, 1, buf);
-    }
-    if (pl->right_unit)
-        for (double v = 0; v <= rtop + rstep / 2; v += rstep) {
-            double y = y0 - (y0 - y1) * v / rtop;
-            tick_label(buf, sizeof buf, v);
-            text_at(cr, x1 + 5, y + 4, 0, buf);
-        }
-    /* x ticks */
-    for (double v = 0; v <= xtop + 1e-9; v += xstep) {
-        double x = x0 + (x1 - x0) * v / xtop;
-        set_rgb(cr, GRID);
-        cairo_move_to(cr, x, y0);
-        cairo_line_to(cr, x, y1);
-        cairo_stroke(cr);
-        set_rgb(cr, FG);
-        cairo_move_to(cr, x, y0);
-        cairo_line_to(cr, x, y0 + 4);
-        cairo_stroke(cr);
-        snprintf(buf, sizeof buf, "%g", v);
-        text_at(cr, x, y0 + 16, 0.5, buf);
-    }
-    /* Axes and units. */
-    set_rgb(cr, FG);
-    cairo_move_to(cr, x0, y1);
-    cairo_line_to(cr, x0, y0);
-    cairo_line_to(cr, x1, y0);
-    if (pl->right_unit)
-        cairo_line_to(cr, x1, y1);
-    cairo_stroke(cr);
-    text_at(cr, (x0 + x1) / 2, PLOT_H - 6, 0.5, tunit);
-    cairo_save(cr);
-    cairo_translate(cr, 14, (y0 + y1) / 2);
-    cairo_rotate(cr, -M_PI / 2);
-    text_at(cr, 0, 0, 0.5, pl->unit);
-    cairo_restore(cr);
-    if (pl->right_unit) {
-        cairo_save(cr);
-        cairo_translate(cr, PLOT_W - 8, (y0 + y1) / 2);
-        cairo_rotate(cr, -M_PI / 2);
-        text_at(cr, 0, 0, 0.5, pl->right_unit);
-        cairo_restore(cr);
-    }
-    /* Title, then the legend to its right. */
-    cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
-    cairo_set_font_size(cr, 13);
-    text_at(cr, x0, 18, 0, pl->title);
-    cairo_text_extents_t e;
-    cairo_text_extents(cr, pl->title, &e);
-    cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
-    cairo_set_font_size(cr, 11);
-    double lx = x0 + e.x_advance + 18;
-    for (int k = 0; k <= pl->n_lines; k++) {
-        const char *label = k < pl->n_lines ? pl->lines[k].label : "SLO";
-        const double *rgb = k < pl->n_lines ? pl->lines[k].rgb : RED;
-        bool dashed = k < pl->n_lines ? pl->lines[k].dashed : true;
-        if (k == pl->n_lines && !(pl->slo > 0))
-            break;
-        set_rgb(cr, rgb);
-        cairo_set_line_width(cr, 2);
-        if (dashed)
-            cairo_set_dash(cr, (double[]){5, 3}, 2, 0);
-        cairo_move_to(cr, lx, 14);
-        cairo_line_to(cr, lx + 18, 14);
-        cairo_stroke(cr);
-        cairo_set_dash(cr, NULL, 0, 0);
-        set_rgb(cr, FG);
-        text_at(cr, lx + 22, 18, 0, label);
-        cairo_text_extents(cr, label, &e);
-        lx += 22 + e.x_advance + 14;
-    }
+    fr.x_unit = tdiv == 3600 ? "time (h)" : tdiv == 60 ? "time (min)" : "time (s)";
+    fr.xhi = span_s / tdiv;
+    fr.xstep = html_nice_step(fr.xhi, 8);
+    const double x0 = fr.x0, x1 = fr.x1, y0 = fr.y0, y1 = fr.y1;
+    const double ltop = fr.ltop, rtop = fr.rtop, xtop = fr.xhi;
+    double lx = html_frame_draw(cr, &fr);
+    for (int k = 0; k < pl->n_lines; k++)
+        html_legend(cr, &lx, 18, pl->lines[k].rgb, pl->lines[k].dashed ? DASH : NULL, 2,
+                    pl->lines[k].label);
+    if (pl->slo > 0)
+        html_legend(cr, &lx, 18, HTML_RED, DASH, 2, "SLO");
     /* With two runs, a second row: which run is which stroke. */
     lx = x0;
-    for (int j = 0; j < n_sets && n_sets > 1; j++) {
-        set_rgb(cr, FG);
-        cairo_set_line_width(cr, 2);
-        if (j > 0)
-            cairo_set_dash(cr, DOTS, 2, 0);
-        cairo_move_to(cr, lx, 30);
-        cairo_line_to(cr, lx + 18, 30);
-        cairo_stroke(cr);
-        cairo_set_dash(cr, NULL, 0, 0);
-        text_at(cr, lx + 22, 34, 0, names[j]);
-        cairo_text_extents(cr, names[j], &e);
-        lx += 22 + e.x_advance + 14;
-    }
+    for (int j = 0; j < n_sets && n_sets > 1; j++)
+        html_legend(cr, &lx, 34, HTML_FG, j > 0 ? DOTS : NULL, 2, names[j]);
     /* The SLO line, then the data, clipped to the plot area. */
     cairo_save(cr);
     cairo_rectangle(cr, x0, y1 - 2, x1 - x0, y0 - y1 + 2);
@@ -429,8 +227,8 @@ static void draw(cairo_t *cr, const struct plot *pl, const struct series *const 
     cairo_set_line_width(cr, 1.5);
     if (pl->slo > 0) {
         double y = y0 - (y0 - y1) * pl->slo / ltop;
-        set_rgb(cr, RED);
-        cairo_set_dash(cr, (double[]){5, 3}, 2, 0);
+        html_set_rgb(cr, HTML_RED);
+        cairo_set_dash(cr, DASH, 2, 0);
         cairo_move_to(cr, x0, y);
         cairo_line_to(cr, x1, y);
         cairo_stroke(cr);
@@ -441,11 +239,11 @@ static void draw(cairo_t *cr, const struct plot *pl, const struct series *const 
             const struct series *s = sets[j];
             const struct line *ln = &pl->lines[k];
             double top = ln->right ? rtop : ltop;
-            set_rgb(cr, ln->rgb);
+            html_set_rgb(cr, ln->rgb);
             if (j > 0)
                 cairo_set_dash(cr, DOTS, 2, 0);
             else if (ln->dashed)
-                cairo_set_dash(cr, (double[]){5, 3}, 2, 0);
+                cairo_set_dash(cr, DASH, 2, 0);
             bool pen = false;
             for (int i = 0; i < s->n; i++) {
                 double v = ln->get(&s->p[i]);
@@ -474,91 +272,33 @@ static void draw(cairo_t *cr, const struct plot *pl, const struct series *const 
     cairo_restore(cr);
 }
 
-struct membuf {
-    char *p;
-    size_t n, cap;
+/* What draw needs, for html_svg's callback. */
+struct plot_ctx {
+    const struct plot *pl;
+    const struct series *const *sets;
+    const char *const *names;
+    int n_sets;
+    int64_t end_us;
 };
 
-static cairo_status_t membuf_write(void *closure, const unsigned char *data, unsigned int len)
+static void draw_ctx(cairo_t *cr, const void *ctx)
 {
-    struct membuf *b = closure;
-    if (b->n + len + 1 > b->cap) {
-        b->cap = (b->n + len + 1) * 2;
-        b->p = xrealloc(b->p, b->cap);
-    }
-    memcpy(b->p + b->n, data, len);
-    b->n += len;
-    b->p[b->n] = '\0';
-    return CAIRO_STATUS_SUCCESS;
-}
-
-/*
- * Put cairo's SVG document inline: without the XML declaration and the
- * namespace declarations (the HTML parser knows svg and xlink), and with every
- * id (cairo names its glyphs and clips the same in each document) prefixed by
- * the plot's own, so the plots on one page do not take each other's glyphs.
- */
-static void put_svg(FILE *f, const char *svg, int id, const char *title)
-{
-    const char *p = strstr(svg, "<svg");
-    if (!p)
-        return;
-    static const char *const drop[] = {" xmlns=\"http://www.w3.org/2000/svg\"",
-                                       " xmlns:xlink=\"http://www.w3.org/1999/xlink\""};
-    char pre[32];
-    snprintf(pre, sizeof pre, "p%d-", id);
-    fputs("<svg class=\"plot\" role=\"img\" aria-label=\"", f);
-    put_str(f, title);
-    fputc('"', f);
-    p += 4;
-    while (*p) {
-        bool done = false;
-        for (size_t i = 0; i < sizeof drop / sizeof drop[0] && !done; i++)
-            if (strncmp(p, drop[i], strlen(drop[i])) == 0) {
-                p += strlen(drop[i]);
-                done = true;
-            }
-        static const char *const refs[] = {"id=\"", "href=\"#", "url(#"};
-        for (size_t i = 0; i < sizeof refs / sizeof refs[0] && !done; i++)
-            if (strncmp(p, refs[i], strlen(refs[i])) == 0) {
-                fputs(refs[i], f);
-                fputs(pre, f);
-                p += strlen(refs[i]);
-                done = true;
-            }
-        if (!done)
-            fputc(*p++, f);
-    }
+    const struct plot_ctx *c = ctx;
+    draw(cr, c->pl, c->sets, c->names, c->n_sets, c->end_us);
 }
 
 /* Draw pl as an inline SVG. Returns 0 or -ENOMEM (cairo failed). */
 static int put_plot(FILE *f, const struct plot *pl, const struct series *const *sets,
                     const char *const *names, int n_sets, int64_t end_us, int id)
 {
-    struct membuf b = {0};
-    cairo_surface_t *sf = cairo_svg_surface_create_for_stream(membuf_write, &b, PLOT_W, PLOT_H);
-    cairo_svg_surface_set_document_unit(sf, CAIRO_SVG_UNIT_PX);
-    cairo_t *cr = cairo_create(sf);
-    draw(cr, pl, sets, names, n_sets, end_us);
-    int bad = cairo_status(cr) != CAIRO_STATUS_SUCCESS;
-    cairo_destroy(cr);
-    cairo_surface_finish(sf);
-    bad |= cairo_surface_status(sf) != CAIRO_STATUS_SUCCESS;
-    cairo_surface_destroy(sf);
-    if (!bad && b.p) {
-        /* The legend is glyphs in the picture: its words go in the label too. */
-        char label[3 * SCENARIO_NAME_MAX + 64];
-        if (n_sets > 1)
-            snprintf(label, sizeof label, "%s: %s solid, %s dotted", pl->title, names[0],
-                     names[1]);
-        else
-            snprintf(label, sizeof label, "%s", pl->title);
-        fputs("<figure>", f);
-        put_svg(f, b.p, id, label);
-        fputs("</figure>\n", f);
-    }
-    free(b.p);
-    return bad || !b.p ? -ENOMEM : 0;
+    /* The legend is glyphs in the picture: its words go in the label too. */
+    char label[3 * SCENARIO_NAME_MAX + 64];
+    if (n_sets > 1)
+        snprintf(label, sizeof label, "%s: %s solid, %s dotted", pl->title, names[0], names[1]);
+    else
+        snprintf(label, sizeof label, "%s", pl->title);
+    const struct plot_ctx c = {pl, sets, names, n_sets, end_us};
+    return html_svg(f, draw_ctx, &c, label, id);
 }
 
 static double get_throttled(const struct html_point *p)
@@ -612,15 +352,15 @@ static void put_series_json(FILE *f, const struct series *s, const char *scope,
         {"tokens_per_s", html_point_tokens_per_s},
     };
     fputs("<script type=\"application/json\" class=\"series\">{\"scope\":", f);
-    put_json_str(f, scope);
+    html_put_json_str(f, scope);
     if (run_name) {
         fputs(",\"run\":", f);
-        put_json_str(f, run_name);
+        html_put_json_str(f, run_name);
     }
     fputs(",\"window_end_s\":[", f);
     for (int i = 0; i < s->n; i++) {
         fputs(i ? "," : "", f);
-        put_json_num(f, (double)s->p[i].end_us / US_PER_S);
+        html_put_json_num(f, (double)s->p[i].end_us / US_PER_S);
     }
     fputc(']', f);
     for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++) {
@@ -629,7 +369,7 @@ static void put_series_json(FILE *f, const struct series *s, const char *scope,
         fprintf(f, ",\"%s\":[", cols[k].key);
         for (int i = 0; i < s->n; i++) {
             fputs(i ? "," : "", f);
-            put_json_num(f, cols[k].get(&s->p[i]));
+            html_put_json_num(f, cols[k].get(&s->p[i]));
         }
         fputc(']', f);
     }
@@ -675,7 +415,7 @@ static int put_scope(FILE *f, const html_report *const *hs, const char *const *n
         fputs("All classes", f);
     else {
         fputs("Class ", f);
-        put_str(f, name);
+        html_put_str(f, name);
     }
     fputs("</h2>\n", f);
     for (int j = 0; j < n_sets; j++)
@@ -705,7 +445,7 @@ static int put_scope(FILE *f, const html_report *const *hs, const char *const *n
     memcpy(l[2], lat, sizeof lat);
     memcpy(l[3], thr, sizeof thr);
     const double *colour[4][3] = {
-        {BLUE, RED, NULL}, {BLUE, ORANGE, PURPLE}, {BLUE, ORANGE, NULL}, {GREEN, BLUE, NULL}};
+        {HTML_BLUE, HTML_RED, NULL}, {HTML_BLUE, HTML_ORANGE, HTML_PURPLE}, {HTML_BLUE, HTML_ORANGE, NULL}, {HTML_GREEN, HTML_BLUE, NULL}};
     for (int i = 0; i < 4; i++)
         for (int k = 0; k < 3; k++)
             if (colour[i][k])
@@ -747,7 +487,7 @@ static void put_totals_row(FILE *f, const char *scope, const struct metrics_row 
 {
     const struct metrics_counts *c = &t->c;
     fputs("<tr><td>", f);
-    put_str(f, scope);
+    html_put_str(f, scope);
     fprintf(f,
             "</td><td>%" PRIu64 "</td><td>%" PRIu64 "</td><td>%" PRIu64 "</td><td>%" PRIu64
             "</td><td>%" PRIu64 "</td><td>%" PRIu64 "</td><td>%.1f%%</td><td>%.1f%%</td>"
@@ -772,31 +512,32 @@ static void put_totals_json(FILE *f, const struct metrics_row *t)
             c->ended[OUTCOME_REJECTED], c->ended[OUTCOME_TIMED_OUT], c->ended[OUTCOME_CANCELLED],
             c->retries, c->http_429);
     fputs(",\"client_throttled\":", f);
-    put_json_num(f, c->arrivals ? (double)c->client_throttled / (double)c->arrivals : 0);
+    html_put_json_num(f, c->arrivals ? (double)c->client_throttled / (double)c->arrivals : 0);
     fputs(",\"server_429\":", f);
-    put_json_num(f, c->arrivals ? (double)c->saw_429 / (double)c->arrivals : 0);
+    html_put_json_num(f, c->arrivals ? (double)c->saw_429 / (double)c->arrivals : 0);
     fputs(",\"latency_p50_ms\":", f);
-    put_json_num(f, (double)t->latency_p50_us / US_PER_MS);
+    html_put_json_num(f, (double)t->latency_p50_us / US_PER_MS);
     fputs(",\"latency_p95_ms\":", f);
-    put_json_num(f, (double)t->latency_p95_us / US_PER_MS);
+    html_put_json_num(f, (double)t->latency_p95_us / US_PER_MS);
     fputs(",\"requests_per_s\":", f);
-    put_json_num(f, t->requests_per_s);
+    html_put_json_num(f, t->requests_per_s);
     fputs(",\"tokens_per_s\":", f);
-    put_json_num(f, t->tokens_per_s);
+    html_put_json_num(f, t->tokens_per_s);
     fprintf(f, ",\"queue_max\":%" PRId64 ",\"inflight_max\":%" PRId64 "}", t->queue_max,
             t->inflight_max);
 }
 
-/* The page's head and title (title: NULL for the scenario's name). */
+/* The page's head and title (title: NULL for the scenario's name; sc: NULL with a title). */
 static void put_head(FILE *f, const struct scenario *sc, const char *title)
 {
+    assert(sc || title);
     fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
           "<meta name=\"generator\" content=\"ratelab " PACKAGE_VERSION "\">\n<title>ratelab: ",
           f);
-    put_str(f, title ? title : sc->name);
+    html_put_str(f, title ? title : sc->name);
     fprintf(f, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<h1>", STYLE);
-    put_str(f, title ? title : sc->name);
+    html_put_str(f, title ? title : sc->name);
     fputs("</h1>\n", f);
 }
 
@@ -805,11 +546,11 @@ static void put_about(FILE *f, const struct scenario *sc)
 {
     if (sc->description[0]) {
         fputs("<p>", f);
-        put_str(f, sc->description);
+        html_put_str(f, sc->description);
         fputs("</p>\n", f);
     }
     fputs("<p class=\"muted\">Scenario file ", f);
-    put_str(f, sc->path);
+    html_put_str(f, sc->path);
     fprintf(f, "; seed %" PRIu64 "; arrivals for %g s; windows of %g s.</p>\n", sc->seed,
             (double)sc->duration_us / US_PER_S, (double)sc->window_us / US_PER_S);
 }
@@ -818,7 +559,7 @@ static void put_about(FILE *f, const struct scenario *sc)
 static void put_pre(FILE *f, const char *text, size_t n)
 {
     fputs("<pre>", f);
-    put_text(f, text ? text : "", text ? n : 0);
+    html_put_text(f, text ? text : "", text ? n : 0);
     fputs("</pre>\n", f);
 }
 
@@ -826,10 +567,10 @@ static void put_pre(FILE *f, const char *text, size_t n)
 static void put_h2(FILE *f, const char *text, const char *under)
 {
     fputs("<h2>", f);
-    put_str(f, text);
+    html_put_str(f, text);
     if (under) {
         fputs(" under ", f);
-        put_str(f, under);
+        html_put_str(f, under);
     }
     fputs("</h2>\n", f);
 }
@@ -878,9 +619,9 @@ static int put_run(FILE *out, const struct scenario *sc, const metrics *m,
               out);
         for (int i = 0; i < ns; i++) {
             fputs("<tr><td>", out);
-            put_str(out, slo[i].name);
+            html_put_str(out, slo[i].name);
             fputs("</td><td>", out);
-            put_str(out, slo[i].key);
+            html_put_str(out, slo[i].key);
             fprintf(out, "</td><td>%.6g</td><td>%.6g</td><td>%s</td><td class=\"%s\">%s</td></tr>\n",
                     slo[i].target, slo[i].actual, slo[i].unit, slo[i].ok ? "ok" : "fail",
                     slo[i].ok ? "met" : "FAILED");
@@ -905,7 +646,7 @@ static int put_run(FILE *out, const struct scenario *sc, const metrics *m,
     fputs(",\"classes\":{", out);
     for (int k = 0; k < sc->n_classes; k++) {
         fputs(k ? "," : "", out);
-        put_json_str(out, sc->classes[k].name);
+        html_put_json_str(out, sc->classes[k].name);
         fputc(':', out);
         metrics_total(m, k, &t);
         put_totals_json(out, &t);
@@ -977,9 +718,9 @@ int html_write_pair(const struct html_run *a, const struct html_run *b, FILE *ou
         put_pre(out, comparison, strlen(comparison));
     }
     fputs("<h2>Over time</h2>\n<p class=\"muted\">Both runs from time 0: ", out);
-    put_str(out, a->sc->name);
+    html_put_str(out, a->sc->name);
     fputs(" solid, ", out);
-    put_str(out, b->sc->name);
+    html_put_str(out, b->sc->name);
     fputs(" dotted.</p>\n", out);
     int64_t ea = page_end_us(a->m, a->x), eb = page_end_us(b->m, b->x);
     const html_report *hs[2] = {a->h, b->h};
@@ -989,5 +730,192 @@ int html_write_pair(const struct html_run *a, const struct html_run *b, FILE *ou
         rc = put_run(out, a->sc, a->m, a->x, a->sc->name, "totals");
     if (rc == 0)
         rc = put_run(out, b->sc, b->m, b->x, b->sc->name, "totals-against");
+    return put_end(out, rc);
+}
+
+/* ---- a plan's sweeps ------------------------------------------------------- */
+
+static const double *const SWEEP_RGB[] = {HTML_BLUE, HTML_ORANGE, HTML_GREEN, HTML_PURPLE};
+
+static bool on_plot(double v)
+{
+    return !isnan(v) && !isinf(v);
+}
+
+static void draw_sweep(cairo_t *cr, const void *ctx)
+{
+    const struct html_sweep *sw = ctx;
+    double xlo = INFINITY, xhi = -INFINITY, ymax = on_plot(sw->target) ? sw->target * 1.1 : 0;
+    for (int k = 0; k < sw->n_lines; k++)
+        for (int i = 0; i < sw->lines[k].n; i++) {
+            const struct html_sweep_line *l = &sw->lines[k];
+            xlo = fmin(xlo, l->x[i]);
+            xhi = fmax(xhi, l->x[i]);
+            if (on_plot(l->hi[i]))
+                ymax = fmax(ymax, l->hi[i]);
+            if (on_plot(l->worst[i]))
+                ymax = fmax(ymax, l->worst[i]);
+        }
+    /* Far-off values (a queue that grows without bound) would flatten the rest:
+     * the axis stops at 4x the target, and they leave the top of the plot. */
+    if (on_plot(sw->target) && sw->target > 0 && ymax > 4 * sw->target)
+        ymax = 4 * sw->target;
+    if (!(xlo < xhi)) { /* one value tried, or none: a unit-wide axis around it */
+        xlo = isinf(xlo) ? 0 : xlo - 0.5;
+        xhi = xlo + 1;
+    }
+    struct html_frame fr = {.title = sw->title, .unit = sw->y_unit, .x_unit = sw->x_unit,
+                            .xlo = xlo, .xhi = xhi};
+    html_frame_init(&fr, sw->n_lines > 1 ? 14 : 0);
+    html_axis(ymax, &fr.ltop, &fr.lstep);
+    fr.xstep = html_nice_step(xhi - xlo, 8);
+    double lx = html_frame_draw(cr, &fr);
+    html_legend(cr, &lx, 18, HTML_FG, NULL, 0, "worst seed");
+    if (on_plot(sw->target))
+        html_legend(cr, &lx, 18, HTML_RED, (double[]){5, 3}, 2, "target");
+    if (on_plot(sw->mark_x))
+        html_legend(cr, &lx, 18, HTML_GREEN, (double[]){2, 2}, 2, "recommended");
+    lx = fr.x0;
+    for (int k = 0; k < sw->n_lines && sw->n_lines > 1; k++) {
+        if (lx > PLOT_W - 60) { /* no room: the page's JSON block has every line */
+            html_text_at(cr, lx, 34, 0, "...");
+            break;
+        }
+        html_legend(cr, &lx, 34, SWEEP_RGB[k % 4], NULL, 0, sw->lines[k].label);
+    }
+
+    cairo_save(cr);
+    cairo_rectangle(cr, fr.x0 - 4, fr.y1 - 2, fr.x1 - fr.x0 + 8, fr.y0 - fr.y1 + 2);
+    cairo_clip(cr);
+    cairo_set_line_width(cr, 1.5);
+    if (on_plot(sw->target)) {
+        double y = html_frame_y(&fr, sw->target, fr.ltop);
+        html_set_rgb(cr, HTML_RED);
+        cairo_set_dash(cr, (double[]){5, 3}, 2, 0);
+        cairo_move_to(cr, fr.x0, y);
+        cairo_line_to(cr, fr.x1, y);
+        cairo_stroke(cr);
+        cairo_set_dash(cr, NULL, 0, 0);
+    }
+    if (on_plot(sw->mark_x)) {
+        double x = html_frame_x(&fr, sw->mark_x);
+        html_set_rgb(cr, HTML_GREEN);
+        cairo_set_dash(cr, (double[]){2, 2}, 2, 0);
+        cairo_move_to(cr, x, fr.y0);
+        cairo_line_to(cr, x, fr.y1);
+        cairo_stroke(cr);
+        cairo_set_dash(cr, NULL, 0, 0);
+    }
+    for (int k = 0; k < sw->n_lines; k++) {
+        const struct html_sweep_line *l = &sw->lines[k];
+        html_set_rgb(cr, SWEEP_RGB[k % 4]);
+        bool pen = false;
+        for (int i = 0; i < l->n; i++) { /* the worst seed, a line through dots */
+            if (!on_plot(l->worst[i])) {
+                pen = false;
+                continue;
+            }
+            double x = html_frame_x(&fr, l->x[i]), y = html_frame_y(&fr, l->worst[i], fr.ltop);
+            if (pen)
+                cairo_line_to(cr, x, y);
+            else
+                cairo_move_to(cr, x, y);
+            pen = true;
+        }
+        cairo_stroke(cr);
+        for (int i = 0; i < l->n; i++) {
+            double x = html_frame_x(&fr, l->x[i]);
+            if (on_plot(l->worst[i])) {
+                cairo_arc(cr, x, html_frame_y(&fr, l->worst[i], fr.ltop), 2.5, 0, 2 * M_PI);
+                cairo_fill(cr);
+            }
+            if (on_plot(l->lo[i]) && on_plot(l->hi[i]) && l->lo[i] != l->hi[i]) {
+                cairo_set_line_width(cr, 1);
+                cairo_move_to(cr, x, html_frame_y(&fr, l->lo[i], fr.ltop));
+                cairo_line_to(cr, x, html_frame_y(&fr, l->hi[i], fr.ltop));
+                cairo_stroke(cr);
+                cairo_set_line_width(cr, 1.5);
+            }
+        }
+        /* The recommended point: ringed. */
+        for (int i = 0; i < l->n && k == sw->mark_line; i++)
+            if (l->x[i] == sw->mark_x && on_plot(l->worst[i])) {
+                html_set_rgb(cr, HTML_GREEN);
+                cairo_set_line_width(cr, 2);
+                cairo_arc(cr, html_frame_x(&fr, l->x[i]), html_frame_y(&fr, l->worst[i], fr.ltop),
+                          6, 0, 2 * M_PI);
+                cairo_stroke(cr);
+                cairo_set_line_width(cr, 1.5);
+            }
+    }
+    cairo_restore(cr);
+}
+
+static void put_json_array(FILE *f, const char *key, const double *v, int n)
+{
+    fprintf(f, ",\"%s\":[", key);
+    for (int i = 0; i < n; i++) {
+        fputs(i ? "," : "", f);
+        html_put_json_num(f, v[i]);
+    }
+    fputc(']', f);
+}
+
+static void put_sweep_json(FILE *f, const struct html_sweep *sw)
+{
+    fputs("<script type=\"application/json\" class=\"sweep\">{\"slo\":", f);
+    html_put_json_str(f, sw->title);
+    fputs(",\"key\":", f);
+    html_put_json_str(f, sw->x_unit);
+    fputs(",\"unit\":", f);
+    html_put_json_str(f, sw->y_unit);
+    fputs(",\"target\":", f);
+    html_put_json_num(f, sw->target);
+    fputs(",\"recommended\":", f);
+    html_put_json_num(f, sw->mark_x);
+    fputs(",\"recommendation\":", f);
+    if (sw->mark_text)
+        html_put_json_str(f, sw->mark_text);
+    else
+        fputs("null", f);
+    fputs(",\"lines\":[", f);
+    for (int k = 0; k < sw->n_lines; k++) {
+        const struct html_sweep_line *l = &sw->lines[k];
+        fputs(k ? ",{\"label\":" : "{\"label\":", f);
+        html_put_json_str(f, l->label);
+        put_json_array(f, "x", l->x, l->n);
+        put_json_array(f, "worst", l->worst, l->n);
+        put_json_array(f, "min", l->lo, l->n);
+        put_json_array(f, "max", l->hi, l->n);
+        fputc('}', f);
+    }
+    fputs("]}</script>\n", f);
+}
+
+int html_write_sweeps(FILE *out, const char *title, const char *text,
+                      const struct html_sweep *sweeps, int n)
+{
+    assert(out && title && (sweeps || n == 0));
+    put_head(out, NULL, title);
+    if (text) {
+        fputs("<h2>The plan</h2>\n", out);
+        put_pre(out, text, strlen(text));
+    }
+    fputs("<h2>Each SLO against the varied key</h2>\n<p class=\"muted\">The worst seed's "
+          "value at each value tried (bars: the spread over seeds; a value above 4 times the "
+          "target leaves the top), the SLO's target as a dashed line, the recommendation as a "
+          "dotted vertical line and a ring.</p>\n"
+          "<div class=\"plots\">\n",
+          out);
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        char label[512];
+        snprintf(label, sizeof label, "%s against %s%s%s", sweeps[i].title, sweeps[i].x_unit,
+                 sweeps[i].mark_text ? "; recommended: " : "",
+                 sweeps[i].mark_text ? sweeps[i].mark_text : "");
+        put_sweep_json(out, &sweeps[i]);
+        rc = html_svg(out, draw_sweep, &sweeps[i], label, i);
+    }
+    fputs("</div>\n", out);
     return put_end(out, rc);
 }

@@ -103,4 +103,36 @@ struct html_run {
 int html_write_pair(const struct html_run *a, const struct html_run *b, FILE *out,
                     const char *title, const char *comparison);
 
+/*
+ * A sweep (ratelab plan --html): per SLO, the measured value against the values
+ * tried of a varied key, one line per grid point of the other keys.
+ */
+struct html_sweep_line {
+    const char *label;     /* the other keys' values ("server.max_running=8"); "" with one key */
+    int n;                 /* points, x rising */
+    const double *x;       /* the varied key's values tried, in the plot's x unit */
+    const double *worst;   /* the deciding (worst) seed's value; NaN or inf: off the plot */
+    const double *lo, *hi; /* the spread over seeds (equal to worst with one seed) */
+};
+
+struct html_sweep {
+    const char *title;     /* the SLO as written: "latency_ms.p95<=2s" */
+    const char *x_unit;    /* the varied key, with its unit: "client.max_concurrent" */
+    const char *y_unit;    /* the measured value's: "ms", "%", "" */
+    double target;         /* the SLO's target in y_unit, a horizontal line; NaN none */
+    double mark_x;         /* the recommended value of the varied key; NaN none */
+    int mark_line;         /* the line the recommendation is on (its point ringed); -1 none */
+    const char *mark_text; /* the recommendation as text: "client.max_concurrent=20" */
+    const struct html_sweep_line *lines;
+    int n_lines;
+};
+
+/*
+ * Write a plan's page: title as its heading, text (the plan as printed) as
+ * preformatted text, then a plot per sweep with its numbers in a JSON block
+ * (class "sweep"). Returns 0, -EIO when out failed, -ENOMEM when cairo could not draw.
+ */
+int html_write_sweeps(FILE *out, const char *title, const char *text,
+                      const struct html_sweep *sweeps, int n);
+
 #endif

@@ -39,6 +39,9 @@ static void help(const struct run_options *o)
           "  --jobs N                 points simulated at once, as processes (default: the\n"
           "                           cores); the output does not depend on it\n"
           "  --json FILE              write the plan as JSON to FILE ('-' for stdout)\n"
+          "  --html FILE              a self-contained HTML page: per SLO, the worst seed\n"
+          "                           against the varied key, the target and the\n"
+          "                           recommendation marked\n"
           "\n"
           "Exit status: 0 a setting meets every SLO, 1 none in range does, 2 usage or\n"
           "scenario error, 3 a point could not be simulated.\n"
@@ -132,9 +135,12 @@ int cmd_plan(int argc, char **argv)
         help(&o);
         return EXIT_RUN_OK;
     }
-    if (o.csv_path || o.html_path)
-        return usage("%s", "--csv and --html do not apply: a plan runs many points (--json "
+    if (o.csv_path)
+        return usage("%s", "--csv does not apply: a plan runs many points (--json or --html "
                            "writes the plan)");
+    bool html_stdout = o.html_path && strcmp(o.html_path, "-") == 0;
+    if (html_stdout && o.json_path && strcmp(o.json_path, "-") == 0)
+        return usage("%s", "--json - and --html -: only one report can go to stdout");
     struct scenario sc;
     if (cli_load_scenario(&o, &sc) < 0)
         return EXIT_RUN_USAGE;
@@ -163,19 +169,32 @@ int cmd_plan(int argc, char **argv)
             return EXIT_RUN_FAIL;
         }
     }
+    FILE *html = NULL;
+    if (o.html_path && !(html = html_stdout ? stdout : fopen(o.html_path, "w"))) {
+        fprintf(stderr, "ratelab plan: cannot write %s: %s\n", o.html_path, strerror(errno));
+        if (json && !json_stdout)
+            fclose(json);
+        return EXIT_RUN_FAIL;
+    }
     plan *p = plan_new(&c);
     int found = plan_run(p);
     if (found < 0) {
         rc = EXIT_RUN_FAIL;
     } else {
         rc = found == 0 ? EXIT_RUN_OK : EXIT_RUN_SLO;
-        FILE *human = json_stdout ? stderr : stdout;
-        if (!(json_stdout && o.quiet))
+        FILE *human = json_stdout || html_stdout ? stderr : stdout;
+        if (!((json_stdout || html_stdout) && o.quiet))
             plan_print(p, human);
         if (json && plan_json(p, json) < 0)
             rc = EXIT_RUN_FAIL;
+        if (html && plan_html(p, html) < 0) {
+            fprintf(stderr, "ratelab plan: cannot write %s\n", o.html_path);
+            rc = EXIT_RUN_FAIL;
+        }
     }
     if (json && !json_stdout && fclose(json) != 0)
+        rc = EXIT_RUN_FAIL;
+    if (html && !html_stdout && fclose(html) != 0)
         rc = EXIT_RUN_FAIL;
     if (fflush(stdout) != 0)
         rc = EXIT_RUN_FAIL;

@@ -128,4 +128,12 @@ void plan_print(const plan *p, FILE *out);
 /* The same as JSON. Returns 0 or -EIO. */
 int plan_json(const plan *p, FILE *out);
 
+/*
+ * The same as an HTML page (doc/report.md): the plan as printed, and per SLO a
+ * plot of the worst seed (and the spread) against the last varied key, one line
+ * per grid point of the others, the target and the recommendation marked.
+ * Returns 0, -EIO or -ENOMEM.
+ */
+int plan_html(const plan *p, FILE *out);
+
 #endif

@@ -2,13 +2,15 @@
  * plan_out: what `ratelab plan` prints after the search: the points tried as a
  * table (each SLO's worst seed and the spread over seeds), monotonicity as seen
  * on those points, the recommendation with its margin against each SLO and the
- * step that fails beside it (plan_print), and the same as JSON (plan_json).
+ * step that fails beside it (plan_print), the same as JSON (plan_json), and as
+ * an HTML page with a plot per SLO against the last varied key (plan_html).
  */
 #include "config.h"
 
 #include "plan.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "html.h"
 #include "plan_int.h"
 #include "plan_slo.h"
 #include "plan_vary.h"
@@ -360,5 +363,88 @@ int plan_json(const plan *p, FILE *out)
     cJSON_Delete(root);
     int rc = text && fputs(text, out) >= 0 && fputc('\n', out) != EOF ? 0 : -EIO;
     free(text);
+    return rc;
+}
+
+int plan_html(const plan *p, FILE *out)
+{
+    const struct plan_config *c = &p->c;
+    const int K = c->n_vary, S = c->n_slo, last = K - 1;
+    const struct plan_vary *v = &c->vary[last];
+    int64_t *order = table_order(p);
+    int64_t n = p->n_pts > 0 ? p->n_pts : 1;
+    /* Lines: the points of one grid point of the other keys, the last key rising. */
+    int n_lines = 0;
+    int *first = xcalloc((size_t)n + 1, sizeof *first); /* each line's first in order */
+    for (int64_t i = 0; i < p->n_pts; i++)
+        if (i == 0 || p->pts[order[i]].combo != p->pts[order[i - 1]].combo)
+            first[n_lines++] = (int)i;
+    first[n_lines] = (int)p->n_pts;
+    double *vals = xcalloc((size_t)(S * 4 + 1) * (size_t)n, sizeof *vals);
+    double *xs = vals + (size_t)S * 4 * (size_t)n;
+    char(*labels)[256] = xcalloc((size_t)n_lines + 1, sizeof *labels);
+    struct html_sweep_line *lines = xcalloc((size_t)(S * n_lines) + 1, sizeof *lines);
+    struct html_sweep *sw = xcalloc((size_t)S + 1, sizeof *sw);
+    double xdiv = v->kind == PLAN_KEY_DURATION ? US_PER_S : 1;
+    char x_unit[160], mark[512] = "";
+    snprintf(x_unit, sizeof x_unit, "%s%s", v->key,
+             v->kind == PLAN_KEY_DURATION ? " (s)"
+             : v->kind == PLAN_KEY_RATE || v->kind == PLAN_KEY_CLASS_RATE ? " (1/s)" : "");
+    for (int64_t i = 0; i < p->n_pts; i++)
+        xs[i] = plan_vary_value(v, p->pts[order[i]].idx[last]) / xdiv;
+    int mark_line = -1;
+    const struct point *best = p->best >= 0 ? &p->pts[p->best] : NULL;
+    if (best)
+        setting_text(p, best->idx, K, mark, sizeof mark);
+    for (int g = 0; g < n_lines; g++) {
+        const struct point *q = &p->pts[order[first[g]]];
+        setting_text(p, q->idx, last, labels[g], sizeof labels[g]);
+        if (best && q->combo == best->combo)
+            mark_line = g;
+    }
+    for (int k = 0; k < S; k++) {
+        const struct plan_slo *s = &c->slo[k];
+        double f = s->unit == PLAN_UNIT_SHARE ? 100 : 1;
+        double *w = vals + (size_t)k * 4 * (size_t)n, *lo = w + n, *hi = lo + n;
+        for (int64_t i = 0; i < p->n_pts; i++) {
+            const struct point *q = &p->pts[order[i]];
+            w[i] = f * q->worst[k];
+            lo[i] = f * q->min[k];
+            hi[i] = f * q->max[k];
+        }
+        for (int g = 0; g < n_lines; g++)
+            lines[k * n_lines + g] = (struct html_sweep_line){
+                .label = labels[g], .n = first[g + 1] - first[g], .x = xs + first[g],
+                .worst = w + first[g], .lo = lo + first[g], .hi = hi + first[g]};
+        sw[k] = (struct html_sweep){
+            .title = s->text,
+            .x_unit = x_unit,
+            .y_unit = s->unit == PLAN_UNIT_MS ? "ms"
+                      : s->unit == PLAN_UNIT_S ? "s"
+                      : s->unit == PLAN_UNIT_SHARE ? "%" : "",
+            .target = f * s->target,
+            .mark_x = best ? plan_vary_value(v, best->idx[last]) / xdiv : NAN,
+            .mark_line = mark_line,
+            .mark_text = best ? mark : NULL,
+            .lines = lines + k * n_lines,
+            .n_lines = n_lines,
+        };
+    }
+    char *text = NULL, title[PATH_MAX + 16];
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    if (mem) {
+        plan_print(p, mem);
+        fclose(mem);
+    }
+    snprintf(title, sizeof title, "plan: %s", c->scenario_path);
+    int rc = html_write_sweeps(out, title, text, sw, S);
+    free(text);
+    free(sw);
+    free(lines);
+    free(labels);
+    free(vals);
+    free(first);
+    free(order);
     return rc;
 }
