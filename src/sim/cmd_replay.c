@@ -207,7 +207,7 @@ static int simulate(struct replay_run *r, bool tui_on, bool html)
             fprintf(stderr, "ratelab replay: %s\n", terr);
             return -EINVAL;
         }
-        sim_play(r->s, t, &r->sc);
+        sim_play(r->s, t, &r->sc, "replay");
         tui_close(t);
     }
     while (!sim_run(r->s, 200000))

@@ -80,7 +80,7 @@ int cmd_sim(int argc, char **argv)
             rc = EXIT_RUN_USAGE;
             goto out;
         }
-        sim_play(s, t, &c.sc);
+        sim_play(s, t, &c.sc, "sim");
         tui_close(t);
     }
     /* Run in slices so a long run can show progress; the slices do not change the run. */

@@ -24,13 +24,13 @@ static const double speeds[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 
  * the run is the same run (slices never change it). q leaves the dashboard; the
  * rest of the run then goes at full speed, so the report is the one without --tui.
  */
-void sim_play(sim *s, tui *t, const struct scenario *sc)
+void sim_play(sim *s, tui *t, const struct scenario *sc, const char *command)
 {
     /* Start at the slowest speed that plays the whole duration within a minute. */
     int sp = 0;
     while (speeds[sp] && speeds[sp] * 60 * US_PER_S < sc->duration_us)
         sp++;
-    struct dash_state st = {.live = false, .speed = speeds[sp]};
+    struct dash_state st = {.live = false, .speed = speeds[sp], .command = command};
     double wall0 = wall_s();
     int64_t sim0 = 0;
     for (;;) {

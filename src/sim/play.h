@@ -11,9 +11,9 @@
 #include "tui.h"
 
 /*
- * Play s on t until the user quits (q) or, once the run has ended, leaves. The run
+ * Play s on t (command names it in the title: "sim", "replay") until the user quits (q) or, once the run has ended, leaves. The run
  * may not be over when this returns: finish it with sim_run.
  */
-void sim_play(sim *s, tui *t, const struct scenario *sc);
+void sim_play(sim *s, tui *t, const struct scenario *sc, const char *command);
 
 #endif

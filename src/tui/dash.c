@@ -483,7 +483,8 @@ void dash_render(struct dash *d, struct screen *s, const metrics *m,
     for (int x = 0; x < w; x++)
         screen_put(s, x, 0, " ", SS_REVERSE);
     int tx = screen_printf(s, 0, 0, w, SS_REVERSE, " ratelab %s  %s  t %s / %s%s  [%s]%s",
-                           st->live ? "live" : "sim", d->sc->name, now, dur, speed, state,
+                           st->command ? st->command : st->live ? "live" : "sim", d->sc->name,
+                           now, dur, speed, state,
                            d->scroll ? "  (scrolled)" : "");
     const char *hint = "? help  q quit";
     int hl = (int)strlen(hint);

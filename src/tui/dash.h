@@ -30,6 +30,7 @@ struct dash_state {
     bool paused;      /* sim: playback paused */
     bool finished;    /* the run has ended */
     double speed;     /* sim: simulated seconds per wall second; 0 = as fast as it runs */
+    const char *command; /* for the title: "sim", "replay", "live"; NULL = by live */
 };
 
 struct dash {
