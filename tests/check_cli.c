@@ -47,7 +47,17 @@ START_TEST(check_errors_exit_2_with_file_line)
     unlink(path);
     ck_assert_int_eq(run_cmd(RATELAB " check " SRCDIR "/scenarios/retry-storm.ini --seed=x", out,
                          sizeof out), 2);
-    ck_assert(strstr(out, "--seed wants a non-negative integer"));
+    ck_assert(strstr(out, "--seed wants an integer from 0 to 2^64-1"));
+    /* the whole 64-bit range: 2^63 and 2^64-1 pass and reach the scenario, 2^64 does not */
+    ck_assert_int_eq(run_cmd(RATELAB " check " SRCDIR "/scenarios/retry-storm.ini "
+                         "--seed=9223372036854775808", out, sizeof out), 0);
+    ck_assert_msg(strstr(out, "seed = 9223372036854775808\n"), "got: %s", out);
+    ck_assert_int_eq(run_cmd(RATELAB " check " SRCDIR "/scenarios/retry-storm.ini "
+                         "--seed=18446744073709551615", out, sizeof out), 0);
+    ck_assert_msg(strstr(out, "seed = 18446744073709551615\n"), "got: %s", out);
+    ck_assert_int_eq(run_cmd(RATELAB " check " SRCDIR "/scenarios/retry-storm.ini "
+                         "--seed=18446744073709551616", out, sizeof out), 2);
+    ck_assert(strstr(out, "--seed wants an integer from 0 to 2^64-1"));
     ck_assert_int_eq(run_cmd(RATELAB " check " SRCDIR "/scenarios/retry-storm.ini --set "
                          "client.max_concurrent=-3", out, sizeof out), 2);
     ck_assert(strstr(out, "--set client.max_concurrent=-3: max_concurrent: bad value '-3'"));

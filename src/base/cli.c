@@ -83,11 +83,12 @@ int cli_parse(int argc, char **argv, struct run_options *o)
                 return usage_error(cmd, "--set wants SECTION.KEY=VALUE, not '%s'", value);
             o->overrides[o->n_overrides++] = value;
         } else if (strcmp(name, "seed") == 0) {
-            int64_t seed;
-            if (parse_count(value, &seed) < 0)
-                return usage_error(cmd, "--seed wants a non-negative integer, not '%s'", value);
+            uint64_t seed;
+            if (parse_u64(value, &seed) < 0)
+                return usage_error(cmd, "--seed wants an integer from 0 to 2^64-1 "
+                                   "(18446744073709551615), not '%s'", value);
             o->have_seed = true;
-            o->seed = (uint64_t)seed;
+            o->seed = seed;
         } else if (o->no_reports && (strcmp(name, "json") == 0 || strcmp(name, "csv") == 0 ||
                                      strcmp(name, "html") == 0)) {
             return usage_error(cmd,

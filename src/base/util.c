@@ -167,6 +167,24 @@ int parse_rate_per_s(const char *s, double *out_per_s)
     return 0;
 }
 
+int parse_u64(const char *s, uint64_t *out)
+{
+    int rc = unsigned_start(&s);
+    if (rc < 0)
+        return rc;
+    if (!isdigit((unsigned char)*s))
+        return -EINVAL;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10); /* at least 64 bits, so ERANGE is the bound */
+    if (errno == ERANGE)
+        return -ERANGE;
+    if (!only_space(end))
+        return -EINVAL;
+    *out = (uint64_t)v;
+    return 0;
+}
+
 int parse_count(const char *s, int64_t *out)
 {
     int rc = unsigned_start(&s);

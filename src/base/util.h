@@ -55,6 +55,10 @@ int parse_rate_per_s(const char *s, double *out_per_s);
 /* A non-negative decimal integer with an optional k/M/G suffix (x1000). 0, -EINVAL, -ERANGE. */
 int parse_count(const char *s, int64_t *out);
 
+/* A decimal integer from 0 to 2^64-1, no suffix (seeds use the whole range).
+ * 0, -EINVAL, -ERANGE. */
+int parse_u64(const char *s, uint64_t *out);
+
 /* A finite decimal number. 0, -EINVAL, -ERANGE. */
 int parse_double(const char *s, double *out);
 
