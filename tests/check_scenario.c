@@ -49,6 +49,8 @@ static const struct bad_case {
     {"[class.chat]\narrival = teleport 1/s\n", 2, "arrival: unknown process 'teleport'"},
     {"[class.chat]\narrival = gamma 1/s\n", 2, "arrival: 'gamma' takes 2 values, got 1"},
     {"[class.chat]\narrival = closed 0 1s\n", 2, "arrival: bad user count '0'"},
+    {"[class.chat]\narrival = ramp 0/s 0/s 1m\n", 2, "a ramp from 0 to 0 sends nothing"},
+    {"[class.chat]\narrival = ramp 10/s -1/s 1m\n", 2, "arrival: bad end rate '-1/s'"},
     {"[scenario]\nduration = 1m\n[class.chat]\narrival = burst 2m 10\n", 4, "the burst comes after the scenario's duration"},
     {"[class.chat]\narrival = poisson 1/s\nprompt_tokens = zipf 3\n", 3, "prompt_tokens: unknown distribution 'zipf'"},
     {"[class.chat]\narrival = poisson 1/s\ncompletion_tokens = uniform 500 100\n", 3, "uniform 500 100 is not a range"},
@@ -133,6 +135,20 @@ START_TEST(values_and_defaults)
     ck_assert_int_eq(sc.live.n_headers, 2);
     ck_assert_str_eq(sc.live.headers[1], "X-Env: test");
     ck_assert_int_eq(scenario_class_timeout_us(&sc, 0), sc.client.request_timeout_us);
+    scenario_fini(&sc);
+}
+END_TEST
+
+START_TEST(ramp_down_to_silence)
+{
+    /* 10/s down to 0/s: loads (the generator's silence after it is check_workload's
+     * ramp_integral). Refused before: "bad end rate '0/s'". */
+    const char *text = "[scenario]\nduration = 200s\n[class.a]\narrival = ramp 10/s 0/s 100s\n";
+    struct scenario sc;
+    struct scenario_error err;
+    ck_assert_int_eq(scenario_load_string(&sc, "down.ini", text, NULL, 0, &err), 0);
+    ck_assert(sc.classes[0].arrival.from_per_s == 10 && sc.classes[0].arrival.to_per_s == 0);
+    ck_assert_int_eq(sc.classes[0].arrival.over_us, 100 * 1000000LL);
     scenario_fini(&sc);
 }
 END_TEST
@@ -407,6 +423,7 @@ int main(void)
     tcase_add_test(tc, long_line);
     tcase_add_test(tc, missing_file);
     tcase_add_test(tc, values_and_defaults);
+    tcase_add_test(tc, ramp_down_to_silence);
     tcase_add_test(tc, overrides);
     tcase_add_test(tc, bundled_scenarios_load_and_round_trip);
     tcase_add_test(tc, empirical_round_trip);

@@ -547,7 +547,13 @@ static bool parse_arrival(struct loader *ld, int line, const char *value,
         if (parse_rate_per_s(w[1], &r.from_per_s) < 0)
             return fail(ld, line, "arrival: bad start rate '%s' (expected a rate such as 0/s "
                         "or 20/s)", w[1]);
-        RATE(2, r.to_per_s, "end rate");
+        /* Either end may be 0 (a ramp up from or down to silence), not both. */
+        if (parse_rate_per_s(w[2], &r.to_per_s) < 0)
+            return fail(ld, line, "arrival: bad end rate '%s' (expected a rate such as 0/s "
+                        "or 20/s)", w[2]);
+        if (r.from_per_s <= 0 && r.to_per_s <= 0)
+            return fail(ld, line, "arrival: a ramp from 0 to 0 sends nothing (one end must "
+                        "be above 0)");
         DURA(3, r.over_us, "ramp length", 1);
         break;
     case ARRIVAL_ONOFF:
