@@ -265,10 +265,26 @@ static void count_status(mock *m, int status)
         m->by_status[status]++;
 }
 
-/* Send the request's output buffer as the whole answer. */
+/*
+ * Send the request's output buffer as the whole answer. A HEAD gets the headers
+ * the GET would, Content-Length and Content-Type included, and no body: libevent
+ * (2.1) would send the body and leave out Content-Length, which breaks the next
+ * answer on a keep-alive connection.
+ */
 void mock_send(mock *m, struct evhttp_request *req, int status)
 {
     count_status(m, status);
+    if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+        struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+        struct evbuffer *out = evhttp_request_get_output_buffer(req);
+        char len[24];
+        snprintf(len, sizeof len, "%zu", evbuffer_get_length(out));
+        evhttp_remove_header(h, "Content-Length");
+        evhttp_add_header(h, "Content-Length", len);
+        if (!evhttp_find_header(h, "Content-Type"))
+            evhttp_add_header(h, "Content-Type", "application/json");
+        evbuffer_drain(out, evbuffer_get_length(out));
+    }
     evhttp_send_reply(req, status, reason_phrase(status), NULL);
 }
 
