@@ -336,6 +336,43 @@ START_TEST(provider_limit_no_retry)
 END_TEST
 
 /*
+ * Every injected fault kind counts in server_faults, the ones that fail at once
+ * (error, reset) and the ones accepted first that fail later (stall, malformed).
+ * No retries, no limits, no timeout: each failed request met exactly one fault.
+ */
+START_TEST(faults_of_every_kind)
+{
+    const char *kinds[] = {"error", "reset", "stall", "malformed", "all"};
+    for (int k = 0; k < 5; k++) {
+        struct scenario sc;
+        open_client(&sc);
+        sc.duration_us = 200 * US_PER_S;
+        sc.server.service = SERVICE_DETERMINISTIC;
+        sc.server.service_mean_us = 100 * US_PER_MS;
+        sc.server.stall_us = 5 * US_PER_S;
+        double share = k == 4 ? 0.05 : 0.1;
+        sc.server.error_rate = k == 0 || k == 4 ? share : 0;
+        sc.server.reset_rate = k == 1 || k == 4 ? share : 0;
+        sc.server.timeout_rate = k == 2 || k == 4 ? share : 0;
+        sc.server.malformed_rate = k == 3 || k == 4 ? share : 0;
+        add_class(&sc, "c", ARRIVAL_POISSON, 10);
+        sim *s = run_sim(&sc);
+        struct metrics_row t;
+        metrics_total(sim_metrics(s), -1, &t);
+        struct sim_stats st;
+        sim_stats(s, &st);
+        ck_assert_msg(t.c.ended[OUTCOME_FAILED] > 100, "%s: %llu failed", kinds[k],
+                      (unsigned long long)t.c.ended[OUTCOME_FAILED]);
+        ck_assert_msg(st.server_faults == (int64_t)t.c.ended[OUTCOME_FAILED],
+                      "%s: %lld faults, %llu failed", kinds[k], (long long)st.server_faults,
+                      (unsigned long long)t.c.ended[OUTCOME_FAILED]);
+        assert_accounting(s, 1);
+        sim_free(s);
+    }
+}
+END_TEST
+
+/*
  * The same with one retry after a fixed 1000 s backoff (no jitter, no budget):
  * the 241 retries come at 1 s intervals from t = 1059.5 s, when the bucket is
  * full again and refills as fast as they come, so every one passes.
@@ -1279,6 +1316,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, token_bucket);
     tcase_add_test(tc, provider_limit_no_retry);
+    tcase_add_test(tc, faults_of_every_kind);
     tcase_add_test(tc, provider_limit_retry);
     tcase_add_test(tc, accounting_property);
     tcase_add_test(tc, random_configurations);

@@ -102,7 +102,7 @@ struct report_extra {
     int64_t end_us;            /* when the run ended (duration + drain), µs */
     int64_t server_429[4];     /* provider 429s by limit: rpm, tpm, tpd, concurrency */
     int64_t server_503;        /* provider waiting queue full */
-    int64_t server_faults;     /* injected faults */
+    int64_t server_faults;     /* injected faults of every kind: error, reset, stall, malformed */
     int64_t server_served;     /* attempts the provider finished (0: not known, e.g. live) */
     int64_t server_waited;     /* of those, how many waited for a batch slot */
     int64_t server_wait_us;    /* their total time waiting for a slot, µs */

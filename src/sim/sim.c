@@ -69,8 +69,7 @@ static void tx_send(void *ctx, struct run_req *q, int64_t now)
         s->st.server_503++;
         run_answer(s->r, q, now, d.status, &d.rl, -1, -1);
         break;
-    default:
-        s->st.server_faults++;
+    default: /* an injected error or reset (faults are counted by the provider) */
         run_answer(s->r, q, now, d.status, &d.rl, -1, -1);
         break;
     }
@@ -190,6 +189,12 @@ void sim_stats(const sim *s, struct sim_stats *out)
     out->stuck = rs.stuck;
     struct provider_stats ps;
     provider_stats(s->pv, &ps);
+    /* Every kind the provider drew (error, reset, stall, malformed), counted where it is
+     * drawn: stalls and malformed answers are accepted first and fail later, so counting
+     * the immediate outcomes here missed them. */
+    out->server_faults = 0;
+    for (int f = PROVIDER_FAULT_NONE + 1; f < PROVIDER_FAULT_N; f++)
+        out->server_faults += ps.faults[f];
     out->server_tpd_used_tokens = ps.tpd_used_tokens;
     out->server_tpd_short_us = ps.tpd_short_us;
 }

@@ -72,7 +72,8 @@ struct sim_stats {
     int64_t stuck;           /* requests cancelled because nothing could ever move them (a bug) */
     int64_t server_429[4];   /* provider 429s by limit: rpm, tpm, tpd, concurrency */
     int64_t server_503;      /* provider waiting queue full */
-    int64_t server_faults;   /* injected faults (error, reset, stall, malformed) */
+    int64_t server_faults;   /* injected faults of every kind (error, reset, stall, malformed),
+                                as the provider drew them */
     int64_t server_served;   /* attempts the provider finished (DONE or MALFORMED) */
     int64_t server_waited;   /* of those, how many waited for a batch slot (start > submit) */
     int64_t server_wait_us;  /* their total time in the provider's waiting queue, µs */
