@@ -202,6 +202,89 @@ START_TEST(rate_limit_openai_headers)
 }
 END_TEST
 
+/*
+ * A model name with invalid UTF-8 (a stray 0xff, a cut sequence, an encoded
+ * surrogate, an overlong '/', a truncated euro sign) and control characters
+ * (C0, DEL, a C1 via \u0085), a quote and a valid e-acute: every answer that
+ * echoes it is valid UTF-8 and parses as JSON.
+ */
+#define NASTY_MODEL "m\xff\xc3(\xed\xa0\x80\xc0\xaf\\u0001\\u001f\\u007f\\u0085\\\"\xc3\xa9\xe2\x82"
+
+static void check_events_json(char *body)
+{
+    char *ev[256];
+    int n = sse_events(body, ev, 256);
+    ck_assert_int_ge(n, 2);
+    ck_assert_str_eq(ev[n - 1], "[DONE]");
+    for (int i = 0; i < n - 1; i++)
+        assert_json_utf8(ev[i]);
+}
+
+START_TEST(echoed_strings_are_valid_json)
+{
+    struct test_server s;
+    test_server_init(&s);
+    s.sc.server.requests_per_minute = 4;
+    snprintf(s.sc.live.model, sizeof s.sc.live.model, "served\xff\x01\xc3");
+    test_server_start(&s);
+    static const char chat[] =
+        "{\"model\":\"" NASTY_MODEL "\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+        "\"max_tokens\":3";
+    static const char legacy[] = "{\"model\":\"" NASTY_MODEL "\",\"prompt\":\"hi\",\"max_tokens\":3";
+    struct http_resp r = {0};
+    char body[512];
+    /* 200, chat and legacy. */
+    snprintf(body, sizeof body, "%s}", chat);
+    http_do(s.addr, "POST", "/v1/chat/completions", body, no_headers, &r);
+    ck_assert_int_eq(r.status, 200);
+    assert_json_utf8(r.body);
+    http_resp_free(&r);
+    snprintf(body, sizeof body, "%s}", legacy);
+    http_do(s.addr, "POST", "/v1/completions", body, no_headers, &r);
+    ck_assert_int_eq(r.status, 200);
+    assert_json_utf8(r.body);
+    http_resp_free(&r);
+    /* Stream chunks, chat and legacy, with the usage chunk. */
+    snprintf(body, sizeof body, "%s,\"stream\":true,\"stream_options\":{\"include_usage\":true}}",
+             chat);
+    http_do(s.addr, "POST", "/v1/chat/completions", body, no_headers, &r);
+    ck_assert_int_eq(r.status, 200);
+    check_events_json(r.body);
+    http_resp_free(&r);
+    snprintf(body, sizeof body, "%s,\"stream\":true}", legacy);
+    http_do(s.addr, "POST", "/v1/completions", body, no_headers, &r);
+    ck_assert_int_eq(r.status, 200);
+    check_events_json(r.body);
+    http_resp_free(&r);
+    /* A 429 whose message names the model. */
+    snprintf(body, sizeof body, "%s}", chat);
+    http_do(s.addr, "POST", "/v1/chat/completions", body, no_headers, &r);
+    ck_assert_int_eq(r.status, 429);
+    assert_json_utf8(r.body);
+    http_resp_free(&r);
+    /* /v1/models names the served model. */
+    http_do(s.addr, "GET", "/v1/models", NULL, no_headers, &r);
+    ck_assert_int_eq(r.status, 200);
+    assert_json_utf8(r.body);
+    http_resp_free(&r);
+    test_server_stop(&s);
+
+    /* "Request too large", the other 429 message. */
+    test_server_init(&s);
+    s.sc.server.tokens_per_minute = 100;
+    test_server_start(&s);
+    snprintf(body, sizeof body, "%s}", chat);
+    char *big = strstr(body, "\"max_tokens\":3");
+    memcpy(big, "\"max_tokens\":999}", 18);
+    http_do(s.addr, "POST", "/v1/chat/completions", body, no_headers, &r);
+    ck_assert_int_eq(r.status, 429);
+    ck_assert(strstr(r.body, "Request too large") != NULL);
+    assert_json_utf8(r.body);
+    http_resp_free(&r);
+    test_server_stop(&s);
+}
+END_TEST
+
 START_TEST(rate_limit_anthropic_headers)
 {
     struct test_server s;
@@ -699,6 +782,7 @@ Suite *mock_suite(void)
     tcase_add_test(tc, completion_lengths_from_class);
     tcase_add_test(tc, streams_split_in_sim_order);
     tcase_add_test(tc, models_health_metrics);
+    tcase_add_test(tc, echoed_strings_are_valid_json);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("limits");

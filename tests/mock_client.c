@@ -6,6 +6,7 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,6 +218,51 @@ cJSON *json_of(const struct http_resp *r)
     cJSON *j = cJSON_Parse(r->body);
     ck_assert_msg(j != NULL, "not JSON: %s", r->body);
     return j;
+}
+
+bool utf8_valid(const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < n) {
+        uint32_t cp;
+        size_t k;
+        if (s[i] < 0x80) {
+            i++;
+            continue;
+        } else if ((s[i] & 0xe0) == 0xc0) {
+            k = 2;
+            cp = s[i] & 0x1f;
+        } else if ((s[i] & 0xf0) == 0xe0) {
+            k = 3;
+            cp = s[i] & 0x0f;
+        } else if ((s[i] & 0xf8) == 0xf0) {
+            k = 4;
+            cp = s[i] & 0x07;
+        } else {
+            return false;
+        }
+        if (i + k > n)
+            return false;
+        for (size_t j = 1; j < k; j++) {
+            if ((s[i + j] & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (s[i + j] & 0x3f);
+        }
+        static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < min[k] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += k;
+    }
+    return true;
+}
+
+void assert_json_utf8(const char *text)
+{
+    ck_assert_msg(utf8_valid(text, strlen(text)), "not UTF-8: %s", text);
+    cJSON *j = cJSON_Parse(text);
+    ck_assert_msg(j != NULL, "not JSON: %s", text);
+    cJSON_Delete(j);
 }
 
 const char *jstr(const cJSON *o, const char *path)

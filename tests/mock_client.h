@@ -74,6 +74,12 @@ struct cJSON *json_of(const struct http_resp *r);
  * numbers as integers, null as "null"; NULL when absent. Numbers share a static buffer. */
 const char *jstr(const struct cJSON *o, const char *path);
 
+/* Whether s[0..n) is well-formed UTF-8 (RFC 3629), checked independently of the mock's code. */
+bool utf8_valid(const char *s, size_t n);
+
+/* Fail unless text is valid UTF-8 and parses as JSON (cJSON). */
+void assert_json_utf8(const char *text);
+
 /* An OpenAI-style error body with this status and type, and code unless NULL ("null" for null). */
 void assert_error(const struct http_resp *r, long status, const char *type, const char *code);
 

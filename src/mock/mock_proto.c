@@ -325,28 +325,81 @@ static void wb_i64(struct wbuf *w, int64_t v)
     wb_add(w, t + k, sizeof t - (size_t)k);
 }
 
-static void wb_escape(struct wbuf *w, const char *s)
+/*
+ * Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong forms,
+ * no surrogates, nothing above U+10FFFF), or 0 when it is not one.
+ */
+static size_t utf8_len(const unsigned char *s)
 {
-    const char *run = s;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c >= 0x20 && c != '"' && c != '\\')
+    unsigned char c = s[0];
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xbf; /* the range of the second byte */
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        if (c == 0xe0)
+            lo = 0xa0; /* overlong */
+        else if (c == 0xed)
+            hi = 0x9f; /* surrogates */
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        if (c == 0xf0)
+            lo = 0x90; /* overlong */
+        else if (c == 0xf4)
+            hi = 0x8f; /* above U+10FFFF */
+    } else {
+        return 0;
+    }
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if (s[i] < 0x80 || s[i] > 0xbf)
+            return 0; /* also stops at the NUL */
+    return n;
+}
+
+/*
+ * The one path every echoed string takes into JSON: quotes, backslashes and
+ * control characters (C0, DEL, C1) escaped, well-formed UTF-8 kept, and each
+ * byte of an ill-formed sequence replaced by U+FFFD, so the body is valid UTF-8
+ * JSON whatever the request held.
+ */
+static void wb_escape(struct wbuf *w, const char *str)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *s = (const unsigned char *)str, *run = s;
+    while (*s) {
+        unsigned char c = *s;
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+            s++;
             continue;
-        wb_add(w, run, (size_t)(s - run));
+        }
+        size_t n = c >= 0x80 ? utf8_len(s) : 1;
+        /* U+0080..U+009F, the C1 controls, are 0xc2 0x80..0x9f. */
+        if (n > 1 && !(c == 0xc2 && s[1] <= 0x9f)) {
+            s += n;
+            continue;
+        }
+        wb_add(w, (const char *)run, (size_t)(s - run));
         if (c == '"') {
             WB_LIT(w, "\\\"");
         } else if (c == '\\') {
             WB_LIT(w, "\\\\");
         } else if (c == '\n') {
             WB_LIT(w, "\\n");
+        } else if (n == 0) {
+            WB_LIT(w, "\\ufffd");
+            n = 1;
         } else {
-            static const char hex[] = "0123456789abcdef";
-            char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            unsigned cp = n == 2 ? s[1] : c; /* a C1 control's code point is its second byte */
+            char u[6] = {'\\', 'u', '0', '0', hex[cp >> 4], hex[cp & 15]};
             wb_add(w, u, sizeof u);
         }
-        run = s + 1;
+        s += n;
+        run = s;
     }
-    wb_add(w, run, (size_t)(s - run));
+    wb_add(w, (const char *)run, (size_t)(s - run));
 }
 
 void mock_json_escape(struct evbuffer *out, const char *s)
