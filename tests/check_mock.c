@@ -8,14 +8,17 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <check.h>
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -470,8 +473,30 @@ START_TEST(fault_reset)
     struct http_resp r = {0};
     http_do(s.addr, "POST", "/v1/chat/completions", CHAT_BODY(""), no_headers, &r);
     ck_assert_int_eq(r.status, 0);
-    ck_assert(r.curl_rc == CURLE_RECV_ERROR || r.curl_rc == CURLE_GOT_NOTHING);
+    /* A reset, not "Empty reply from server" (CURLE_GOT_NOTHING): that is a FIN. */
+    ck_assert_int_eq(r.curl_rc, CURLE_RECV_ERROR);
     http_resp_free(&r);
+    /* On a raw socket: read() fails with ECONNRESET instead of returning 0 (EOF). */
+    char host[64];
+    snprintf(host, sizeof host, "%s", s.addr);
+    char *colon = strrchr(host, ':');
+    *colon = '\0';
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
+    ck_assert_int_eq(inet_pton(AF_INET, host, &sa.sin_addr), 1);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char req[512];
+    int l = snprintf(req, sizeof req,
+                     "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n%s",
+                     strlen(CHAT_BODY("")), CHAT_BODY(""));
+    ck_assert_int_eq(send(fd, req, (size_t)l, MSG_NOSIGNAL), l);
+    char b[64];
+    errno = 0;
+    ssize_t n = read(fd, b, sizeof b);
+    ck_assert_msg(n == -1 && errno == ECONNRESET, "read: %zd, %s", n, strerror(errno));
+    close(fd);
     /* The server lives on. */
     http_do(s.addr, "GET", "/health", NULL, no_headers, &r);
     ck_assert_int_eq(r.status, 200);

@@ -391,9 +391,34 @@ static void finish(mock *m, struct call *c, bool malformed, int64_t now)
 }
 
 /*
+ * Abort fd's TCP connection with an RST and nothing before it. SO_LINGER 0 makes
+ * close() reset, but evhttp_connection_free() calls shutdown(SHUT_WR) first,
+ * which sends a FIN, and the client reads a clean EOF. So the socket is closed
+ * here through a duplicate, and fd's number is left to a placeholder socket for
+ * libevent to shut down and close (the number stays taken until then, so no
+ * new connection can be hit by that close).
+ */
+static void reset_socket(evutil_socket_t fd)
+{
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) < 0)
+        return;
+    int dummy = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int real = dummy >= 0 ? dup(fd) : -1;
+    if (real < 0 || dup2(dummy, fd) < 0) {
+        if (real >= 0)
+            close(real);
+        if (dummy >= 0)
+            close(dummy);
+        return; /* libevent's FIN then RST it is */
+    }
+    close(dummy);
+    close(real); /* the last reference: the RST goes out now */
+}
+
+/*
  * Close the client's connection without an answer: a FIN for a stall that ran
- * out, an RST (SO_LINGER 0) for a reset fault. libevent frees the request with
- * the connection.
+ * out, an RST for a reset fault. libevent frees the request with the connection.
  */
 static void drop_connection(mock *m, struct call *c, bool rst)
 {
@@ -403,11 +428,9 @@ static void drop_connection(mock *m, struct call *c, bool rst)
         struct evhttp_connection *evcon = evhttp_request_get_connection(c->req);
         evhttp_connection_set_closecb(evcon, NULL, NULL);
         if (rst) {
-            struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
-            evutil_socket_t fd = bufferevent_getfd(bev);
-            struct linger lg = {.l_onoff = 1, .l_linger = 0};
+            evutil_socket_t fd = bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
             if (fd >= 0)
-                setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+                reset_socket(fd);
         }
         c->req = NULL;
         evhttp_connection_free(evcon);
