@@ -121,6 +121,47 @@ START_TEST(empty_windows)
 }
 END_TEST
 
+/*
+ * Depth counts requests waiting at an instant after that instant's admissions: a
+ * pass-through (+1 then -1 at one time) never waited, nor did the second of two
+ * queued at once when one left at that instant; max agrees with the mean.
+ */
+START_TEST(queue_depth_after_admissions)
+{
+    metrics *m = metrics_new(2, US_PER_S);
+    struct rows rs = {0};
+    metrics_set_sink(m, sink, &rs);
+    for (int k = 0; k < 5; k++) { /* window 1: five pass-throughs, class 0 */
+        metrics_queue(m, 100000 * (k + 1), 0, +1);
+        metrics_queue(m, 100000 * (k + 1), 0, -1);
+    }
+    metrics_queue(m, 1500000, 0, +1); /* window 2: 2 at 1.5 s for 0 µs, then 1 for 0.1 s */
+    metrics_queue(m, 1500000, 1, +1);
+    metrics_queue(m, 1500000, 0, -1);
+    metrics_queue(m, 1600000, 1, -1);
+    metrics_queue(m, 2000000, 0, +1); /* at a window's end: counted in neither */
+    metrics_queue(m, 2000000, 0, -1);
+    metrics_finish(m, 3000000);
+    ck_assert_int_eq(rs.n, 9);
+    for (int i = 0; i < 3; i++) { /* window 1 */
+        ck_assert_int_eq(rs.r[i].queue_max, 0);
+        ck_assert(rs.r[i].queue_mean == 0);
+    }
+    ck_assert_int_eq(rs.r[3].queue_max, 1); /* window 2, overall: 2 held 0 µs */
+    ck_assert(fabs(rs.r[3].queue_mean - 0.1) < 1e-12);
+    ck_assert_int_eq(rs.r[4].queue_max, 0); /* class 0 */
+    ck_assert_int_eq(rs.r[5].queue_max, 1); /* class 1 */
+    for (int i = 6; i < 9; i++)
+        ck_assert_int_eq(rs.r[i].queue_max, 0);
+    struct metrics_row t;
+    metrics_total(m, -1, &t);
+    ck_assert_int_eq(t.queue_max, 1);
+    metrics_total(m, 0, &t);
+    ck_assert_int_eq(t.queue_max, 0);
+    metrics_free(m);
+}
+END_TEST
+
 /* Overall quantiles are over the union of classes, not an average of class quantiles. */
 START_TEST(overall_merges_classes)
 {
@@ -537,6 +578,7 @@ int main(void)
     TCase *tc = tcase_create("metrics");
     tcase_add_test(tc, lifecycle_and_windows);
     tcase_add_test(tc, empty_windows);
+    tcase_add_test(tc, queue_depth_after_admissions);
     tcase_add_test(tc, overall_merges_classes);
     tcase_add_test(tc, snapshot_is_what_sinks_get);
     tcase_add_test(tc, run_so_far_is_a_total);

@@ -335,6 +335,28 @@ START_TEST(provider_limit_no_retry)
 }
 END_TEST
 
+/* With no client limits nothing waits in the client queue: depth max and mean are 0
+ * (requests pass through it at their arrival instant, which is not waiting). */
+START_TEST(pass_through_is_not_depth)
+{
+    struct scenario sc;
+    open_client(&sc);
+    sc.duration_us = 100 * US_PER_S;
+    add_class(&sc, "a", ARRIVAL_POISSON, 20);
+    add_class(&sc, "b", ARRIVAL_CONSTANT, 5);
+    sim *s = run_sim(&sc);
+    for (int k = -1; k < 2; k++) {
+        struct metrics_row t;
+        metrics_total(sim_metrics(s), k, &t);
+        ck_assert_uint_gt(t.c.arrivals, 400);
+        ck_assert_int_eq(t.queue_max, 0);
+        ck_assert(t.queue_mean == 0);
+    }
+    assert_accounting(s, 2);
+    sim_free(s);
+}
+END_TEST
+
 /*
  * Every injected fault kind counts in server_faults, the ones that fail at once
  * (error, reset) and the ones accepted first that fail later (stall, malformed).
@@ -1317,6 +1339,7 @@ int main(void)
     tcase_add_test(tc, token_bucket);
     tcase_add_test(tc, provider_limit_no_retry);
     tcase_add_test(tc, faults_of_every_kind);
+    tcase_add_test(tc, pass_through_is_not_depth);
     tcase_add_test(tc, provider_limit_retry);
     tcase_add_test(tc, accounting_property);
     tcase_add_test(tc, random_configurations);

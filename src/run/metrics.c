@@ -188,10 +188,24 @@ static void counts_add(struct metrics_counts *d, const struct metrics_counts *a)
     d->output_tokens += a->output_tokens;
 }
 
+/*
+ * Depth is the number waiting at an instant after that instant's admissions: a
+ * request that enters and leaves the queue at one instant never waited, so a
+ * level counts toward the maximum only once held for > 0 µs, settled here when
+ * time moves on (as the mean weighs it by its duration), not on every +1.
+ */
 static void settle_queue(struct scope *s, int64_t now)
 {
+    if (now > s->queue_since_us && s->queue > s->queue_max_win)
+        s->queue_max_win = s->queue;
     s->queue_area_win += s->queue * (now - s->queue_since_us);
     s->queue_since_us = now;
+}
+
+/* queue_max_win as settle_queue(s, now) would leave it. */
+static int64_t queue_max_at(const struct scope *s, int64_t now)
+{
+    return now > s->queue_since_us && s->queue > s->queue_max_win ? s->queue : s->queue_max_win;
 }
 
 static void fill_row(struct metrics_row *r, int64_t start, int64_t end,
@@ -276,7 +290,7 @@ static void scope_rows(const metrics *m, int i, int64_t now, struct metrics_row 
     }
 
     if (win && now <= m->win_end_us) {
-        fill_row(win, m->win_start_us, now, &c, queue_area, s->queue_max_win, s->inflight_max_win,
+        fill_row(win, m->win_start_us, now, &c, queue_area, queue_max_at(s, now), s->inflight_max_win,
                  s->inflight, &lat, &ttft);
     } else if (win) {
         /*
@@ -296,7 +310,7 @@ static void scope_rows(const metrics *m, int i, int64_t now, struct metrics_row 
         hset_add(&lat, &s->lat_total);
         hset_add(&ttft, &s->ttft_total);
         fill_row(run, 0, now, &rc, s->queue_area_total + queue_area,
-                 max64(s->queue_max_total, s->queue_max_win),
+                 max64(s->queue_max_total, queue_max_at(s, now)),
                  max64(s->inflight_max_total, s->inflight_max_win), s->inflight, &lat, &ttft);
     }
 }
@@ -386,8 +400,6 @@ static void queue_level(struct scope *s, int64_t now, int delta)
     settle_queue(s, now);
     s->queue += delta;
     assert(s->queue >= 0);
-    if (s->queue > s->queue_max_win)
-        s->queue_max_win = s->queue;
 }
 
 void metrics_queue(metrics *m, int64_t now, int cls, int delta)
