@@ -267,6 +267,24 @@ START_TEST(head_then_get_keep_alive)
 }
 END_TEST
 
+/* A max_body_bytes beyond the limit through the API is the limit: bodies still get answered. */
+START_TEST(max_body_huge_via_api)
+{
+    static const int64_t huge[] = {(int64_t)1 << 62, INT64_MAX};
+    for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+        struct test_server s;
+        test_server_init(&s);
+        s.opt.max_body_bytes = huge[i];
+        test_server_start(&s);
+        struct http_resp r = {0};
+        http_do(s.addr, "POST", "/v1/chat/completions", CHAT_BODY(""), no_headers, &r);
+        ck_assert_int_eq(r.status, 200);
+        http_resp_free(&r);
+        test_server_stop(&s);
+    }
+}
+END_TEST
+
 START_TEST(api_key)
 {
     struct test_server s;
@@ -413,6 +431,11 @@ START_TEST(binary_usage_errors)
         BUILDDIR "/ratelab mock --listen nonsense >/dev/null 2>&1",
         BUILDDIR "/ratelab mock --api-key-env RATELAB_SURELY_UNSET_VAR >/dev/null 2>&1",
         BUILDDIR "/ratelab mock --max-body x >/dev/null 2>&1",
+        /* 2^62: 4x it overflowed; 2^63-1; a float; one past the 1 GiB limit. */
+        BUILDDIR "/ratelab mock --max-body 4611686018427387904 >/dev/null 2>&1",
+        BUILDDIR "/ratelab mock --max-body 9223372036854775807 >/dev/null 2>&1",
+        BUILDDIR "/ratelab mock --max-body 1e30 >/dev/null 2>&1",
+        BUILDDIR "/ratelab mock --max-body 1073741825 >/dev/null 2>&1",
         BUILDDIR "/ratelab mock /nonexistent/scenario.ini >/dev/null 2>&1",
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
@@ -449,6 +472,7 @@ Suite *mock_input_suite(void)
     tcase_add_test(tc, bad_requests);
     tcase_add_test(tc, raw_garbage);
     tcase_add_test(tc, head_then_get_keep_alive);
+    tcase_add_test(tc, max_body_huge_via_api);
     tcase_add_test(tc, api_key);
     tcase_add_test(tc, token_estimator);
     suite_add_tcase(s, tc);

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +30,8 @@ static void help(const struct run_options *o)
           "                           free one; prints 'listening on HOST:PORT' on stdout\n"
           "  --api-key-env NAME       require 'Authorization: Bearer KEY', KEY from the\n"
           "                           environment variable NAME (no key: no authentication)\n"
-          "  --max-body BYTES         largest request body accepted (default 1048576); 413 above\n",
+          "  --max-body BYTES         largest request body accepted (default 1048576, at most\n"
+          "                           1073741824); 413 above\n",
           stdout);
     cli_print_common_help(o);
     fputs("\nSee doc/mock.md for endpoints, headers, faults and metrics.\n", stdout);
@@ -92,9 +94,12 @@ int cmd_mock(int argc, char **argv)
         }
     }
     if (o.extra[2].value &&
-        (parse_count(o.extra[2].value, &mo.max_body_bytes) < 0 || mo.max_body_bytes < 1)) {
-        fprintf(stderr, "ratelab mock: --max-body wants a positive byte count, not '%s'\n",
-                o.extra[2].value);
+        (parse_count(o.extra[2].value, &mo.max_body_bytes) < 0 || mo.max_body_bytes < 1 ||
+         mo.max_body_bytes > MOCK_MAX_BODY_LIMIT)) {
+        fprintf(stderr,
+                "ratelab mock: --max-body wants a byte count from 1 to %" PRId64
+                " (1 GiB), not '%s'\n",
+                MOCK_MAX_BODY_LIMIT, o.extra[2].value);
         return EXIT_RUN_USAGE;
     }
     struct scenario *sc = xmalloc(sizeof *sc);

@@ -645,6 +645,8 @@ mock *mock_new(struct event_base *base, const struct scenario *sc, const struct 
     m->epoch_offset_us = ((int64_t)real.tv_sec - (int64_t)mono.tv_sec) * US_PER_S +
                          (real.tv_nsec - mono.tv_nsec) / 1000;
     m->max_body = o && o->max_body_bytes > 0 ? o->max_body_bytes : MOCK_DEFAULT_MAX_BODY;
+    if (m->max_body > MOCK_MAX_BODY_LIMIT)
+        m->max_body = MOCK_MAX_BODY_LIMIT; /* keeps mock_http_new's 4x from overflowing */
     if (o && o->api_key && o->api_key[0])
         m->api_key = xstrdup(o->api_key);
     m->tick = evtimer_new(base, on_tick, m);

@@ -23,10 +23,14 @@ struct event_base;
 typedef struct mock mock;
 
 #define MOCK_DEFAULT_MAX_BODY (1024 * 1024) /* bytes; larger bodies get 413 */
+/* The largest max_body_bytes, 1 GiB: far above any real request, and 4x it plus slack
+ * (what libevent reads before answering 413) fits every size type. */
+#define MOCK_MAX_BODY_LIMIT ((int64_t)1 << 30)
 
 struct mock_options {
     const char *api_key;    /* required Bearer token; NULL or "" = no authentication */
-    int64_t max_body_bytes; /* 413 above this many body bytes; 0 = MOCK_DEFAULT_MAX_BODY */
+    int64_t max_body_bytes; /* 413 above this many body bytes; 0 = MOCK_DEFAULT_MAX_BODY;
+                               above MOCK_MAX_BODY_LIMIT counts as the limit */
 };
 
 /*

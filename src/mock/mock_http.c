@@ -5,6 +5,7 @@
  * 429 answers, /v1/models, /metrics, and listening.
  */
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -373,7 +374,9 @@ struct evhttp *mock_http_new(struct mock *m)
      * Bodies up to max_body get parsed; up to 4x (plus 64 KiB) they are read and
      * answered with a JSON 413; beyond that libevent refuses them unread.
      */
-    evhttp_set_max_body_size(http, (ev_ssize_t)(4 * m->max_body + 65536));
+    assert(m->max_body > 0 && m->max_body <= MOCK_MAX_BODY_LIMIT); /* mock_new clamps it */
+    int64_t read_max = 4 * m->max_body + 65536;
+    evhttp_set_max_body_size(http, read_max > EV_SSIZE_MAX ? EV_SSIZE_MAX : (ev_ssize_t)read_max);
     evhttp_set_max_headers_size(http, 64 * 1024);
     evhttp_set_default_content_type(http, "application/json");
     evhttp_set_gencb(http, on_request, m);
