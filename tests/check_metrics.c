@@ -162,6 +162,34 @@ START_TEST(queue_depth_after_admissions)
 }
 END_TEST
 
+/* The provider's waiting queue: off (-1) until reported, overall rows only, held-level max. */
+START_TEST(provider_waiting_levels)
+{
+    metrics *m = metrics_new(1, US_PER_S);
+    struct rows rs = {0};
+    metrics_set_sink(m, sink, &rs);
+    metrics_queue(m, 100000, 0, +1);
+    metrics_queue(m, 200000, 0, -1);
+    metrics_advance(m, 1500000); /* window 1: not reported */
+    metrics_server_queue(m, 1500000, 0); /* on: 0 so far */
+    metrics_server_queue(m, 1600000, +3); /* 3 for 0 µs, then 2 for 0.2 s */
+    metrics_server_queue(m, 1600000, -1);
+    metrics_server_queue(m, 1800000, -2);
+    metrics_server_queue(m, 2500000, +1); /* 1 from 2.5 s into window 3 */
+    metrics_finish(m, 3000000);
+    ck_assert_int_eq(rs.n, 6);
+    ck_assert_int_eq(rs.r[0].provider_waiting_max, -1);
+    ck_assert(rs.r[0].provider_waiting_mean == -1);
+    ck_assert_int_eq(rs.r[1].provider_waiting_max, -1); /* a class row */
+    ck_assert_int_eq(rs.r[2].provider_waiting_max, 2);
+    ck_assert(fabs(rs.r[2].provider_waiting_mean - 0.4) < 1e-12);
+    ck_assert_int_eq(rs.r[3].provider_waiting_max, -1);
+    ck_assert_int_eq(rs.r[4].provider_waiting_max, 1);
+    ck_assert(fabs(rs.r[4].provider_waiting_mean - 0.5) < 1e-12);
+    metrics_free(m);
+}
+END_TEST
+
 /* Overall quantiles are over the union of classes, not an average of class quantiles. */
 START_TEST(overall_merges_classes)
 {
@@ -579,6 +607,7 @@ int main(void)
     tcase_add_test(tc, lifecycle_and_windows);
     tcase_add_test(tc, empty_windows);
     tcase_add_test(tc, queue_depth_after_admissions);
+    tcase_add_test(tc, provider_waiting_levels);
     tcase_add_test(tc, overall_merges_classes);
     tcase_add_test(tc, snapshot_is_what_sinks_get);
     tcase_add_test(tc, run_so_far_is_a_total);

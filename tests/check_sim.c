@@ -335,6 +335,84 @@ START_TEST(provider_limit_no_retry)
 }
 END_TEST
 
+/* The overall windows' provider waiting queue, integrated: ∫ waiting dt, µs·requests. */
+struct pw_sum {
+    double area;
+    int64_t max;
+    int rows, bad;
+};
+
+static void pw_sink(void *ctx, int cls, const struct metrics_row *r)
+{
+    struct pw_sum *p = ctx;
+    if (cls >= 0) {
+        p->bad += r->provider_waiting_max != -1; /* the provider is not per class */
+        return;
+    }
+    p->rows++;
+    p->bad += r->provider_waiting_max < 0 || r->provider_waiting_mean < 0 ||
+              r->provider_waiting_mean > (double)r->provider_waiting_max;
+    p->area += r->provider_waiting_mean * (double)(r->end_us - r->start_us);
+    if (r->provider_waiting_max > p->max)
+        p->max = r->provider_waiting_max;
+}
+
+/*
+ * The provider's queueing, as reported: every waiting request is served (no timeout,
+ * no cancel), so the windows' time-weighted waiting levels integrate to the waits'
+ * sum (Little's law, exact); the JSON's server.waited is share = waited / served,
+ * mean and p95 of the waits in ms.
+ */
+START_TEST(provider_waiting_reported)
+{
+    struct scenario sc;
+    open_client(&sc);
+    sc.seed = 11;
+    sc.server.service = SERVICE_EXPONENTIAL;
+    sc.server.service_mean_us = US_PER_S;
+    sc.server.max_running = 2;
+    sc.server.malformed_rate = 0.05; /* served too: they ran in the batch */
+    sc.duration_us = 2000 * US_PER_S;
+    sc.window_us = 7 * US_PER_S;
+    add_class(&sc, "q", ARRIVAL_POISSON, 1.8);
+    int err;
+    sim *s = sim_new(&sc, &err);
+    struct pw_sum p = {0};
+    sim_set_window_sink(s, pw_sink, &p);
+    ck_assert_int_eq(sim_run(s, 0), 1);
+    struct metrics_row t;
+    metrics_total(sim_metrics(s), -1, &t);
+    struct report_extra x;
+    sim_report_extra(s, &x);
+    ck_assert_int_eq(p.bad, 0);
+    ck_assert_int_gt(p.rows, 280);
+    ck_assert_int_gt(p.max, 5);
+    ck_assert_int_eq(x.server_served, (int64_t)t.c.arrivals);
+    ck_assert_int_gt(x.server_waited, x.server_served / 2);
+    ck_assert_ptr_nonnull(x.server_wait);
+    ck_assert_uint_eq(x.server_wait->count, (uint64_t)x.server_waited);
+    ck_assert_msg(fabs(p.area - (double)x.server_wait_us) <= 1e-9 * (double)x.server_wait_us + 1,
+                  "integral %.1f, waits %lld", p.area, (long long)x.server_wait_us);
+    char *json;
+    size_t n;
+    FILE *f = open_memstream(&json, &n);
+    ck_assert_int_eq(report_json(f, &sc, sim_metrics(s), &x), 0);
+    fclose(f);
+    cJSON *root = cJSON_Parse(json);
+    const cJSON *w = cJSON_GetObjectItem(cJSON_GetObjectItem(root, "server"), "waited");
+    ck_assert_ptr_nonnull(w);
+    double share = cJSON_GetObjectItem(w, "share")->valuedouble;
+    double mean = cJSON_GetObjectItem(w, "mean_ms")->valuedouble;
+    double p95 = cJSON_GetObjectItem(w, "p95_ms")->valuedouble;
+    ck_assert(fabs(share - (double)x.server_waited / (double)x.server_served) < 1e-12);
+    ck_assert(fabs(mean - (double)(x.server_wait_us / x.server_waited) / 1000) < 1e-9);
+    ck_assert_msg(p95 > mean && p95 < 10 * mean, "p95 %.3f, mean %.3f", p95, mean);
+    cJSON_Delete(root);
+    free(json);
+    sim_free(s);
+}
+END_TEST
+
 /* With no client limits nothing waits in the client queue: depth max and mean are 0
  * (requests pass through it at their arrival instant, which is not waiting). */
 START_TEST(pass_through_is_not_depth)
@@ -1340,6 +1418,7 @@ int main(void)
     tcase_add_test(tc, provider_limit_no_retry);
     tcase_add_test(tc, faults_of_every_kind);
     tcase_add_test(tc, pass_through_is_not_depth);
+    tcase_add_test(tc, provider_waiting_reported);
     tcase_add_test(tc, provider_limit_retry);
     tcase_add_test(tc, accounting_property);
     tcase_add_test(tc, random_configurations);

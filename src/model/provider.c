@@ -722,6 +722,11 @@ int provider_cancel(provider *p, uint64_t id, int64_t now)
     return 0;
 }
 
+int64_t provider_waiting(const provider *p)
+{
+    return p->st.waiting;
+}
+
 void provider_stats(const provider *p, struct provider_stats *out)
 {
     *out = p->st;

@@ -242,6 +242,9 @@ struct provider_stats {
 
 void provider_stats(const provider *p, struct provider_stats *out);
 
+/* Requests in the waiting queue now (provider_stats' waiting, without the copy). */
+int64_t provider_waiting(const provider *p);
+
 /* "rpm", "tpm", "tpd", "concurrency": labels for metrics and log lines. */
 const char *provider_limit_name(enum provider_limit l);
 

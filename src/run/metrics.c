@@ -63,6 +63,14 @@ struct metrics {
     int kept;                    /* windows in the ring, <= keep */
     int ring_next;               /* the slot the next closed window goes to */
     uint64_t open;               /* requests arrived and not yet ended */
+    /* The provider's waiting queue (a sim's model; metrics_server_queue), overall only,
+     * held-level max and time-weighted area like the client queue's; off until the
+     * engine first reports it. */
+    bool srvq_on;
+    int64_t srvq;                /* requests in the provider's waiting queue now */
+    int64_t srvq_since_us;       /* srvq_area_win covers up to here */
+    int64_t srvq_area_win;       /* ∫ srvq dt over the window so far, µs·requests */
+    int64_t srvq_max_win;        /* max level held > 0 µs in the window */
     struct scope *s;             /* n_classes + 1 scopes, overall first */
 };
 
@@ -202,6 +210,32 @@ static void settle_queue(struct scope *s, int64_t now)
     s->queue_since_us = now;
 }
 
+static void settle_srvq(metrics *m, int64_t now)
+{
+    if (now > m->srvq_since_us && m->srvq > m->srvq_max_win)
+        m->srvq_max_win = m->srvq;
+    m->srvq_area_win += m->srvq * (now - m->srvq_since_us);
+    m->srvq_since_us = now;
+}
+
+/* The provider's waiting queue over the open window up to now: max and mean. */
+static void srvq_row(const metrics *m, struct metrics_row *r, int64_t start, int64_t now)
+{
+    if (!m->srvq_on) {
+        r->provider_waiting_max = -1;
+        r->provider_waiting_mean = -1;
+        return;
+    }
+    int64_t max = m->srvq_max_win, area = m->srvq_area_win;
+    if (now > m->srvq_since_us) {
+        if (m->srvq > max)
+            max = m->srvq;
+        area += m->srvq * (now - m->srvq_since_us);
+    }
+    r->provider_waiting_max = max;
+    r->provider_waiting_mean = now > start ? (double)area / (double)(now - start) : 0;
+}
+
 /* queue_max_win as settle_queue(s, now) would leave it. */
 static int64_t queue_max_at(const struct scope *s, int64_t now)
 {
@@ -223,6 +257,8 @@ static void fill_row(struct metrics_row *r, int64_t start, int64_t end,
     r->queue_mean = span_us > 0 ? (double)queue_area / span_us : 0;
     r->inflight_max = inflight_max;
     r->inflight_end = inflight_end;
+    r->provider_waiting_max = -1; /* the overall window's are set apart (srvq_row) */
+    r->provider_waiting_mean = -1;
 
     int64_t q[3];
     histogram_quantiles(lat->h, lat->n, qs, 3, q);
@@ -292,6 +328,8 @@ static void scope_rows(const metrics *m, int i, int64_t now, struct metrics_row 
     if (win && now <= m->win_end_us) {
         fill_row(win, m->win_start_us, now, &c, queue_area, queue_max_at(s, now), s->inflight_max_win,
                  s->inflight, &lat, &ttft);
+        if (i == 0)
+            srvq_row(m, win, m->win_start_us, now);
     } else if (win) {
         /*
          * Windows metrics_advance has yet to close: the open one is the window
@@ -302,6 +340,8 @@ static void scope_rows(const metrics *m, int i, int64_t now, struct metrics_row 
         struct hset none_h = {.n = 0};
         fill_row(win, start, now, &none_c, s->queue * (now - start), s->queue, s->inflight,
                  s->inflight, &none_h, &none_h);
+        win->provider_waiting_max = i == 0 && m->srvq_on ? m->srvq : -1;
+        win->provider_waiting_mean = i == 0 && m->srvq_on ? (double)m->srvq : -1;
     }
 
     if (run) {
@@ -359,6 +399,9 @@ static void close_window(metrics *m, int64_t at)
         s->queue_max_win = s->queue;
         s->inflight_max_win = s->inflight;
     }
+    settle_srvq(m, at);
+    m->srvq_area_win = 0;
+    m->srvq_max_win = m->srvq;
     m->win_start_us = at;
     m->win_end_us = at + m->window_us;
     if (m->keep > 0) {
@@ -406,6 +449,20 @@ void metrics_queue(metrics *m, int64_t now, int cls, int delta)
 {
     queue_level(cls_scope(m, now, cls), now, delta);
     queue_level(&m->s[0], now, delta);
+}
+
+void metrics_server_queue(metrics *m, int64_t now, int delta)
+{
+    assert(now >= m->win_start_us);
+    if (now > m->win_end_us)
+        metrics_advance(m, now);
+    if (!m->srvq_on) { /* the level so far was 0: start the integral here */
+        m->srvq_on = true;
+        m->srvq_since_us = now;
+    }
+    settle_srvq(m, now);
+    m->srvq += delta;
+    assert(m->srvq >= 0);
 }
 
 void metrics_throttled(metrics *m, int64_t now, int cls)

@@ -82,6 +82,11 @@ struct metrics_row {
     int64_t ttft_p50_us, ttft_p95_us, ttft_p99_us; /* over succeeded requests */
     double requests_per_s;     /* succeeded per second of span */
     double tokens_per_s;       /* output tokens of succeeded requests per second of span */
+    /* Overall rows of a window, when the engine models the provider (metrics_server_queue):
+     * its waiting queue, max level held > 0 µs and time-weighted mean over the span;
+     * -1 otherwise (class rows, run totals, engines that do not report it). */
+    int64_t provider_waiting_max;
+    double provider_waiting_mean;
 };
 
 typedef struct metrics metrics;
@@ -132,6 +137,12 @@ int metrics_classes(const metrics *m);
 void metrics_arrival(metrics *m, int64_t now, int cls);
 /* The client queue of cls grew (+1) or shrank (-1). */
 void metrics_queue(metrics *m, int64_t now, int cls, int delta);
+/*
+ * The provider's waiting queue (the simulator's model) grew or shrank by delta at now.
+ * The first call (delta may be 0) turns the provider_waiting_* fields of the overall
+ * window rows on; the level before it counts as 0.
+ */
+void metrics_server_queue(metrics *m, int64_t now, int delta);
 /* A request was delayed by the client limiter; call once per request. */
 void metrics_throttled(metrics *m, int64_t now, int cls);
 /* An attempt went to the server; retry = not the request's first attempt. */

@@ -273,6 +273,14 @@ int report_json(FILE *out, const struct scenario *sc, const metrics *m,
         num(rl, "concurrency", (double)x->server_429[3]);
         num(sv, "overloaded", (double)x->server_503);
         num(sv, "faults", (double)x->server_faults);
+        /* Attempts that waited in the provider's queue for a batch slot: their share of
+         * the served ones, and the mean and p95 of their wait (0 when none waited). */
+        cJSON *wt = obj(sv, "waited");
+        num(wt, "share", share(x->server_waited, x->server_served));
+        num_ms(wt, "mean_ms", x->server_waited > 0 ? x->server_wait_us / x->server_waited : 0);
+        num_ms(wt, "p95_ms", x->server_wait && x->server_waited > 0
+                                 ? histogram_quantile(x->server_wait, 0.95)
+                                 : 0);
     }
     if (x) {
         cJSON *bud = obj(root, "budget");
@@ -336,10 +344,12 @@ void report_csv_init(struct report_csv *c, FILE *out, const struct scenario *sc)
     c->header_done = false;
     c->n_classes = sc->n_classes;
     c->server = NULL;
+    c->provider = false;
 }
 
-static void csv_header(struct report_csv *c)
+static void csv_header(struct report_csv *c, const struct metrics_row *first)
 {
+    c->provider = first->provider_waiting_max >= 0; /* the overall row comes first */
     fputs("window_start_s,window_end_s", c->out);
     for (int k = -1; k < c->n_classes; k++)
         for (size_t i = 0; i < N_CSV_COLS; i++) {
@@ -348,6 +358,8 @@ static void csv_header(struct report_csv *c)
             else
                 fprintf(c->out, ",%s.%s", c->sc->classes[k].name, csv_cols[i]);
         }
+    if (c->provider)
+        fputs(",provider_waiting_max,provider_waiting_mean", c->out);
     if (c->server)
         fputs(",server_running,server_waiting,server_kv_cache_usage", c->out);
     fputc('\n', c->out);
@@ -359,9 +371,12 @@ void report_csv_sink(void *ctx, int cls, const struct metrics_row *r)
     struct report_csv *c = ctx;
     FILE *f = c->out;
     if (!c->header_done)
-        csv_header(c);
-    if (cls < 0)
+        csv_header(c, r);
+    if (cls < 0) {
         fprintf(f, "%.6f,%.6f", (double)r->start_us / US_PER_S, (double)r->end_us / US_PER_S);
+        c->provider_waiting_max = r->provider_waiting_max;
+        c->provider_waiting_mean = r->provider_waiting_mean;
+    }
     const struct metrics_counts *k = &r->c;
     fprintf(f,
             ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
@@ -375,6 +390,8 @@ void report_csv_sink(void *ctx, int cls, const struct metrics_row *r)
             r->latency_mean_us / US_PER_MS, ms(r->ttft_p50_us), ms(r->ttft_p95_us),
             ms(r->ttft_p99_us), r->requests_per_s, r->tokens_per_s);
     if (cls == c->n_classes - 1) {
+        if (c->provider)
+            fprintf(f, ",%" PRId64 ",%.4f", c->provider_waiting_max, c->provider_waiting_mean);
         if (c->server)
             fprintf(f, ",%" PRId64 ",%" PRId64 ",%.4f", c->server->running, c->server->waiting,
                     c->server->kv_cache_usage);

@@ -106,6 +106,7 @@ struct report_extra {
     int64_t server_served;     /* attempts the provider finished (0: not known, e.g. live) */
     int64_t server_waited;     /* of those, how many waited for a batch slot */
     int64_t server_wait_us;    /* their total time waiting for a slot, µs */
+    const struct histogram *server_wait; /* those waits, µs (NULL: not known) */
     struct report_budget budget_client, budget_server; /* TPD budgets; limit 0 = none */
     const struct report_live *live; /* a live run's own figures, else NULL */
     int64_t trace_skipped;     /* bad trace lines skipped (--skip-bad; run_stats) */
@@ -147,6 +148,12 @@ struct report_csv {
     /* When set (live with metrics_url), three more columns per row: the server's last
      * scraped running, waiting and KV-cache usage (-1 = no scrape yet or unknown). */
     const struct run_server_gauges *server;
+    /* Set from the first overall row: the engine models the provider (a simulation), so
+     * two more columns per row, its waiting queue's max and time-weighted mean over the
+     * window (metrics_row's provider_waiting_*), before any server columns. */
+    bool provider;
+    int64_t provider_waiting_max; /* the current window's, from its overall row */
+    double provider_waiting_mean;
 };
 void report_csv_init(struct report_csv *c, FILE *out, const struct scenario *sc);
 void report_csv_sink(void *ctx, int cls, const struct metrics_row *row);

@@ -22,7 +22,25 @@ struct sim {
     provider *pv;
     int64_t now;
     struct sim_stats st; /* the engine's own counters; run_stats supplies the rest */
+    metrics *m;          /* the run's, for the provider's waiting queue */
+    int64_t pv_waiting;  /* the provider's waiting level last told to metrics */
+    struct histogram wait_hist; /* time waited for a batch slot by served attempts that
+                                   waited, µs */
 };
+
+/*
+ * Tell metrics how the provider's waiting queue moved, after each call that can move
+ * it (submit, advance, cancel): a load and a compare per call, a metrics update only
+ * when the level changed, rather than a hook inside the provider's queue.
+ */
+static inline void sync_waiting(sim *s, int64_t now)
+{
+    int64_t w = provider_waiting(s->pv);
+    if (w != s->pv_waiting) {
+        metrics_server_queue(s->m, now, (int)(w - s->pv_waiting));
+        s->pv_waiting = w;
+    }
+}
 
 /* ---- the transport: the provider model --------------------------------------- */
 
@@ -36,17 +54,25 @@ static void on_provider(void *ctx, const struct provider_event *ev)
     case PROVIDER_EV_FIRST_TOKEN:
         break; /* not asked for (see sim_new): the DONE event carries its time */
     case PROVIDER_EV_DONE:
+    case PROVIDER_EV_MALFORMED:
+        /* Both ran in the batch; a malformed answer is served, then fails at the client. */
         s->st.server_served++;
-        s->st.server_waited += ev->start_us > ev->submit_us;
-        s->st.server_wait_us += ev->start_us - ev->submit_us;
+        if (ev->start_us > ev->submit_us) {
+            s->st.server_waited++;
+            s->st.server_wait_us += ev->start_us - ev->submit_us;
+            histogram_record(&s->wait_hist, ev->start_us - ev->submit_us);
+        }
+        if (ev->kind == PROVIDER_EV_MALFORMED) {
+            run_answer(s->r, q, ev->t_us, 0, NULL, -1, -1); /* a body the client cannot parse */
+            break;
+        }
         run_first_token(s->r, q, ev->first_token_us);
         /* rl is filled only for an adaptive client; the others read none of a 200's. */
         run_answer(s->r, q, ev->t_us, 200, s->sc->client.adaptive ? &ev->rl : NULL,
                    ev->prompt_tokens, ev->completion_tokens);
         break;
-    case PROVIDER_EV_MALFORMED:
     case PROVIDER_EV_DROPPED:
-        /* A body the client cannot parse, or a dropped connection: a transport error. */
+        /* A dropped connection (a stall ended): a transport error. */
         run_answer(s->r, q, ev->t_us, 0, NULL, -1, -1);
         break;
     }
@@ -60,6 +86,8 @@ static void tx_send(void *ctx, struct run_req *q, int64_t now)
     switch (d.kind) {
     case PROVIDER_ACCEPTED:
         q->tx_id = d.id;
+        if (!d.running)
+            sync_waiting(s, now); /* queued (or stalled: no change) */
         break;
     case PROVIDER_RATE_LIMITED:
         s->st.server_429[d.reason]++;
@@ -79,6 +107,7 @@ static void tx_abort(void *ctx, struct run_req *q, int64_t now)
 {
     sim *s = ctx;
     provider_cancel(s->pv, q->tx_id, now);
+    sync_waiting(s, now);
 }
 
 static void tx_server_gauges(void *ctx, struct run_server_gauges *out)
@@ -110,8 +139,10 @@ int sim_run_until(sim *s, int64_t until_us, int64_t max_events)
         assert(t >= s->now);
         s->now = t;
         s->st.steps++;
-        if (tp == t)
+        if (tp == t) {
             provider_advance(s->pv, t, on_provider, s);
+            sync_waiting(s, t);
+        }
         run_advance(s->r, t);
     }
     return 0;
@@ -137,6 +168,9 @@ sim *sim_new(const struct scenario *sc, int *err)
     /* TTFT comes from the DONE event (first_token_us), and only an adaptive client reads
      * the rate-limit state of a 200: skip the rest, a large share of the hot path. */
     provider_set_wants(s->pv, sc->client.adaptive ? PROVIDER_WANT_RLINFO : 0);
+    s->m = run_metrics(s->r);
+    metrics_server_queue(s->m, 0, 0); /* the provider's waiting queue is modelled: report it */
+    histogram_init(&s->wait_hist);
     run_start(s->r);
     *err = 0;
     return s;
@@ -208,7 +242,8 @@ void sim_report_extra(sim *s, struct report_extra *x)
                                .server_faults = st.server_faults,
                                .server_served = st.server_served,
                                .server_waited = st.server_waited,
-                               .server_wait_us = st.server_wait_us};
+                               .server_wait_us = st.server_wait_us,
+                               .server_wait = &s->wait_hist};
     memcpy(x->server_429, st.server_429, sizeof x->server_429);
     runcmd_budget_client(s->r, &x->budget_client);
     x->budget_server = (struct report_budget){.limit_tokens = s->sc->server.tokens_per_day,
