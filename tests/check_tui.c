@@ -199,17 +199,12 @@ END_TEST
 
 /* ---- the binary in tmux --------------------------------------------------------------- */
 
-/* The pid of the test's own process (Check forks one per test). */
-static pid_t getppid_or_self(void)
-{
-    return getpid();
-}
-
 static int tmux(const char *args, char *out, size_t n)
 {
     char cmd[1024];
-    /* A socket of this process's own: two test runs at once must not share a server. */
-    snprintf(cmd, sizeof cmd, "tmux -L ratelab-test-%d %s", (int)getppid_or_self(), args);
+    /* A socket of this test process's own (Check forks one per test): two suite runs at
+     * once must not share a tmux server. */
+    snprintf(cmd, sizeof cmd, "tmux -L ratelab-test-%d %s", (int)getpid(), args);
     return run_cmd(cmd, out, n);
 }
 
