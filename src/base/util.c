@@ -167,7 +167,8 @@ int parse_rate_per_s(const char *s, double *out_per_s)
     return 0;
 }
 
-int parse_u64(const char *s, uint64_t *out)
+/* The leading digits of an unsigned number: its value and where the digits end. */
+static int leading_digits(const char *s, unsigned long long *v, char **end)
 {
     int rc = unsigned_start(&s);
     if (rc < 0)
@@ -175,10 +176,17 @@ int parse_u64(const char *s, uint64_t *out)
     if (!isdigit((unsigned char)*s))
         return -EINVAL;
     errno = 0;
+    *v = strtoull(s, end, 10); /* at least 64 bits, so ERANGE is the bound */
+    return errno == ERANGE ? -ERANGE : 0;
+}
+
+int parse_u64(const char *s, uint64_t *out)
+{
+    unsigned long long v;
     char *end;
-    unsigned long long v = strtoull(s, &end, 10); /* at least 64 bits, so ERANGE is the bound */
-    if (errno == ERANGE)
-        return -ERANGE;
+    int rc = leading_digits(s, &v, &end);
+    if (rc < 0)
+        return rc;
     if (!only_space(end))
         return -EINVAL;
     *out = (uint64_t)v;
@@ -187,15 +195,12 @@ int parse_u64(const char *s, uint64_t *out)
 
 int parse_count(const char *s, int64_t *out)
 {
-    int rc = unsigned_start(&s);
+    unsigned long long v;
+    char *end;
+    int rc = leading_digits(s, &v, &end);
     if (rc < 0)
         return rc;
-    if (!isdigit((unsigned char)*s))
-        return -EINVAL;
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno == ERANGE || v > (unsigned long long)INT64_MAX)
+    if (v > (unsigned long long)INT64_MAX)
         return -ERANGE;
     long long mult = 1;
     if (*end == 'k')
