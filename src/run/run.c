@@ -13,6 +13,7 @@
 #include "dlheap.h"
 #include "evheap.h"
 #include "limiter.h"
+#include "report.h"
 #include "rng.h"
 #include "util.h"
 #include "workload.h"
@@ -798,4 +799,11 @@ void run_stats(const run *r, struct run_stats *out)
     *out = r->st;
     for (int i = 0; i < r->n_classes && r->started; i++)
         out->trace_skipped += workload_trace_errors(r->cls[i].w);
+}
+
+void run_budget_client(const run *r, struct report_budget *out)
+{
+    const struct limiter *l = client_limiter(run_client(r));
+    *out = (struct report_budget){.limit_tokens = l->tpd.amount, .window = false,
+                                  .used_tokens = l->tpd_used_tokens, .short_us = l->tpd_short_us};
 }

@@ -240,6 +240,10 @@ void run_server_now(const run *r, struct run_server_gauges *out);
 /* Fill g for now_us (>= the run's last now). Changes nothing the run does next. */
 void run_gauges(run *r, int64_t now_us, struct run_gauges *g);
 
+struct report_budget;
+/* The client's daily budget over the run, from its limiter (limit 0: no TPD set). */
+void run_budget_client(const run *r, struct report_budget *out);
+
 /* Lifecycle counters. */
 struct run_stats {
     int64_t requests;    /* requests created (arrivals) */

@@ -158,13 +158,6 @@ int runcmd_report(struct runcmd *c, const run *r, const struct report_extra *xin
     return rc;
 }
 
-void runcmd_budget_client(const run *r, struct report_budget *out)
-{
-    const struct limiter *l = client_limiter(run_client(r));
-    *out = (struct report_budget){.limit_tokens = l->tpd.amount, .window = false,
-                                  .used_tokens = l->tpd_used_tokens, .short_us = l->tpd_short_us};
-}
-
 int runcmd_finish(struct runcmd *c, int rc)
 {
     if (close_out(c, c->json, c->o.json_path) < 0)

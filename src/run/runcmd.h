@@ -62,8 +62,6 @@ int runcmd_open(struct runcmd *c, run *r);
  */
 int runcmd_report(struct runcmd *c, const run *r, const struct report_extra *x);
 
-/* The client's daily budget over the run, from its limiter (limit 0: no TPD set). */
-void runcmd_budget_client(const run *r, struct report_budget *out);
 
 /* Close the report files and release the scenario. Returns rc, or EXIT_RUN_FAIL on a write error. */
 int runcmd_finish(struct runcmd *c, int rc);

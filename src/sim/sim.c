@@ -9,7 +9,6 @@
 
 #include "provider.h"
 #include "report.h"
-#include "runcmd.h"
 #include "util.h"
 
 /*
@@ -245,7 +244,7 @@ void sim_report_extra(sim *s, struct report_extra *x)
                                .server_wait_us = st.server_wait_us,
                                .server_wait = &s->wait_hist};
     memcpy(x->server_429, st.server_429, sizeof x->server_429);
-    runcmd_budget_client(s->r, &x->budget_client);
+    run_budget_client(s->r, &x->budget_client);
     x->budget_server = (struct report_budget){.limit_tokens = s->sc->server.tokens_per_day,
                                               .window = s->sc->server.enforce == ENFORCE_WINDOW,
                                               .used_tokens = st.server_tpd_used_tokens,
