@@ -65,20 +65,6 @@ static void write_file(const char *path, const char *text)
     fclose(f);
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    ck_assert_msg(f != NULL, "cannot read %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    ck_assert_uint_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-    b[n] = '\0';
-    fclose(f);
-    return b;
-}
-
 /* Start the mock with the scenario in t->ini (its [server] section). */
 static void start_mock(struct test_server *s, const struct tmp *t)
 {
@@ -120,7 +106,7 @@ static double jnum(const cJSON *o, const char *a, const char *b)
 /* Every request ended in exactly one state; the trace has one line per request. */
 static cJSON *assert_report(const struct tmp *t)
 {
-    char *text = slurp(t->json);
+    char *text = slurp_file(t->json);
     cJSON *j = cJSON_Parse(text);
     ck_assert_msg(j != NULL, "report is not JSON: %s", text);
     free(text);
@@ -132,7 +118,7 @@ static cJSON *assert_report(const struct tmp *t)
     double arrived = jnum(j, "requests", "arrived");
     ck_assert_double_eq(sum, arrived);
     ck_assert_double_gt(arrived, 0);
-    char *tr = slurp(t->trace);
+    char *tr = slurp_file(t->trace);
     int lines = 0;
     for (char *p = tr; *p; p++)
         lines += *p == '\n';
@@ -161,7 +147,7 @@ START_TEST(client_below_server)
     char scrape[128];
     snprintf(scrape, sizeof scrape, "--set live.metrics_url=http://%s/metrics", s.addr);
     int rc = live(&t, s.addr, scrape);
-    ck_assert_msg(rc == 0, "exit %d: %s", rc, slurp(t.out));
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, slurp_file(t.out));
     cJSON *j = assert_report(&t);
     ck_assert_double_eq(jnum(j, "requests", "succeeded"), jnum(j, "requests", "arrived"));
     /* The server's metrics, scraped every window on the same loop as streamed answers. */
@@ -170,7 +156,7 @@ START_TEST(client_below_server)
     ck_assert_double_ge(jnum(sm, "scrapes", NULL), 2);
     ck_assert_double_eq(jnum(sm, "scrape_failures", NULL), 0);
     ck_assert_double_ge(jnum(sm, "num_requests_running", "max"), 1);
-    char *csv = slurp(t.csv);
+    char *csv = slurp_file(t.csv);
     ck_assert_ptr_nonnull(strstr(csv, ",server_running,server_waiting,server_kv_cache_usage\n"));
     free(csv);
     double ratelimited = 0;
@@ -220,7 +206,7 @@ START_TEST(faults_match_the_server)
     struct test_server s;
     start_mock(&s, &t);
     int rc = live(&t, s.addr, NULL);
-    ck_assert_msg(rc == 0 || rc == 1, "exit %d: %s", rc, slurp(t.out));
+    ck_assert_msg(rc == 0 || rc == 1, "exit %d: %s", rc, slurp_file(t.out));
     cJSON *j = assert_report(&t);
     const cJSON *att = cJSON_GetObjectItemCaseSensitive(
         cJSON_GetObjectItemCaseSensitive(j, "live"), "attempts");
@@ -272,7 +258,7 @@ START_TEST(key_never_written)
     cJSON_Delete(j);
     const char *files[] = {t.json, t.csv, t.trace, t.out};
     for (int i = 0; i < 4; i++) {
-        char *text = slurp(files[i]);
+        char *text = slurp_file(files[i]);
         ck_assert_msg(strstr(text, "SECRET") == NULL, "the key is in %s", files[i]);
         free(text);
     }
@@ -320,13 +306,13 @@ START_TEST(sigint_writes_the_report)
     ck_assert_int_eq(kill(pid, SIGINT), 0);
     int st;
     ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d: %s", st, slurp(t.out));
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d: %s", st, slurp_file(t.out));
     cJSON *j = assert_report(&t);
     /* Stopped long before the 60 s: arrivals ended at the interrupt. */
     ck_assert_double_lt(jnum(j, "requests", "arrived"), 20 * 30);
     ck_assert_double_ge(jnum(j, "requests", "succeeded"), 10);
     cJSON_Delete(j);
-    char *out = slurp(t.out);
+    char *out = slurp_file(t.out);
     ck_assert_ptr_nonnull(strstr(out, "interrupted"));
     free(out);
     test_server_stop(&s);
@@ -356,13 +342,13 @@ START_TEST(sim_and_live_agree)
     struct test_server s;
     start_mock(&s, &t);
     int rc = live(&t, s.addr, NULL);
-    ck_assert_msg(rc == 0, "exit %d: %s", rc, slurp(t.out));
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, slurp_file(t.out));
     cJSON *lj = assert_report(&t);
     char cmd[1024], out[4096], simjson[160];
     snprintf(simjson, sizeof simjson, "%s/sim.json", t.dir);
     snprintf(cmd, sizeof cmd, "%s/ratelab sim %s --quiet --json %s", BUILDDIR, t.ini, simjson);
     ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 0);
-    char *text = slurp(simjson);
+    char *text = slurp_file(simjson);
     cJSON *sj = cJSON_Parse(text);
     free(text);
     const cJSON *la = cJSON_GetObjectItemCaseSensitive(lj, "attempts");
@@ -383,7 +369,7 @@ START_TEST(sim_and_live_agree)
     snprintf(cmd, sizeof cmd, "%s/ratelab replay %s %s --quiet --json %s", BUILDDIR, t.trace,
              t.ini, rjson);
     ck_assert_msg(run_cmd(cmd, out, sizeof out) == 0, "%s: %s", cmd, out);
-    text = slurp(rjson);
+    text = slurp_file(rjson);
     cJSON *rj = cJSON_Parse(text);
     free(text);
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(rj, "scenario");
@@ -513,7 +499,7 @@ START_TEST(retry_waits_for_retry_after)
     char addr[64];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", s.port);
     int rc = live(&t, addr, NULL);
-    ck_assert_msg(rc == 0, "exit %d: %s", rc, slurp(t.out));
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, slurp_file(t.out));
     cJSON *j = assert_report(&t);
     ck_assert_double_eq(jnum(j, "requests", "succeeded"), 1);
     ck_assert_double_eq(jnum(j, "retries", NULL), 3);
@@ -632,7 +618,7 @@ START_TEST(nginx_limit_req_burst)
     const char *bursts[2] = {"--set client.burst=1m", "--set client.burst=500ms"};
     for (int k = 0; k < 2; k++) {
         int rc = live(&t, addr[k], bursts[k]);
-        ck_assert_msg(rc == 0 || rc == 1, "exit %d: %s", rc, slurp(t.out));
+        ck_assert_msg(rc == 0 || rc == 1, "exit %d: %s", rc, slurp_file(t.out));
         cJSON *j = assert_report(&t);
         got429[k] = jnum(cJSON_GetObjectItemCaseSensitive(j, "attempts"), "http_429", NULL);
         if (k == 1)

@@ -192,17 +192,6 @@ END_TEST
 
 /* ---- the command ---------------------------------------------------------------- */
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    ck_assert_ptr_nonnull(f);
-    static char buf[1 << 20];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return strdup(buf);
-}
-
 /* Serial and parallel runs print the same bytes (a grid of two keys, several seeds). */
 START_TEST(serial_parallel_identical)
 {
@@ -218,7 +207,7 @@ START_TEST(serial_parallel_identical)
     snprintf(cmd, sizeof cmd, "%s plan %s %s --jobs 4 --json %s", RATELAB, path, args, j4);
     ck_assert_int_eq(run_cmd(cmd, out4, sizeof out4), 0);
     ck_assert_str_eq(out1, out4);
-    char *a = slurp(j1), *b = slurp(j4);
+    char *a = slurp_file(j1), *b = slurp_file(j4);
     ck_assert_str_eq(a, b);
     /* Each concurrency sustains half its value in requests per second (2 s each). */
     ck_assert_ptr_nonnull(strstr(out1, "client.max_concurrent=20: class.c.rate=10/s"));
