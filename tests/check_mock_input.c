@@ -23,6 +23,7 @@
 
 #include "mock_client.h"
 #include "mock_proto.h"
+#include "testutil.h"
 #include "util.h"
 
 /* ---- bad requests ----------------------------------------------------- */
@@ -425,6 +426,84 @@ START_TEST(binary_defaults_and_sigint)
 }
 END_TEST
 
+/* Without a scenario, --set alone configures the mock: no workload class is needed. */
+START_TEST(binary_set_without_scenario)
+{
+    char *argv[] = {"ratelab", "mock", "--listen", "127.0.0.1:0", "--set",
+                    "server.tokens_per_minute=1000", NULL};
+    char addr[64];
+    pid_t pid = spawn_mock(argv, addr, sizeof addr);
+    struct http_resp r = {0};
+    http_do(addr, "POST", "/v1/chat/completions", CHAT_BODY(",\"max_tokens\":100"), no_headers,
+            &r);
+    ck_assert_int_eq(r.status, 200);
+    http_resp_free(&r);
+    /* The limit the user set is the one enforced: 12 prompt + 2000 can never fit 1000. */
+    http_do(addr, "POST", "/v1/chat/completions", CHAT_BODY(",\"max_tokens\":2000"), no_headers,
+            &r);
+    ck_assert_int_eq(r.status, 429);
+    ck_assert_msg(strstr(r.body, "Limit 1000, Requested 2012") != NULL, "%s", r.body);
+    http_resp_free(&r);
+    ck_assert_int_eq(stop_mock(pid, SIGTERM), 0);
+
+    /* A scenario file with only [server] serves too. */
+    char dir[] = "/tmp/ratelab-mock-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char path[128];
+    snprintf(path, sizeof path, "%s/server-only.ini", dir);
+    FILE *f = fopen(path, "w");
+    fputs("[server]\nrequests_per_minute = 1\n", f);
+    fclose(f);
+    char *argv2[] = {"ratelab", "mock", path, "--listen", "127.0.0.1:0", NULL};
+    pid = spawn_mock(argv2, addr, sizeof addr);
+    http_do(addr, "POST", "/v1/chat/completions", CHAT_BODY(""), no_headers, &r);
+    ck_assert_int_eq(r.status, 200);
+    http_resp_free(&r);
+    http_do(addr, "POST", "/v1/chat/completions", CHAT_BODY(""), no_headers, &r);
+    ck_assert_int_eq(r.status, 429);
+    http_resp_free(&r);
+    ck_assert_int_eq(stop_mock(pid, SIGTERM), 0);
+    unlink(path);
+    rmdir(dir);
+}
+END_TEST
+
+/* A bad --set without a scenario: exit 2, and the message speaks only of what was written. */
+START_TEST(binary_set_errors_name_the_set)
+{
+    static const struct {
+        const char *args, *want;
+    } cases[] = {
+        {"--set server.tokens_per_minute=abc",
+         "--set server.tokens_per_minute=abc: tokens_per_minute: bad value 'abc'"},
+        {"--set server.error_rate=0.7 --set server.reset_rate=0.7",
+         "ratelab: the fault shares add up to more than 1"},
+        {"--set class.chat.arrival=poisson\\ 1/s",
+         "--set class.chat.arrival=poisson 1/s: no [class.chat] section"},
+    };
+    char dir[] = "/tmp/ratelab-mock-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char err_path[128], cmd[512];
+    snprintf(err_path, sizeof err_path, "%s/stderr", dir);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(cmd, sizeof cmd, BUILDDIR "/ratelab mock --listen 127.0.0.1:0 %s 2>%s",
+                 cases[i].args, err_path);
+        int st = system(cmd);
+        ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 2, "%s: %d", cmd, st);
+        char *err = slurp_file(err_path);
+        ck_assert_ptr_nonnull(err);
+        ck_assert_msg(strncmp(err, cases[i].want, strlen(cases[i].want)) == 0, "%s: got '%s'",
+                      cmd, err);
+        ck_assert_msg(strstr(err, "mock") == NULL && strstr(err, "(defaults)") == NULL &&
+                          strchr(err, '\n') == err + strlen(err) - 1,
+                      "%s: speaks of more than was written: '%s'", cmd, err);
+        free(err);
+    }
+    unlink(err_path);
+    rmdir(dir);
+}
+END_TEST
+
 START_TEST(binary_usage_errors)
 {
     const char *cmds[] = {
@@ -481,6 +560,8 @@ Suite *mock_input_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, binary_with_scenario_file);
     tcase_add_test(tc, binary_defaults_and_sigint);
+    tcase_add_test(tc, binary_set_without_scenario);
+    tcase_add_test(tc, binary_set_errors_name_the_set);
     tcase_add_test(tc, binary_usage_errors);
     tcase_add_test(tc, openai_npm_client);
     suite_add_tcase(s, tc);

@@ -111,6 +111,46 @@ START_TEST(missing_file)
 }
 END_TEST
 
+/* A scenario loaded to serve (the mock) needs no class; one loaded to run still does. */
+START_TEST(serve_needs_no_class)
+{
+    char dir[] = "/tmp/ratelab-scn-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char path[128];
+    snprintf(path, sizeof path, "%s/server.ini", dir);
+    FILE *f = fopen(path, "w");
+    fputs("[server]\nrequests_per_minute = 7\n", f);
+    fclose(f);
+    struct scenario sc;
+    struct scenario_error err;
+    ck_assert_int_eq(scenario_load_for(&sc, SCENARIO_FOR_SERVE, path, NULL, 0, &err), 0);
+    ck_assert_int_eq(sc.n_classes, 0);
+    ck_assert_int_eq(sc.server.requests_per_minute, 7);
+    scenario_fini(&sc);
+    ck_assert_int_lt(scenario_load_for(&sc, SCENARIO_FOR_RUN, path, NULL, 0, &err), 0);
+    ck_assert(strstr(err.msg, "no [class.NAME] section"));
+    scenario_fini(&sc);
+    unlink(path);
+    rmdir(dir);
+
+    /* No file: the defaults take the overrides; errors name the --set or nothing. */
+    const char *ov[] = {"server.tokens_per_minute=1000"};
+    ck_assert_int_eq(scenario_load_for(&sc, SCENARIO_FOR_SERVE, NULL, ov, 1, &err), 0);
+    ck_assert_int_eq(sc.server.tokens_per_minute, 1000);
+    scenario_fini(&sc);
+    const char *wrong[] = {"server.tokens_per_minute=abc"};
+    ck_assert_int_lt(scenario_load_for(&sc, SCENARIO_FOR_SERVE, NULL, wrong, 1, &err), 0);
+    ck_assert_str_eq(err.file, "--set server.tokens_per_minute=abc");
+    scenario_fini(&sc);
+    const char *sum[] = {"server.error_rate=0.7", "server.timeout_rate=0.7"};
+    ck_assert_int_lt(scenario_load_for(&sc, SCENARIO_FOR_SERVE, NULL, sum, 2, &err), 0);
+    ck_assert_str_eq(err.file, "");
+    ck_assert_int_eq(err.line, 0);
+    ck_assert(strstr(err.msg, "fault shares add up"));
+    scenario_fini(&sc);
+}
+END_TEST
+
 START_TEST(values_and_defaults)
 {
     const char *text = "[scenario]\nduration = 1h  # an hour\nseed = 9\n"
@@ -422,6 +462,7 @@ int main(void)
     tcase_add_loop_test(tc, malformed, 0, (int)(sizeof bad / sizeof bad[0]));
     tcase_add_test(tc, long_line);
     tcase_add_test(tc, missing_file);
+    tcase_add_test(tc, serve_needs_no_class);
     tcase_add_test(tc, values_and_defaults);
     tcase_add_test(tc, ramp_down_to_silence);
     tcase_add_test(tc, overrides);

@@ -110,12 +110,15 @@ int cli_parse(int argc, char **argv, struct run_options *o)
 int cli_load_scenario(const struct run_options *o, struct scenario *sc)
 {
     struct scenario_error err;
-    if (!o->scenario_path) {
+    if (!o->scenario_path && !o->serve) {
         fprintf(stderr, "ratelab: a SCENARIO file is required (try scenarios/*.ini)\n");
         return -EINVAL;
     }
-    if (scenario_load(sc, o->scenario_path, o->overrides, o->n_overrides, &err) < 0) {
-        if (err.line > 0)
+    if (scenario_load_for(sc, o->serve ? SCENARIO_FOR_SERVE : SCENARIO_FOR_RUN, o->scenario_path,
+                          o->overrides, o->n_overrides, &err) < 0) {
+        if (!err.file[0])
+            fprintf(stderr, "ratelab: %s\n", err.msg);
+        else if (err.line > 0)
             fprintf(stderr, "%s:%d: %s\n", err.file, err.line, err.msg);
         else
             fprintf(stderr, "%s: %s\n", err.file, err.msg);

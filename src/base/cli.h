@@ -49,6 +49,9 @@ struct run_options {
     bool no_reports;                                /* set before parsing: this command
                                                        writes no report, so --json,
                                                        --csv and --html are usage errors */
+    bool serve;                                     /* set before loading: the command serves
+                                                       (the mock), so SCENARIO and its classes
+                                                       are optional (SCENARIO_FOR_SERVE) */
 };
 
 /*
@@ -61,8 +64,9 @@ int cli_parse(int argc, char **argv, struct run_options *o);
 
 /*
  * Load the scenario named by o (positional path), apply --set overrides and
- * --seed. On error prints "FILE:LINE: message" to stderr and returns -EINVAL;
- * the scenario is then already released.
+ * --seed. With o->serve and no path, the defaults take the overrides. On error
+ * prints "FILE:LINE: message" (or "ratelab: message" when no file or --set is
+ * to blame) to stderr and returns -EINVAL; the scenario is then already released.
  */
 int cli_load_scenario(const struct run_options *o, struct scenario *sc);
 

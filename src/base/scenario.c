@@ -272,6 +272,7 @@ struct loader {
     int n_sec;
     struct key_site sites[512];
     int n_sites;
+    bool classes_optional;  /* SCENARIO_FOR_SERVE: no [class.NAME] is fine */
     bool failed;
 };
 
@@ -997,7 +998,7 @@ static bool validate(struct loader *ld)
                     return fail(ld, ld->sec_lines[i], "duplicate section [%s] (first at line "
                                 "%d)", ld->sec_names[i], ld->sec_lines[j]);
     }
-    if (sc->n_classes == 0)
+    if (sc->n_classes == 0 && !ld->classes_optional)
         return fail(ld, 0, "no [class.NAME] section (a scenario needs at least one workload "
                     "class with an arrival process)");
     for (int i = 0; i < sc->n_classes; i++) {
@@ -1088,9 +1089,9 @@ static bool apply_override(struct loader *ld, const char *ov)
     return apply(ld, 0, section, name, value, true);
 }
 
-int scenario_load_string(struct scenario *sc, const char *name, const char *text,
-                         const char *const *overrides, int n_overrides,
-                         struct scenario_error *err)
+static int load_text(struct scenario *sc, enum scenario_use use, const char *name,
+                     const char *text, const char *const *overrides, int n_overrides,
+                     struct scenario_error *err)
 {
     struct loader *ld = xcalloc(1, sizeof *ld);
     scenario_defaults(sc);
@@ -1099,6 +1100,7 @@ int scenario_load_string(struct scenario *sc, const char *name, const char *text
     ld->err = err;
     ld->file = name;
     ld->text = text;
+    ld->classes_optional = use == SCENARIO_FOR_SERVE;
     set_dir(ld, name);
     memset(err, 0, sizeof *err);
     int rc = ini_parse_stream(reader, ld, handler, ld);
@@ -1119,9 +1121,18 @@ int scenario_load_string(struct scenario *sc, const char *name, const char *text
     return failed ? -EINVAL : 0;
 }
 
-int scenario_load(struct scenario *sc, const char *path, const char *const *overrides,
-                  int n_overrides, struct scenario_error *err)
+int scenario_load_string(struct scenario *sc, const char *name, const char *text,
+                         const char *const *overrides, int n_overrides,
+                         struct scenario_error *err)
 {
+    return load_text(sc, SCENARIO_FOR_RUN, name, text, overrides, n_overrides, err);
+}
+
+int scenario_load_for(struct scenario *sc, enum scenario_use use, const char *path,
+                      const char *const *overrides, int n_overrides, struct scenario_error *err)
+{
+    if (!path)
+        return load_text(sc, use, "", "", overrides, n_overrides, err);
     FILE *f = fopen(path, "rb");
     if (!f) {
         scenario_defaults(sc);
@@ -1150,9 +1161,15 @@ int scenario_load(struct scenario *sc, const char *path, const char *const *over
         free(text);
         return -EINVAL;
     }
-    int rc = scenario_load_string(sc, path, text, overrides, n_overrides, err);
+    int rc = load_text(sc, use, path, text, overrides, n_overrides, err);
     free(text);
     return rc;
+}
+
+int scenario_load(struct scenario *sc, const char *path, const char *const *overrides,
+                  int n_overrides, struct scenario_error *err)
+{
+    return scenario_load_for(sc, SCENARIO_FOR_RUN, path, overrides, n_overrides, err);
 }
 
 /* ---- writing ------------------------------------------------------------ */

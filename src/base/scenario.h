@@ -216,6 +216,21 @@ void scenario_defaults(struct scenario *sc);
 int scenario_load(struct scenario *sc, const char *path, const char *const *overrides,
                   int n_overrides, struct scenario_error *err);
 
+/* What a scenario is loaded for: what the loader insists on. */
+enum scenario_use {
+    SCENARIO_FOR_RUN,   /* a run: at least one [class.NAME] with an arrival process */
+    SCENARIO_FOR_SERVE, /* the mock server: classes are optional (with them, a request's
+                           completion length is drawn from its class; doc/mock.md) */
+};
+
+/*
+ * scenario_load() for a use. path NULL loads no file: the defaults with the
+ * overrides applied, and err->file is then "" unless an override failed (it
+ * names the "--set ..." then), so messages speak only of what the user wrote.
+ */
+int scenario_load_for(struct scenario *sc, enum scenario_use use, const char *path,
+                      const char *const *overrides, int n_overrides, struct scenario_error *err);
+
 /* Same as scenario_load, from a string; name is used for messages. */
 int scenario_load_string(struct scenario *sc, const char *name, const char *text,
                          const char *const *overrides, int n_overrides,

@@ -23,7 +23,9 @@ static void help(const struct run_options *o)
           "/v1/models, /health, /metrics) driven by the scenario's [server] section: its rate\n"
           "limits answer 429 with rate-limit headers, its capacity model sets latency, its\n"
           "fault rates inject 500/503, stalls, resets and malformed bodies. Without a\n"
-          "SCENARIO the defaults apply (no limits, no faults). Runs until SIGINT or SIGTERM.\n"
+          "SCENARIO the defaults apply (no limits, no faults), with --set on top. The mock\n"
+          "needs no [class.NAME]; a class only shapes the completion lengths of requests\n"
+          "that name it. Runs until SIGINT or SIGTERM.\n"
           "\n"
           "Options:\n"
           "  --listen ADDR:PORT       where to listen (default 127.0.0.1:8000); port 0 picks a\n"
@@ -44,35 +46,9 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopbreak(arg);
 }
 
-/*
- * The scenario: the file if given, else the defaults with --set applied. The
- * loader insists on a workload class, which the mock does not need: a stand-in
- * class satisfies it and is dropped again, so completion lengths follow
- * max_tokens as with no scenario at all.
- */
-static int load(const struct run_options *o, struct scenario *sc)
-{
-    if (o->scenario_path)
-        return cli_load_scenario(o, sc);
-    scenario_defaults(sc);
-    if (o->n_overrides > 0) {
-        struct scenario_error err;
-        if (scenario_load_string(sc, "(defaults)", "[class.mock]\narrival = poisson 1/s\n",
-                                 o->overrides, o->n_overrides, &err) < 0) {
-            fprintf(stderr, "ratelab mock: %s\n", err.msg);
-            scenario_fini(sc);
-            return -EINVAL;
-        }
-        sc->n_classes = 0;
-    }
-    if (o->have_seed)
-        sc->seed = o->seed;
-    return 0;
-}
-
 int cmd_mock(int argc, char **argv)
 {
-    struct run_options o = {.no_reports = true};
+    struct run_options o = {.no_reports = true, .serve = true};
     o.extra[0] = (struct cli_extra){.name = "listen", .has_arg = true};
     o.extra[1] = (struct cli_extra){.name = "api-key-env", .has_arg = true};
     o.extra[2] = (struct cli_extra){.name = "max-body", .has_arg = true};
@@ -103,7 +79,7 @@ int cmd_mock(int argc, char **argv)
         return EXIT_RUN_USAGE;
     }
     struct scenario *sc = xmalloc(sizeof *sc);
-    if (load(&o, sc) < 0) {
+    if (cli_load_scenario(&o, sc) < 0) {
         free(sc);
         return EXIT_RUN_USAGE;
     }
