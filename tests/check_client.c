@@ -1121,6 +1121,212 @@ START_TEST(property_random_workloads)
 }
 END_TEST
 
+/* ---- where the admission state lives ------------------------------------- */
+
+static struct h *h_pair_init(struct h *h, const struct client_config *cfg)
+{
+    h_init(h, cfg, one_class, 1);
+    return h;
+}
+
+START_TEST(shared_limiter_across_clients)
+{
+    /* Two clients, no limits of their own, sharing one limiter: 3 RPM (burst 3), 2 slots. */
+    struct client_config cfg = base_cfg();
+    cfg.request_timeout_us = 0;
+    static struct h a, b;
+    h_pair_init(&a, &cfg);
+    h_pair_init(&b, &cfg);
+    struct limiter shared;
+    ck_assert_int_eq(limiter_init(&shared, 3, 0, 0, 2, 0), 0);
+    ck_assert_int_eq(client_share_limiter(a.c, &shared), 0);
+    ck_assert_int_eq(client_share_limiter(b.c, &shared), 0);
+    ck_assert_ptr_eq(client_limiter(a.c), &shared);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(client_submit(a.c, req(&a, i, 0, 0, 1, 1), 0), 0);
+        ck_assert_int_eq(client_submit(b.c, req(&b, i, 0, 0, 1, 1), 0), 0);
+    }
+    int ids[8];
+    ck_assert_int_eq(poll_ids(&a, 0, ids, 8), 2); /* the pool's two slots */
+    ck_assert_int_eq(poll_ids(&b, 0, ids, 8), 0); /* the pool is A's */
+    ck_assert_int_eq(shared.in_flight, 2);
+    ck_assert_int_eq(client_next_wakeup(b.c), TIME_NEVER);
+    /* A's answer frees a shared slot: B learns it only through client_wake. */
+    ck_assert_int_eq(client_on_response(a.c, &a.r[0].cr, 10, 200, NULL, -1, -1), CLIENT_DONE);
+    client_wake(b.c, 10);
+    ck_assert_int_eq(client_next_wakeup(b.c), 10);
+    ck_assert_int_eq(poll_ids(&b, 10, ids, 8), 1);
+    ck_assert_int_eq(ids[0], 0);
+    /* Three admissions in all: the shared RPM bucket is empty for both. */
+    ck_assert_int_eq(client_on_response(b.c, &b.r[0].cr, 20, 200, NULL, -1, -1), CLIENT_DONE);
+    client_wake(a.c, 20);
+    ck_assert_int_eq(poll_ids(&a, 20, ids, 8), 0);
+    ck_assert_int_eq(poll_ids(&b, 20, ids, 8), 0);
+    /* one request is back 20 s after the start (3 per minute), for whichever asks first */
+    ck_assert_int_eq(client_next_wakeup(a.c), 20000000);
+    ck_assert_int_eq(client_next_wakeup(b.c), 20000000);
+    ck_assert_int_eq(poll_ids(&b, 20000000, ids, 8), 1);
+    ck_assert_int_eq(poll_ids(&a, 20000000, ids, 8), 0);
+    ck_assert_int_eq(shared.in_flight, 2); /* A's second and B's second: the pool is full */
+    ck_assert_int_eq(client_next_wakeup(a.c), TIME_NEVER);
+    /* the shared limiter may not change hands once a client took requests */
+    struct limiter other;
+    limiter_init(&other, 0, 0, 0, 0, 0);
+    ck_assert_int_eq(client_share_limiter(a.c, &other), -EINVAL);
+    client_cancel_all(a.c, 20000000);
+    client_cancel_all(b.c, 20000000);
+    ck_assert_int_eq(shared.in_flight, 0);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(a.r[i].ends + b.r[i].ends, 2);
+    client_free(a.c);
+    client_free(b.c);
+}
+END_TEST
+
+/* A scripted backend: answers what the test says, records every call. */
+struct fake_be {
+    int answer;        /* what admit() returns */
+    int64_t wait_us;   /* with LIMITER_WAIT */
+    uint64_t next_ticket;
+    int admits;
+    int64_t last_cost;
+    int dones;
+    uint64_t done_ticket[16];
+    int64_t done_charged[16], done_actual[16];
+    int64_t max_fit;
+};
+
+static int fake_admit(void *ctx, int64_t now, int64_t cost, int64_t *wait, uint64_t *ticket)
+{
+    struct fake_be *f = ctx;
+    (void)now;
+    f->admits++;
+    f->last_cost = cost;
+    if (f->answer == LIMITER_OK)
+        *ticket = ++f->next_ticket;
+    if (f->answer == LIMITER_WAIT)
+        *wait = f->wait_us;
+    return f->answer;
+}
+
+static void fake_done(void *ctx, uint64_t ticket, int64_t now, int64_t charged, int64_t actual)
+{
+    struct fake_be *f = ctx;
+    (void)now;
+    ck_assert_int_lt(f->dones, 16);
+    f->done_ticket[f->dones] = ticket;
+    f->done_charged[f->dones] = charged;
+    f->done_actual[f->dones] = actual;
+    f->dones++;
+}
+
+static bool fake_fits(void *ctx, int64_t cost)
+{
+    return cost <= ((struct fake_be *)ctx)->max_fit;
+}
+
+START_TEST(backend_pending_answers)
+{
+    struct client_config cfg = base_cfg();
+    cfg.request_timeout_us = 1000;
+    cfg.retry.max_attempts = 1;
+    static struct h h;
+    h_init(&h, &cfg, one_class, 1);
+    struct fake_be f = {.answer = CLIENT_PENDING, .max_fit = 100};
+    struct client_backend be = {fake_admit, fake_done, fake_fits, &f};
+    ck_assert_int_eq(client_set_backend(h.c, &be), 0);
+    int ids[8];
+
+    /* too large for the backend: rejected at submit, never asked */
+    ck_assert_int_eq(client_submit(h.c, req(&h, 9, 0, 0, 101, 0), 0), 0);
+    ck_assert_int_eq(h.r[9].end, CLIENT_REJECTED);
+    ck_assert_int_eq(f.admits, 0);
+
+    /* pending, then admitted: handed out at the next poll with the backend's ticket */
+    ck_assert_int_eq(client_submit(h.c, req(&h, 0, 0, 0, 6, 4), 0), 0);
+    ck_assert_int_eq(client_submit(h.c, req(&h, 1, 0, 0, 2, 0), 0), 0);
+    ck_assert_int_eq(poll_ids(&h, 0, ids, 8), 0);
+    ck_assert_int_eq(f.admits, 1);
+    ck_assert_int_eq(f.last_cost, 10);
+    ck_assert(client_admission_pending(h.c));
+    ck_assert_int_eq(client_next_wakeup(h.c), 1000); /* only the queued deadlines */
+    ck_assert_int_eq(poll_ids(&h, 5, ids, 8), 0);
+    ck_assert_int_eq(f.admits, 1); /* nothing else asked while an answer is pending */
+    client_admission_answer(h.c, 7, LIMITER_OK, 0, 42);
+    ck_assert(!client_admission_pending(h.c));
+    ck_assert_int_eq(client_next_wakeup(h.c), 7);
+    ck_assert_int_eq(poll_ids(&h, 7, ids, 8), 1); /* r0 out; r1 asked, pending */
+    ck_assert_int_eq(ids[0], 0);
+    ck_assert_int_eq(h.r[0].cr.state, CLIENT_INFLIGHT);
+    ck_assert_uint_eq(h.r[0].cr.ticket, 42);
+    ck_assert_int_eq(f.admits, 2);
+    /* its answer: done() with the ticket, the charge and the usage to reconcile to */
+    ck_assert_int_eq(client_on_response(h.c, &h.r[0].cr, 8, 200, NULL, 3, 4), CLIENT_DONE);
+    ck_assert_int_eq(f.dones, 1);
+    ck_assert_uint_eq(f.done_ticket[0], 42);
+    ck_assert_int_eq(f.done_charged[0], 10);
+    ck_assert_int_eq(f.done_actual[0], 7);
+
+    /* r1's admission comes after its deadline: it timed out once, the admission goes back */
+    ck_assert_int_eq(poll_ids(&h, 1000, ids, 8), 0);
+    ck_assert_int_eq(h.r[1].end, CLIENT_TIMED_OUT);
+    ck_assert_int_eq(f.dones, 1);
+    ck_assert(client_admission_pending(h.c));
+    client_admission_answer(h.c, 1001, LIMITER_OK, 0, 43);
+    ck_assert_int_eq(f.dones, 2);
+    ck_assert_uint_eq(f.done_ticket[1], 43);
+    ck_assert_int_eq(f.done_actual[1], 0);
+    ck_assert_int_eq(h.r[1].ends, 1);
+
+    /* wait: asked again exactly then, and a synchronous answer sends at once */
+    ck_assert_int_eq(client_submit(h.c, req(&h, 2, 0, 1001, 1, 0), 1001), 0);
+    ck_assert_int_eq(poll_ids(&h, 1001, ids, 8), 0);
+    client_admission_answer(h.c, 1002, LIMITER_WAIT, 1500, 0);
+    ck_assert_int_eq(poll_ids(&h, 1002, ids, 8), 0);
+    ck_assert_int_eq(client_next_wakeup(h.c), 1500);
+    ck_assert_int_eq(f.admits, 3);
+    f.answer = LIMITER_OK;
+    ck_assert_int_eq(poll_ids(&h, 1500, ids, 8), 1);
+    ck_assert_int_eq(ids[0], 2);
+    ck_assert_int_eq(f.admits, 4);
+
+    /* the backend says it can never fit: rejected at the next poll */
+    f.answer = CLIENT_PENDING;
+    ck_assert_int_eq(client_submit(h.c, req(&h, 3, 0, 1500, 1, 0), 1500), 0);
+    ck_assert_int_eq(poll_ids(&h, 1500, ids, 8), 0);
+    client_admission_answer(h.c, 1501, -E2BIG, 0, 0);
+    ck_assert_int_eq(poll_ids(&h, 1501, ids, 8), 0);
+    ck_assert_int_eq(h.r[3].end, CLIENT_REJECTED);
+    ck_assert_int_eq(h.r[3].cr.reason, CLIENT_REASON_TOO_LARGE);
+
+    /* admitted, then cancelled before the poll that would send it: handed back */
+    ck_assert_int_eq(client_submit(h.c, req(&h, 4, 0, 1501, 5, 0), 1501), 0);
+    ck_assert_int_eq(poll_ids(&h, 1501, ids, 8), 0);
+    client_admission_answer(h.c, 1502, LIMITER_OK, 0, 77);
+    client_cancel(h.c, &h.r[4].cr, 1502);
+    ck_assert_int_eq(f.dones, 3);
+    ck_assert_uint_eq(f.done_ticket[2], 77);
+    ck_assert_int_eq(f.done_charged[2], 5);
+    ck_assert_int_eq(f.done_actual[2], 0);
+    /* in flight, cancelled: its slot goes back, its charge is kept */
+    f.answer = LIMITER_OK;
+    client_cancel(h.c, &h.r[2].cr, 1503);
+    ck_assert_int_eq(f.dones, 4);
+    ck_assert_int_eq(f.done_actual[3], -1);
+    for (int i = 0; i <= 4; i++)
+        ck_assert_int_eq(h.r[i].ends, 1);
+    /* the backend may not change once requests were taken */
+    ck_assert_int_eq(client_set_backend(h.c, &be), -EINVAL);
+    client_free(h.c);
+
+    /* adaptive mode would need shared feedback: refused */
+    cfg.adaptive = true;
+    h_init(&h, &cfg, one_class, 1);
+    ck_assert_int_eq(client_set_backend(h.c, &be), -EINVAL);
+    client_free(h.c);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("client");
@@ -1146,6 +1352,8 @@ int main(void)
     tcase_add_test(tc, adaptive);
     tcase_add_test(tc, bad_config);
     tcase_add_test(tc, day_without_drift);
+    tcase_add_test(tc, shared_limiter_across_clients);
+    tcase_add_test(tc, backend_pending_answers);
     suite_add_tcase(s, tc);
     tc = tcase_create("properties");
     tcase_set_timeout(tc, 120);

@@ -35,7 +35,8 @@ struct cls {
 
 struct client {
     struct client_config cfg;
-    struct limiter lim;
+    struct limiter *lim; /* admits through this: &own, or a shared one (client_share_limiter) */
+    struct limiter own;  /* the client's own limiter */
     struct retry_budget budget;
     struct rng *rng;
     struct client_callbacks cb;
@@ -55,6 +56,16 @@ struct client {
     int64_t cwnd;         /* AIMD concurrency window, 0 = not engaged */
     int64_t cwnd_acked;   /* successes since the window last grew */
     uint64_t recover_seq; /* 429s of requests sent before this do not shrink again */
+    /* a backend (client_set_backend); has_be false = admissions through *lim */
+    bool has_be;
+    struct client_backend be;
+    bool pending;              /* an admit() answered CLIENT_PENDING; no answer yet */
+    bool answered;             /* the answer came, for `asked`: the next poll takes it */
+    struct client_req *asked;  /* the request the backend was asked about; NULL = it ended */
+    int64_t asked_cost;        /* its cost, to hand back an admission it can no longer use */
+    int answer_rc;             /* answered: LIMITER_OK, LIMITER_WAIT or -E2BIG */
+    int64_t answer_wait_us;    /* answered LIMITER_WAIT: when to ask again, µs */
+    uint64_t answer_ticket;    /* answered LIMITER_OK: the backend's ticket */
 };
 
 #ifndef NDEBUG
@@ -72,7 +83,12 @@ static bool client_ok(const client *c)
         flight += k->st.in_flight;
         backoff += k->st.backoff;
     }
-    return depth == c->depth && flight == c->lim.in_flight && (!c->retries) == (backoff == 0) &&
+    /* a shared limiter also holds other clients' slots; a backend keeps its own count */
+    bool pool_ok = c->has_be || (c->lim == &c->own ? flight == c->lim->in_flight
+                                                   : flight <= c->lim->in_flight);
+    if (c->answered && !c->asked)
+        return false; /* an answer for a request that ended is handled at once */
+    return depth == c->depth && pool_ok && (!c->retries) == (backoff == 0) &&
            (!c->inflight.head) == (flight == 0);
 }
 #endif
@@ -100,6 +116,7 @@ void client_req_init(struct client_req *r, int class_idx, int64_t arrival_us, in
     r->prev = r->next = NULL;
     r->hp_child = r->hp_sib = r->hp_prev = NULL;
     r->hp_key = 0;
+    r->ticket = 0;
     r->throttled = false;
     r->class_idx = class_idx;
     r->arrival_us = arrival_us;
@@ -131,11 +148,12 @@ client *client_new(const struct client_config *cfg, const struct client_class *c
         if (classes[i].weight < 0 || classes[i].timeout_us < 0 || classes[i].priority < 0)
             return NULL;
     client *c = xcalloc(1, sizeof *c);
-    if (limiter_init_burst(&c->lim, cfg->requests_per_minute, cfg->tokens_per_minute,
+    if (limiter_init_burst(&c->own, cfg->requests_per_minute, cfg->tokens_per_minute,
                            cfg->tokens_per_day, cfg->max_concurrent, cfg->burst_us, now_us)) {
         free(c);
         return NULL;
     }
+    c->lim = &c->own;
     c->cfg = *cfg;
     if (c->cfg.retry.max_attempts < 1)
         c->cfg.retry.max_attempts = 1;
@@ -178,7 +196,7 @@ void client_free(client *c)
 {
     if (!c)
         return;
-    limiter_fini(&c->lim);
+    limiter_fini(&c->own);
     free(c);
 }
 
@@ -216,6 +234,18 @@ static void enqueue(client *c, struct client_req *r, bool is_retry, int64_t read
     c->depth++;
 }
 
+/*
+ * The request a backend was asked about leaves the queue another way (deadline, cancel, or
+ * sent on its admission): an admission that came for it and is not used goes straight back.
+ */
+static void forget_asked(client *c, int64_t now)
+{
+    if (c->answered && c->answer_rc == LIMITER_OK)
+        c->be.done(c->be.ctx, c->answer_ticket, now, c->asked_cost, 0);
+    c->answered = false;
+    c->asked = NULL;
+}
+
 /* Leave the queue (sent, timed out or cancelled). */
 static void dequeue(client *c, struct client_req *r, int64_t now)
 {
@@ -225,6 +255,8 @@ static void dequeue(client *c, struct client_req *r, int64_t now)
         cq_heap_remove(&c->deadlines, r);
     k->st.depth--;
     c->depth--;
+    if (r == c->asked)
+        forget_asked(c, now);
     if (now > r->ready_us && !r->throttled) {
         r->throttled = true;
         k->st.throttled++;
@@ -261,7 +293,7 @@ int client_submit(client *c, struct client_req *r, int64_t now)
     int64_t p = r->prompt_tokens > 0 ? r->prompt_tokens : 0;
     int64_t m = r->max_tokens > 0 ? r->max_tokens : 0;
     int64_t cost = c->cfg.estimate == ESTIMATE_PROMPT_ONLY ? p : sat_add(p, m);
-    bool fits = limiter_fits(&c->lim, cost);
+    bool fits = c->has_be ? c->be.fits(c->be.ctx, cost) : limiter_fits(c->lim, cost);
     if (fits && queue_full(c) && c->cfg.queue_full == QUEUE_FULL_BLOCK) {
         c->producer_blocked = true;
         return CLIENT_BLOCKED; /* nothing of the request was touched */
@@ -392,8 +424,8 @@ static struct client_req *best(const client *c, int64_t now)
 static int64_t next_promotion(client *c, int64_t now, const struct client_req *head)
 {
     int64_t t = TIME_NEVER, w;
-    if (c->cfg.priority != PRIORITY_AGING || c->cfg.aging_us <= 0 ||
-        limiter_peek(&c->lim, now, 0, &w) != LIMITER_OK)
+    if (c->cfg.priority != PRIORITY_AGING || c->cfg.aging_us <= 0 || c->has_be ||
+        limiter_peek(c->lim, now, 0, &w) != LIMITER_OK)
         return TIME_NEVER; /* no aging, or the wait is not about size */
     for (int i = 0; i < c->n_classes; i++) {
         const struct cls *k = &c->cls[i];
@@ -438,8 +470,9 @@ static void send(client *c, struct client_req *r, int64_t now)
 static struct client_req *skip_scan(client *c, int64_t now, int64_t blocked_cost)
 {
     int64_t w;
-    if (limiter_peek(&c->lim, now, 0, &w) != LIMITER_OK)
-        return NULL; /* requests dimension, pause or pool: nothing can pass */
+    if (c->has_be || limiter_peek(c->lim, now, 0, &w) != LIMITER_OK)
+        return NULL; /* a backend (a look is a round trip), or requests dimension, pause or
+                        pool: nothing can pass */
     int order[SCENARIO_MAX_CLASSES];
     int n = class_order(c, now, order), looked = 0;
     for (int i = 0; i < n; i++) {
@@ -451,7 +484,7 @@ static struct client_req *skip_scan(client *c, int64_t now, int64_t blocked_cost
                     return NULL;
                 if (r->cost_tokens >= blocked_cost)
                     continue;
-                int rc = limiter_try(&c->lim, now, r->cost_tokens, &w);
+                int rc = limiter_try(c->lim, now, r->cost_tokens, &w);
                 if (rc == LIMITER_OK)
                     return r;
                 if (rc != LIMITER_WAIT)
@@ -490,12 +523,39 @@ int client_poll(client *c, int64_t now, struct client_req **out, int max)
             c->poll_at_us = now;
             break;
         }
-        struct client_req *r = best(c, now);
+        struct client_req *r;
         int64_t w;
-        int rc = limiter_try(&c->lim, now, r->cost_tokens, &w);
+        int rc;
+        if (!c->has_be) { /* the default: the in-process limiter, called directly */
+            r = best(c, now);
+            rc = limiter_try(c->lim, now, r->cost_tokens, &w);
+        } else if (c->answered) { /* the backend's answer about the request asked for */
+            r = c->asked;
+            rc = c->answer_rc;
+            w = c->answer_wait_us;
+            r->ticket = c->answer_ticket;
+            c->answered = false;
+            c->asked = NULL;
+        } else if (c->pending) {
+            break; /* the answer will wake us */
+        } else {
+            r = best(c, now);
+            rc = c->be.admit(c->be.ctx, now, r->cost_tokens, &w, &r->ticket);
+            if (rc == CLIENT_PENDING) {
+                c->pending = true;
+                c->asked = r;
+                c->asked_cost = r->cost_tokens;
+                break;
+            }
+        }
         if (rc == LIMITER_OK) {
             send(c, r, now);
             out[n++] = r;
+            continue;
+        }
+        if (rc == -E2BIG) { /* only a backend says so here: submit checked fits */
+            dequeue(c, r, now);
+            terminal(c, r, CLIENT_REJECTED, CLIENT_REASON_TOO_LARGE, now);
             continue;
         }
         if (rc != LIMITER_WAIT)
@@ -540,7 +600,7 @@ static void adapt_dimension(client *c, struct limiter_bucket *b, int64_t now, in
         /* Providers refill continuously: one unit is back after reset/limit
          * (reset is the time to full). Without a limit, wait the whole reset. */
         int64_t one = limit > 0 ? (reset_us + limit - 1) / limit : reset_us;
-        limiter_pause(&c->lim, sat_add(now, one));
+        limiter_pause(c->lim, sat_add(now, one));
     }
 }
 
@@ -548,25 +608,25 @@ static void adapt(client *c, struct client_req *r, int64_t now, int status,
                   const struct rlinfo *info)
 {
     if (info) {
-        adapt_dimension(c, &c->lim.rpm, now, info->limit_requests, info->remaining_requests,
+        adapt_dimension(c, &c->lim->rpm, now, info->limit_requests, info->remaining_requests,
                         info->reset_requests_us);
-        adapt_dimension(c, &c->lim.tpm, now, info->limit_tokens, info->remaining_tokens,
+        adapt_dimension(c, &c->lim->tpm, now, info->limit_tokens, info->remaining_tokens,
                         info->reset_tokens_us);
         if (status == 429 && info->retry_after_us > 0)
-            limiter_pause(&c->lim, sat_add(now, info->retry_after_us));
+            limiter_pause(c->lim, sat_add(now, info->retry_after_us));
     }
     /* AIMD on the concurrency window: halve once per round trip on 429, +1 per window of successes
      */
     if (status == 429) {
         if (r->sent_seq > c->recover_seq) {
             /* the window in force: ours, else the configured pool, else what was in flight */
-            int64_t base = c->cwnd             ? c->cwnd
-                           : c->lim.conc_limit ? c->lim.conc_limit
-                                               : c->lim.in_flight + 1;
+            int64_t base = c->cwnd              ? c->cwnd
+                           : c->lim->conc_limit ? c->lim->conc_limit
+                                                : c->lim->in_flight + 1;
             c->cwnd = base / 2 > 1 ? base / 2 : 1;
             c->cwnd_acked = 0;
             c->recover_seq = c->sent_seq;
-            limiter_set_concurrency(&c->lim, c->cwnd);
+            limiter_set_concurrency(c->lim, c->cwnd);
         }
     } else if (status >= 200 && status < 300 && c->cwnd) {
         if (++c->cwnd_acked >= c->cwnd) {
@@ -574,16 +634,23 @@ static void adapt(client *c, struct client_req *r, int64_t now, int status,
             c->cwnd++;
             if (c->cfg.max_concurrent && c->cwnd >= c->cfg.max_concurrent)
                 c->cwnd = 0; /* fully recovered: back to the configured pool */
-            limiter_set_concurrency(&c->lim, c->cwnd);
+            limiter_set_concurrency(c->lim, c->cwnd);
         }
     }
 }
 
-static void leave_flight(client *c, struct client_req *r)
+/* Out of flight: its slot is freed, its tokens reconciled to actual (-1: keep the charge). */
+static void leave_flight(client *c, struct client_req *r, int64_t now, int64_t actual)
 {
     cq_list_remove(&c->inflight, r);
     c->cls[r->class_idx].st.in_flight--;
-    limiter_release(&c->lim);
+    if (c->has_be) {
+        c->be.done(c->be.ctx, r->ticket, now, r->cost_tokens, actual);
+        return;
+    }
+    limiter_release(c->lim);
+    if (actual >= 0)
+        limiter_reconcile(c->lim, now, r->cost_tokens, actual);
 }
 
 int client_on_response(client *c, struct client_req *r, int64_t now, int status,
@@ -593,15 +660,13 @@ int client_on_response(client *c, struct client_req *r, int64_t now, int status,
     assert(now >= c->now_us);
     c->now_us = now;
     struct cls *k = &c->cls[r->class_idx];
-    leave_flight(c, r);
+    int64_t actual = -1; /* unknown usage keeps the reservation */
+    if (prompt_used >= 0 || completion_used >= 0)
+        actual = (prompt_used > 0 ? prompt_used : 0) + (completion_used > 0 ? completion_used : 0);
+    else if (status == 429)
+        actual = 0; /* rejected unprocessed */
+    leave_flight(c, r, now, actual);
     r->last_status = status;
-    if (prompt_used >= 0 || completion_used >= 0) {
-        int64_t actual =
-            (prompt_used > 0 ? prompt_used : 0) + (completion_used > 0 ? completion_used : 0);
-        limiter_reconcile(&c->lim, now, r->cost_tokens, actual);
-    } else if (status == 429) {
-        limiter_reconcile(&c->lim, now, r->cost_tokens, 0); /* rejected unprocessed */
-    }
     if (status == 429) {
         k->st.rate_limited++;
         event(c, r, CLIENT_EV_RATE_LIMITED, now);
@@ -676,7 +741,7 @@ void client_cancel(client *c, struct client_req *r, int64_t now)
         c->cls[r->class_idx].st.backoff--;
         break;
     case CLIENT_INFLIGHT:
-        leave_flight(c, r);
+        leave_flight(c, r, now, -1);
         if (c->depth > 0)
             c->poll_at_us = min64(c->poll_at_us, now);
         break;
@@ -732,12 +797,71 @@ void client_stats(const client *c, int class_idx, struct client_stats *out)
 
 const struct limiter *client_limiter(const client *c)
 {
-    return &c->lim;
+    return c->lim;
 }
 
 int64_t client_concurrency(const client *c)
 {
-    return c->lim.conc_limit;
+    return c->lim->conc_limit;
+}
+
+/* ---- where the admission state lives ------------------------------------------------ */
+
+/* Nothing submitted yet: the admission state may still change hands. */
+static bool untouched(const client *c)
+{
+    return c->seq == 0 && c->own.in_flight == 0;
+}
+
+int client_share_limiter(client *c, struct limiter *shared)
+{
+    assert(c && shared);
+    if (!untouched(c) || c->has_be)
+        return -EINVAL;
+    c->lim = shared;
+    return 0;
+}
+
+int client_set_backend(client *c, const struct client_backend *be)
+{
+    assert(c && be);
+    if (!untouched(c) || c->cfg.adaptive || !be->admit || !be->done || !be->fits)
+        return -EINVAL;
+    c->be = *be;
+    c->has_be = true;
+    return 0;
+}
+
+void client_admission_answer(client *c, int64_t now, int rc, int64_t wait_until_us,
+                             uint64_t ticket)
+{
+    assert(c && c->has_be && c->pending);
+    assert(rc == LIMITER_OK || rc == LIMITER_WAIT || rc == -E2BIG);
+    assert(now >= c->now_us);
+    c->now_us = now;
+    c->pending = false;
+    if (!c->asked) { /* the request ended while we waited: give an admission back */
+        if (rc == LIMITER_OK)
+            c->be.done(c->be.ctx, ticket, now, c->asked_cost, 0);
+    } else {
+        c->answered = true;
+        c->answer_rc = rc;
+        c->answer_wait_us = wait_until_us;
+        c->answer_ticket = ticket;
+    }
+    if (c->depth > 0)
+        c->poll_at_us = min64(c->poll_at_us, now);
+}
+
+bool client_admission_pending(const client *c)
+{
+    return c->pending;
+}
+
+void client_wake(client *c, int64_t now)
+{
+    if (c->depth > 0)
+        c->poll_at_us = min64(c->poll_at_us, now);
 }
 
 int64_t client_retry_budget_left(const client *c, int64_t now_us)

@@ -41,6 +41,7 @@
 #include "rlinfo.h"
 #include "scenario.h"
 
+struct limiter;
 struct rng;
 
 /* Where a request is; the last five are terminal. */
@@ -96,6 +97,7 @@ struct client_req {
     struct client_req *prev, *next;                 /* queue / in-flight list */
     struct client_req *hp_child, *hp_sib, *hp_prev; /* timer heap (deadline or retry) */
     int64_t hp_key;                                 /* that heap's key, µs */
+    uint64_t ticket;                                /* the backend's handle on its admission */
     bool throttled;                                 /* counted as throttled in this attempt */
 };
 
@@ -240,7 +242,10 @@ void client_cancel_all(client *c, int64_t now_us);
 /* Counters of one class, or of all when class_idx < 0. */
 void client_stats(const client *c, int class_idx, struct client_stats *out);
 
-/* The limiter inside, read-only: limiter_bucket_level(&l->tpm, now) and so on. */
+/*
+ * The limiter it admits through, read-only: limiter_bucket_level(&l->tpm, now) and so on
+ * (the shared one after client_share_limiter; with a backend, the client's own, unused).
+ */
 const struct limiter *client_limiter(const client *c);
 
 /* Effective concurrency limit now (adaptive AIMD), 0 = unlimited. */
@@ -248,6 +253,93 @@ int64_t client_concurrency(const client *c);
 
 /* Retries the retry budget allows now (now_us >= the client's last now); -1 = no budget. */
 int64_t client_retry_budget_left(const client *c, int64_t now_us);
+
+/* ---- where the admission state lives ------------------------------------------------------
+ *
+ * By default a client admits through its own in-process limiter (limiter.h), called directly:
+ * that path has no indirection. Two other places are possible, chosen once, before the first
+ * client_submit; the queue, priorities, retries, deadlines and header feedback stay this code.
+ *
+ * 1. One in-process admission state shared by several client cores (N clients of one quota,
+ *    coordinated, in one process, e.g. one simulation): create one `struct limiter` with
+ *    limiter_init_burst (the shared quota), then client_share_limiter(c_i, &shared) on every
+ *    client. Admissions, releases and reconciliations of all of them then charge that one
+ *    limiter; it must outlive the clients. What a client cannot see is another client's
+ *    release or refund: after client_on_response or client_cancel on one client, call
+ *    client_wake(other, now) on the others (or simply poll them all at that now), since a slot
+ *    or tokens may be back for them too. A token wait a client computed may be too early when
+ *    another client took tokens meanwhile (it is then told to wait again), never too late.
+ *    Adaptive mode (header feedback) then acts on the shared limiter: a pause or a clamp
+ *    holds for every client, and the AIMD window last set by any client is the shared pool's.
+ *
+ * 2. A backend (struct client_backend): the state lives elsewhere, possibly behind a network
+ *    round trip (the Redis backend in src/shared/). Its admit() answers at once (admitted,
+ *    wait until, can never fit) or CLIENT_PENDING: the answer comes later, from the engine,
+ *    through client_admission_answer(), and the engine then polls again at that now. While
+ *    an answer is pending the client asks nothing else; the request asked for keeps its
+ *    place, and if it ends meanwhile (deadline, cancel), an admission that then arrives is
+ *    handed straight back (done() with actual 0). With a backend, HOL_SKIP behaves as
+ *    HOL_BLOCK (every look past the head would be a round trip), and adaptive mode is not
+ *    available (client_set_backend refuses it: the feedback would have to be shared too).
+ */
+
+#define CLIENT_PENDING 3 /* backend admit(): the answer comes via client_admission_answer */
+
+struct client_backend {
+    /*
+     * Admit one request of cost_tokens at now_us, all-or-nothing across every dimension:
+     *   LIMITER_OK     admitted and charged; *ticket = the backend's handle on it (given back
+     *                  to done()).
+     *   LIMITER_WAIT   *wait_until_us = when to ask again (> now_us). Nothing charged.
+     *   LIMITER_BUSY   the concurrency pool is full and only a release by this client can
+     *                  free it (a backend shared with other processes answers LIMITER_WAIT
+     *                  with a time instead: their releases are not seen here).
+     *   CLIENT_PENDING asked; the answer comes through client_admission_answer.
+     *   -E2BIG         the cost can never fit.
+     */
+    int (*admit)(void *ctx, int64_t now_us, int64_t cost_tokens, int64_t *wait_until_us,
+                 uint64_t *ticket);
+    /*
+     * The admission `ticket` of charged_tokens is over (answered or cancelled): free its
+     * concurrency slot, and reconcile its tokens to actual_tokens (-1: keep the charge).
+     */
+    void (*done)(void *ctx, uint64_t ticket, int64_t now_us, int64_t charged_tokens,
+                 int64_t actual_tokens);
+    /* Whether a request of cost_tokens could ever be admitted (limiter_fits). */
+    bool (*fits)(void *ctx, int64_t cost_tokens);
+    void *ctx;
+};
+
+/*
+ * Admit through `shared` (case 1 above) instead of the client's own limiter; shared is
+ * borrowed. Before the first client_submit. Returns 0, or -EINVAL once requests were taken.
+ */
+int client_share_limiter(client *c, struct limiter *shared);
+
+/*
+ * Admit through backend `be` (case 2 above; copied, be->ctx borrowed). Before the first
+ * client_submit. Returns 0, or -EINVAL (already taking requests, adaptive mode, or a
+ * backend without admit/done/fits).
+ */
+int client_set_backend(client *c, const struct client_backend *be);
+
+/*
+ * The backend's answer to the admit() that returned CLIENT_PENDING: rc is LIMITER_OK (with
+ * ticket), LIMITER_WAIT (with wait_until_us) or -E2BIG (the request asked for is rejected as
+ * too large at the next poll). Poll again at the same now afterwards (client_next_wakeup
+ * says so).
+ */
+void client_admission_answer(client *c, int64_t now_us, int rc, int64_t wait_until_us,
+                             uint64_t ticket);
+
+/* Whether an admission answer is awaited (the engine must not stop waiting for it). */
+bool client_admission_pending(const client *c);
+
+/*
+ * Another client sharing this one's admission state released or refunded something at
+ * now_us: if requests are queued, client_next_wakeup becomes now_us.
+ */
+void client_wake(client *c, int64_t now_us);
 
 /* Names for reports: "succeeded", "queue_full", ... */
 const char *client_state_name(enum client_state s);

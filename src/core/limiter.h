@@ -39,6 +39,11 @@
  * capacity), an overrun is charged as debt (the level goes negative and the
  * bucket must refill past zero before it admits again).
  *
+ * Sharing. One struct limiter can be the admission state of several client cores
+ * (N clients of one quota in one process): init it once and hand it to each with
+ * client_share_limiter (client.h says what the engine then owes the clients). State
+ * kept outside the process (Redis) is a client_backend instead, not this struct.
+ *
  * Time is int64_t µs on the caller's timeline, and must never go backwards
  * (asserted). Return values follow STYLE.md: 0 success, negative errno, small
  * positive codes for non-error outcomes.

@@ -375,6 +375,20 @@ void run_answer(run *r, struct run_req *q, int64_t now, int status, const struct
     client_on_response(r->cl, &q->cr, now, status, info, prompt_used, completion_used);
 }
 
+int run_set_backend(run *r, const struct client_backend *be)
+{
+    assert(!r->started);
+    return client_set_backend(r->cl, be);
+}
+
+void run_admission_answer(run *r, int64_t now, int rc, int64_t wait_until_us, uint64_t ticket)
+{
+    assert(now >= r->now);
+    r->now = now;
+    client_admission_answer(r->cl, now, rc, wait_until_us, ticket);
+    r->client_dirty = true;
+}
+
 static void send_attempt(run *r, struct run_req *q)
 {
     metrics_send(r->m, r->now, q->cr.class_idx, q->cr.attempts > 1);
@@ -504,7 +518,7 @@ static inline bool end_if_over(run *r, int64_t t)
         end_run(r, r->now);
         return true;
     }
-    if (t == TIME_NEVER && r->cancel_at_us == TIME_NEVER) {
+    if (t == TIME_NEVER && r->cancel_at_us == TIME_NEVER && !client_admission_pending(r->cl)) {
         /* Requests remain but nothing will ever move them (a client that waits for an
          * answer that cannot come): cancel them rather than hang, and count it. */
         r->st.stuck += r->st.alive;

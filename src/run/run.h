@@ -173,6 +173,20 @@ void run_answer(run *r, struct run_req *q, int64_t now_us, int status, const str
                 int64_t prompt_used, int64_t completion_used);
 
 /*
+ * Admit through `be` (client.h: struct client_backend, e.g. the Redis backend) instead of the
+ * client's in-process limiter. After run_new, before run_start. Returns 0, or -EINVAL
+ * (client_set_backend refuses it: adaptive mode).
+ */
+int run_set_backend(run *r, const struct client_backend *be);
+
+/*
+ * The backend's answer, at now, to the admission it left pending (CLIENT_PENDING):
+ * client_admission_answer. Call run_advance at the same now afterwards. While an answer is
+ * pending, run_end_if_over does not take the requests waiting for it as stuck.
+ */
+void run_admission_answer(run *r, int64_t now_us, int rc, int64_t wait_until_us, uint64_t ticket);
+
+/*
  * Decide whether the run is over, given next_us = the earliest time anything
  * can happen (min of run_next_us and the engine's own next event; TIME_NEVER if
  * nothing ever will). Ends it when nothing is left and nothing will arrive;
