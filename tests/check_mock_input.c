@@ -38,6 +38,9 @@ static const struct bad_case bad_cases[] = {
     {"POST", "/v1/chat/completions", "{\"model\":\"m\",\"messages\":[", 400, "null"},
     {"POST", "/v1/chat/completions", "", 400, "null"},
     {"POST", "/v1/chat/completions", "[1,2]", 400, "null"},
+    {"POST", "/v1/chat/completions", CHAT_BODY("") "x", 400, "null"},
+    {"POST", "/v1/chat/completions", CHAT_BODY("") " \r\n{}", 400, "null"},
+    {"POST", "/v1/chat/completions", CHAT_BODY("") CHAT_BODY(""), 400, "null"},
     {"POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", 400,
      "missing_required_parameter"},
     {"POST", "/v1/chat/completions", "{\"model\":\"m\"}", 400, "missing_required_parameter"},
@@ -111,6 +114,13 @@ START_TEST(bad_requests)
     assert_error(&r, 413, "invalid_request_error", "request_too_large");
     http_resp_free(&r);
     free(big);
+    /* Bytes after the JSON value are named; whitespace after it is not a fault. */
+    http_do(s.addr, "POST", "/v1/chat/completions", CHAT_BODY("") "x", no_headers, &r);
+    ck_assert_msg(strstr(r.body, "1 bytes follow the JSON value") != NULL, "%s", r.body);
+    http_resp_free(&r);
+    http_do(s.addr, "POST", "/v1/chat/completions", CHAT_BODY("") " \r\n\t\n", no_headers, &r);
+    ck_assert_int_eq(r.status, 200);
+    http_resp_free(&r);
     /* Still serving. */
     http_do(s.addr, "POST", "/v1/chat/completions", CHAT_BODY(""), no_headers, &r);
     ck_assert_int_eq(r.status, 200);
@@ -199,6 +209,122 @@ START_TEST(raw_garbage)
     free(deep);
     /* Still serving. */
     http_do(s.addr, "GET", "/health", NULL, no_headers, &r);
+    ck_assert_int_eq(r.status, 200);
+    http_resp_free(&r);
+    test_server_stop(&s);
+}
+END_TEST
+
+static long content_length(const char *head);
+
+/* Send raw bytes on a fresh connection and read the answer up to the server's close (5 s at most). */
+static void raw_until_close(const char *addr, const char *data, char *reply, size_t n)
+{
+    int fd = raw_connect(addr);
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    size_t len = strlen(data), off = 0;
+    while (off < len) {
+        ssize_t w = send(fd, data + off, len - off, MSG_NOSIGNAL);
+        ck_assert_int_gt(w, 0);
+        off += (size_t)w;
+    }
+    size_t got = 0;
+    ssize_t r;
+    while (got < n - 1 && (r = recv(fd, reply + got, n - 1 - got, 0)) > 0)
+        got += (size_t)r;
+    reply[got] = '\0';
+    ck_assert_msg(r == 0, "no close after sending %s; got: %s", data, reply);
+    close(fd);
+}
+
+/*
+ * What libevent refuses before the server sees a request, and what the server
+ * refuses about a body's framing: each answered in OpenAI's error JSON with the
+ * status it deserves, a message naming the fault, and the connection closed.
+ */
+static const struct {
+    const char *send;
+    int status;
+    const char *message; /* a part of error.message */
+} refused[] = {
+    {"GARBAGE\r\n\r\n", 400, "request line"},
+    {"\x16\x03\x01\x02\x05\x01\x07\x01\xfc\x03\x03 tls hello\r\n\r\n", 400, "request line"},
+    {"GET / HTTP/9.9\r\n\r\n", 400, "request line"},
+    {"GET /health HTTP/1.1\r\nno colon here\r\n\r\n", 400, "headers"},
+    {"POST /v1/chat/completions HTTP/1.1\r\nContent-Length: -5\r\n\r\n", 400,
+     "Invalid Content-Length header '-5'"},
+    {"POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n", 413,
+     "Request body too large: 99999999999999999999 bytes"},
+    {"POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 1e3\r\n\r\n", 400,
+     "Invalid Content-Length header '1e3'"},
+    {"POST /v1/chat/completions HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400,
+     "chunk size that is not a hexadecimal number"},
+    {"POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 100000\r\n\r\n", 413,
+     "Request body too large: 100000 bytes"},
+    {"POST /v1/chat/completions HTTP/1.1\r\nExpect: 200-ok\r\nContent-Length: 2\r\n\r\n{}", 417,
+     "Expect header '200-ok'"},
+    {"BREW /v1/models HTTP/1.1\r\n\r\n", 405, "unknown method /v1/models"},
+    {"BREW /coffee HTTP/1.1\r\n\r\n", 404, "unknown method /coffee"},
+    {"POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}x",
+     400, "2 Content-Length headers"},
+    {"POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}",
+     400, "2 Content-Length headers"},
+    {"POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 7\r\n"
+     "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+     400, "both Content-Length and Transfer-Encoding"},
+    {"POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 5\r\n"
+     "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+     400, "both Content-Length and Transfer-Encoding"},
+    {"POST /v1/chat/completions HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501,
+     "Unsupported Transfer-Encoding 'gzip'"},
+};
+
+START_TEST(refused_in_openai_json)
+{
+    struct test_server s;
+    test_server_init(&s);
+    s.opt.max_body_bytes = 1000;
+    test_server_start(&s);
+    static char reply[16384];
+    int by_status[600] = {0};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        raw_until_close(s.addr, refused[i].send, reply, sizeof reply);
+        char want[32];
+        snprintf(want, sizeof want, "HTTP/1.1 %d ", refused[i].status);
+        ck_assert_msg(strncmp(reply, want, strlen(want)) == 0, "case %zu: %s", i, reply);
+        char *body = strstr(reply, "\r\n\r\n");
+        ck_assert_ptr_nonnull(body);
+        *body = '\0';
+        body += 4;
+        ck_assert_msg(strcasestr(reply, "\r\nContent-Type: application/json") != NULL,
+                      "case %zu: %s", i, reply);
+        ck_assert_msg(strcasestr(reply, "\r\nConnection: close") != NULL, "case %zu: %s", i,
+                      reply);
+        ck_assert_int_eq(content_length(reply), (long)strlen(body));
+        cJSON *j = cJSON_Parse(body);
+        ck_assert_msg(j != NULL, "case %zu: not JSON: %s", i, body);
+        ck_assert_str_eq(jstr(j, "error.type"), "invalid_request_error");
+        ck_assert_str_eq(jstr(j, "error.param"), "null");
+        ck_assert_msg(strstr(jstr(j, "error.message"), refused[i].message) != NULL,
+                      "case %zu: message '%s' lacks '%s'", i, jstr(j, "error.message"),
+                      refused[i].message);
+        cJSON_Delete(j);
+        by_status[refused[i].status]++;
+    }
+    /* Counted with every other answer. */
+    struct http_resp r = {0};
+    http_do(s.addr, "GET", "/metrics", NULL, no_headers, &r);
+    for (int st = 0; st < 600; st++)
+        if (by_status[st]) {
+            char series[64];
+            snprintf(series, sizeof series, "ratelab_mock_responses_total{code=\"%d\"}", st);
+            ck_assert_msg(prom_value(r.body, series) == by_status[st], "%s: %g, want %d",
+                          series, prom_value(r.body, series), by_status[st]);
+        }
+    http_resp_free(&r);
+    /* Still serving. */
+    http_do(s.addr, "POST", "/v1/chat/completions", CHAT_BODY(""), no_headers, &r);
     ck_assert_int_eq(r.status, 200);
     http_resp_free(&r);
     test_server_stop(&s);
@@ -550,6 +676,7 @@ Suite *mock_input_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, bad_requests);
     tcase_add_test(tc, raw_garbage);
+    tcase_add_test(tc, refused_in_openai_json);
     tcase_add_test(tc, head_then_get_keep_alive);
     tcase_add_test(tc, max_body_huge_via_api);
     tcase_add_test(tc, api_key);

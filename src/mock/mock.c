@@ -248,10 +248,14 @@ static const char *reason_phrase(int status)
         return "Method Not Allowed";
     case 413:
         return "Payload Too Large";
+    case 417:
+        return "Expectation Failed";
     case 429:
         return "Too Many Requests";
     case 500:
         return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
     case 503:
         return "Service Unavailable";
     default:
@@ -676,6 +680,7 @@ void mock_free(mock *m)
      * Freeing evhttp closes every connection: close callbacks run for live calls
      * and libevent frees their attached requests. Detached ones are ours.
      */
+    mock_http_errors_forget(m);
     if (m->http)
         evhttp_free(m->http);
     while (m->live) {

@@ -246,6 +246,7 @@ static const struct {
     [R_METRICS] = {"/metrics", false, false},
 };
 
+/* The method's name; NULL for one libevent does not know (2.1 does not keep its name). */
 static const char *method_name(enum evhttp_cmd_type t)
 {
     switch (t) {
@@ -268,7 +269,13 @@ static const char *method_name(enum evhttp_cmd_type t)
     case EVHTTP_REQ_PATCH:
         return "PATCH";
     }
-    return "?";
+    return NULL;
+}
+
+static const char *method_text(enum evhttp_cmd_type t)
+{
+    const char *n = method_name(t);
+    return n ? n : "an unknown method";
 }
 
 /* Compare without leaking the key's length or prefix through timing. */
@@ -308,6 +315,11 @@ static void on_request(struct evhttp_request *req, void *arg)
 {
     struct mock *m = arg;
     struct mock_error e;
+    if (!mock_http_framing_ok(req, &e)) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        mock_send_error(m, req, &e);
+        return;
+    }
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     enum evhttp_cmd_type method = evhttp_request_get_command(req);
@@ -317,18 +329,22 @@ static void on_request(struct evhttp_request *req, void *arg)
     while (r < R_N && strcmp(routes[r].path, path) != 0)
         r++;
     if (r == R_N) {
+        if (!method_name(method))
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
         mock_error_set(&e, 404, "invalid_request_error", NULL, NULL, "Invalid URL (%s %.200s)",
-                       method_name(method), path);
+                       method_text(method), path);
         mock_send_error(m, req, &e);
         return;
     }
     bool ok = routes[r].post ? method == EVHTTP_REQ_POST
                              : method == EVHTTP_REQ_GET || method == EVHTTP_REQ_HEAD;
     if (!ok) {
+        if (!method_name(method)) /* libevent left its body unread: this connection is done */
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
         evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
                           routes[r].post ? "POST" : "GET, HEAD");
         mock_error_set(&e, 405, "invalid_request_error", NULL, NULL,
-                       "Invalid method for URL (%s %s): use %s.", method_name(method), path,
+                       "Invalid method for URL (%s %s): use %s.", method_text(method), path,
                        routes[r].post ? "POST" : "GET");
         mock_send_error(m, req, &e);
         return;
@@ -359,6 +375,12 @@ static void on_request(struct evhttp_request *req, void *arg)
     }
 }
 
+int64_t mock_http_read_limit(const struct mock *m)
+{
+    assert(m->max_body > 0 && m->max_body <= MOCK_MAX_BODY_LIMIT); /* mock_new clamps it */
+    return 4 * m->max_body + 65536;
+}
+
 struct evhttp *mock_http_new(struct mock *m)
 {
     struct evhttp *http = evhttp_new(m->base);
@@ -366,20 +388,25 @@ struct evhttp *mock_http_new(struct mock *m)
         fprintf(stderr, "ratelab: out of memory\n");
         abort();
     }
-    /* Every method reaches us, so unknown ones get a JSON 405 instead of libevent's 501. */
-    evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-                                         EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
-                                         EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+    /*
+     * Every method reaches on_request, the ones libevent does not know too (2.1
+     * gives them a type bit of their own, 1 << 15, outside the EVHTTP_REQ_*
+     * values): they get a JSON 404 or 405 instead of libevent's 501.
+     */
+    evhttp_set_allowed_methods(http, 0xffff);
     /*
      * Bodies up to max_body get parsed; up to 4x (plus 64 KiB) they are read and
-     * answered with a JSON 413; beyond that libevent refuses them unread.
+     * answered with a JSON 413; beyond that libevent refuses them unread (its
+     * 413 is JSON too, mock_http_errors.c, but a client still sending may see
+     * the connection reset before it reads it).
      */
-    assert(m->max_body > 0 && m->max_body <= MOCK_MAX_BODY_LIMIT); /* mock_new clamps it */
-    int64_t read_max = 4 * m->max_body + 65536;
+    int64_t read_max = mock_http_read_limit(m);
     evhttp_set_max_body_size(http, read_max > EV_SSIZE_MAX ? EV_SSIZE_MAX : (ev_ssize_t)read_max);
-    evhttp_set_max_headers_size(http, 64 * 1024);
+    evhttp_set_max_headers_size(http, MOCK_MAX_HEADERS_BYTES);
     evhttp_set_default_content_type(http, "application/json");
     evhttp_set_gencb(http, on_request, m);
+    m->http = http;
+    mock_http_errors_register(m);
     return http;
 }
 

@@ -83,6 +83,7 @@ struct mock {
     int64_t client_gone;                 /* requests cancelled because the client hung up */
     uint64_t by_status[MOCK_STATUS_MAX]; /* answers sent, by HTTP status */
     struct prom_hist h_ttft, h_e2e, h_queue; /* vLLM's histograms, seconds */
+    struct mock *next_server;            /* mock_http_errors.c's list of this process's mocks */
 };
 
 /* The mock's clock: CLOCK_MONOTONIC shifted to the Unix epoch at start, µs. */
@@ -103,8 +104,23 @@ void mock_reply_limited(struct mock *m, struct evhttp_request *req, const struct
 /* POST /v1/chat/completions and /v1/completions, after routing and authentication. */
 void mock_serve_completion(struct mock *m, struct evhttp_request *req, enum mock_api api);
 
+/* mock_http_errors.c: libevent's own error answers in OpenAI's JSON, counted in m's
+ * metrics while m is registered (from mock_http_new until mock_free). */
+void mock_http_errors_register(struct mock *m);
+void mock_http_errors_forget(struct mock *m);
+/*
+ * Whether req's body framing is unambiguous: at most one Content-Length, not
+ * both it and Transfer-Encoding, no Transfer-Encoding but a single chunked.
+ * Else false with *e filled (400, or 501 for an unknown coding); the answer
+ * must close the connection, since the two ends disagree on where req ends.
+ */
+bool mock_http_framing_ok(struct evhttp_request *req, struct mock_error *e);
+
 /* mock_http.c: the evhttp server with its routes; listening. */
+#define MOCK_MAX_HEADERS_BYTES (64 * 1024) /* a request's header block, larger gets 400 */
 struct evhttp *mock_http_new(struct mock *m);
+/* The body size evhttp reads before it refuses a request unread (413), bytes. */
+int64_t mock_http_read_limit(const struct mock *m);
 int mock_http_listen(struct mock *m, const char *addr, char *bound, size_t n);
 
 #endif

@@ -261,7 +261,19 @@ int mock_parse_request(enum mock_api api, const char *body, size_t len, struct m
         return mock_error_set(e, 400, "invalid_request_error", NULL, NULL,
                               "We could not parse the JSON body of your request: it contains a "
                               "NUL byte.");
-    cJSON *root = cJSON_ParseWithLength(body, len);
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, false);
+    if (root) { /* one JSON value, then at most whitespace: trailing bytes are not JSON */
+        while (end < body + len && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
+            end++;
+        if (end < body + len) {
+            cJSON_Delete(root);
+            return mock_error_set(e, 400, "invalid_request_error", NULL, NULL,
+                                  "We could not parse the JSON body of your request: %zu bytes "
+                                  "follow the JSON value. The API expects one JSON payload.",
+                                  (size_t)(body + len - end));
+        }
+    }
     if (!root)
         return mock_error_set(e, 400, "invalid_request_error", NULL, NULL,
                               "We could not parse the JSON body of your request. (HINT: This "
