@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -173,6 +174,59 @@ START_TEST(quantiles_of_union)
 }
 END_TEST
 
+/* Rebuilding from (index, count) pairs, as a report carries them: the same histogram,
+ * and parts that no recording could have made are refused. */
+START_TEST(load_round_trip)
+{
+    struct rng r;
+    rng_seed(&r, 11);
+    struct histogram *h = hnew(), *g = hnew();
+    for (int i = 0; i < 5000; i++)
+        histogram_record(h, (int64_t)rng_lognormal(&r, 2e6, 1.5));
+    int idx[HISTOGRAM_BUCKETS];
+    uint64_t cnt[HISTOGRAM_BUCKETS];
+    int nb = 0;
+    for (int i = h->lo; i <= h->hi; i++)
+        if (h->counts[i]) {
+            idx[nb] = i;
+            cnt[nb++] = h->counts[i];
+        }
+    ck_assert_int_eq(histogram_load(g, h->count, h->min, h->max, h->sum, idx, cnt, nb), 0);
+    ck_assert_int_eq(g->lo, h->lo);
+    ck_assert_int_eq(g->hi, h->hi);
+    ck_assert_mem_eq(g->counts, h->counts, sizeof h->counts);
+    for (double q = 0; q <= 1; q += 0.01)
+        ck_assert_int_eq(histogram_quantile(g, q), histogram_quantile(h, q));
+    ck_assert_int_eq(histogram_load(g, 0, 0, 0, 0, idx, cnt, 0), 0);
+    ck_assert_uint_eq(g->count, 0);
+    /* wrong total, min or max outside the end buckets, indices not ascending, a 0 count,
+     * a mean outside [min, max] */
+    ck_assert_int_eq(histogram_load(g, h->count + 1, h->min, h->max, h->sum, idx, cnt, nb),
+                     -EINVAL);
+    ck_assert_int_eq(g->count, 0);
+    ck_assert_int_eq(histogram_load(g, h->count, h->max, h->max, h->sum, idx, cnt, nb), -EINVAL);
+    ck_assert_int_eq(histogram_load(g, h->count, h->min, h->max * 2, h->sum, idx, cnt, nb),
+                     -EINVAL);
+    ck_assert_int_eq(histogram_load(g, h->count, h->min, h->max, h->sum * 100, idx, cnt, nb),
+                     -EINVAL);
+    int swap = idx[1];
+    idx[1] = idx[2];
+    idx[2] = swap;
+    ck_assert_int_eq(histogram_load(g, h->count, h->min, h->max, h->sum, idx, cnt, nb), -EINVAL);
+    idx[2] = idx[1];
+    idx[1] = swap;
+    uint64_t c0 = cnt[1];
+    cnt[1] = 0;
+    cnt[2] += c0;
+    ck_assert_int_eq(histogram_load(g, h->count, h->min, h->max, h->sum, idx, cnt, nb), -EINVAL);
+    ck_assert_int_eq(histogram_load(g, 1, 0, 0, 0, idx, cnt, 0), -EINVAL);
+    for (int i = 0; i < HISTOGRAM_BUCKETS; i++)
+        ck_assert_uint_eq(g->counts[i], 0); /* a refused load leaves it empty */
+    free(h);
+    free(g);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("histogram");
@@ -183,6 +237,7 @@ int main(void)
     tcase_add_test(tc, relative_error);
     tcase_add_test(tc, merge_and_reset);
     tcase_add_test(tc, quantiles_of_union);
+    tcase_add_test(tc, load_round_trip);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -124,6 +124,14 @@ static cJSON *assert_report(const struct tmp *t)
         lines += *p == '\n';
     free(tr);
     ck_assert_int_eq(lines, (int)arrived);
+    /* A live report (send lag, ITL, status classes, server gauges) merges back to itself. */
+    char cmd[1024], out[1024];
+    snprintf(cmd, sizeof cmd, "%s/ratelab merge %s --json %s.merged && cmp %s %s.merged", BUILDDIR,
+             t->json, t->json, t->json, t->json);
+    ck_assert_msg(run_cmd(cmd, out, sizeof out) == 0, "merging one live report changed it: %s",
+                  out);
+    snprintf(cmd, sizeof cmd, "%s.merged", t->json);
+    unlink(cmd);
     return j;
 }
 

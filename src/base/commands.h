@@ -11,5 +11,6 @@ int cmd_plan(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_mock(int argc, char **argv);
 int cmd_live(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 
 #endif

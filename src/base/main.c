@@ -17,6 +17,7 @@ static const struct {
     {"replay", cmd_replay, "replay a trace through the simulator under one or two sets of limits"},
     {"plan", cmd_plan, "find the cheapest setting that meets the SLOs (simulated points)"},
     {"live", cmd_live, "run a scenario against a live OpenAI-compatible endpoint and report"},
+    {"merge", cmd_merge, "merge JSON reports of several runs into one (exact percentiles)"},
     {"mock", cmd_mock, "serve an OpenAI-compatible mock API that answers 429s (doc/mock.md)"},
 };
 

@@ -3,6 +3,7 @@
 #include "histogram.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <math.h>
 #include <stdbool.h>
 #include <string.h>
@@ -48,6 +49,42 @@ int64_t histogram_bucket_width(int64_t v)
     int64_t w;
     bucket_low(histogram_index(v), &w);
     return w;
+}
+
+int histogram_load(struct histogram *h, uint64_t count, int64_t min, int64_t max, double sum,
+                   const int *idx, const uint64_t *counts, int nb)
+{
+    histogram_init(h);
+    if (count == 0)
+        return nb == 0 && sum == 0 ? 0 : -EINVAL;
+    if (nb < 1 || min < 0 || min > max || histogram_index(min) != idx[0] ||
+        histogram_index(max) != idx[nb - 1])
+        return -EINVAL;
+    /* A mean outside [min, max] is no histogram's; a little slack for the double sum. */
+    if (!(sum >= (double)min * (double)count * (1 - 1e-12) &&
+          sum <= (double)max * (double)count * (1 + 1e-12)))
+        return -EINVAL;
+    uint64_t total = 0;
+    for (int k = 0; k < nb; k++) {
+        if (idx[k] < 0 || idx[k] >= HISTOGRAM_BUCKETS || (k > 0 && idx[k] <= idx[k - 1]) ||
+            counts[k] == 0 || counts[k] > count - total) {
+            histogram_reset(h);
+            return -EINVAL;
+        }
+        h->counts[idx[k]] = counts[k];
+        total += counts[k];
+        h->lo = k == 0 ? idx[k] : h->lo;
+        h->hi = idx[k];
+    }
+    if (total != count) {
+        histogram_reset(h);
+        return -EINVAL;
+    }
+    h->count = count;
+    h->min = min;
+    h->max = max;
+    h->sum = sum;
+    return 0;
 }
 
 void histogram_merge(struct histogram *dst, const struct histogram *src)

@@ -72,6 +72,19 @@ static inline void histogram_record(struct histogram *h, int64_t v)
 int64_t histogram_lowest_equivalent(int64_t v);
 int64_t histogram_bucket_width(int64_t v);
 
+/*
+ * Rebuild a histogram from its parts, as a report carries them (doc/report.md,
+ * "Histograms"): count, the exact min and max, the sum, and the non-empty buckets
+ * as nb (index, count) pairs, indices strictly ascending. Checks that the parts
+ * make a histogram histogram_record could have made: every index in
+ * [0, HISTOGRAM_BUCKETS), every bucket count > 0 and summing to count, min's
+ * bucket the first and max's the last, 0 <= min <= max, sum in [count x min,
+ * count x max]; count 0 with nb 0 is the empty histogram. 0 and *h written, or
+ * -EINVAL (*h then empty).
+ */
+int histogram_load(struct histogram *h, uint64_t count, int64_t min, int64_t max, double sum,
+                   const int *idx, const uint64_t *counts, int nb);
+
 /* Add every value of src into dst. */
 void histogram_merge(struct histogram *dst, const struct histogram *src);
 

@@ -247,9 +247,7 @@ static void fill_row(struct metrics_row *r, int64_t start, int64_t end,
                      int64_t inflight_max, int64_t inflight_end, const struct hset *lat,
                      const struct hset *ttft)
 {
-    static const double qs[3] = {0.50, 0.95, 0.99};
     double span_us = (double)(end - start);
-    double span_s = span_us / US_PER_S;
     r->start_us = start;
     r->end_us = end;
     r->c = *c;
@@ -260,8 +258,16 @@ static void fill_row(struct metrics_row *r, int64_t start, int64_t end,
     r->provider_waiting_max = -1; /* the overall window's are set apart (srvq_row) */
     r->provider_waiting_mean = -1;
 
+    metrics_row_stats(r, lat->h, lat->n, ttft->h, ttft->n, end - start);
+}
+
+void metrics_row_stats(struct metrics_row *r, const struct histogram *const *lat, int nl,
+                       const struct histogram *const *ttft, int nt, int64_t span_us)
+{
+    static const double qs[3] = {0.50, 0.95, 0.99};
+    double span_s = (double)span_us / US_PER_S;
     int64_t q[3];
-    histogram_quantiles(lat->h, lat->n, qs, 3, q);
+    histogram_quantiles(lat, nl, qs, 3, q);
     r->latency_p50_us = q[0];
     r->latency_p95_us = q[1];
     r->latency_p99_us = q[2];
@@ -272,20 +278,20 @@ static void fill_row(struct metrics_row *r, int64_t start, int64_t end,
     uint64_t count = 0;
     double sum = 0;
     int64_t max = 0;
-    for (int k = 0; k < lat->n; k++) {
-        count += lat->h[k]->count;
-        sum += lat->h[k]->sum;
-        if (lat->h[k]->max > max)
-            max = lat->h[k]->max;
+    for (int k = 0; k < nl; k++) {
+        count += lat[k]->count;
+        sum += lat[k]->sum;
+        if (lat[k]->max > max)
+            max = lat[k]->max;
     }
     r->latency_max_us = max;
     r->latency_mean_us = count ? sum / (double)count : 0;
-    histogram_quantiles(ttft->h, ttft->n, qs, 3, q);
+    histogram_quantiles(ttft, nt, qs, 3, q);
     r->ttft_p50_us = q[0];
     r->ttft_p95_us = q[1];
     r->ttft_p99_us = q[2];
-    r->requests_per_s = span_s > 0 ? (double)c->ended[OUTCOME_SUCCEEDED] / span_s : 0;
-    r->tokens_per_s = span_s > 0 ? (double)c->output_tokens / span_s : 0;
+    r->requests_per_s = span_s > 0 ? (double)r->c.ended[OUTCOME_SUCCEEDED] / span_s : 0;
+    r->tokens_per_s = span_s > 0 ? (double)r->c.output_tokens / span_s : 0;
 }
 
 static int64_t max64(int64_t a, int64_t b)

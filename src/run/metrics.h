@@ -232,6 +232,15 @@ int metrics_window_row(const metrics *m, int k, int cls, struct metrics_row *out
 /* The whole run's row for a class (cls >= 0) or overall (cls = -1). */
 void metrics_total(const metrics *m, int cls, struct metrics_row *out);
 
+/*
+ * A row's latency and TTFT figures (quantiles, max, mean) from the union of the
+ * histograms lat[0..nl) and ttft[0..nt), and its rates (r->c's succeeded and output
+ * tokens per second of span_us): how every row here is computed, and what
+ * report_merge computes a merged report's scopes with, so they agree exactly.
+ */
+void metrics_row_stats(struct metrics_row *r, const struct histogram *const *lat, int nl,
+                       const struct histogram *const *ttft, int nt, int64_t span_us);
+
 /* The cumulative histograms (cls = -1: overall), for custom quantiles. */
 const struct histogram *metrics_latency_hist(const metrics *m, int cls);
 const struct histogram *metrics_ttft_hist(const metrics *m, int cls);

@@ -90,8 +90,30 @@ static void num_ms(cJSON *o, const char *name, int64_t us)
     cJSON_AddNumberToObject(o, name, ms(us));
 }
 
-static void json_scope(cJSON *o, const struct metrics_row *r)
+/*
+ * A histogram in the report's compact form (doc/report.md, "Histograms"): count, the
+ * exact min, max and sum, and the non-empty buckets as a flat [index, count, ...]
+ * array, ascending; report_merge rebuilds it with histogram_load.
+ */
+static void json_histogram(cJSON *o, const char *name, const struct histogram *h)
 {
+    cJSON *g = obj(o, name);
+    num(g, "count", (double)h->count);
+    num(g, "min", h->count ? (double)h->min : 0);
+    num(g, "max", h->count ? (double)h->max : 0);
+    num(g, "sum", h->count ? h->sum : 0);
+    cJSON *b = cJSON_CreateArray();
+    for (int i = h->lo; i <= h->hi; i++)
+        if (h->counts[i]) {
+            cJSON_AddItemToArray(b, cJSON_CreateNumber(i));
+            cJSON_AddItemToArray(b, cJSON_CreateNumber((double)h->counts[i]));
+        }
+    cJSON_AddItemToObject(g, "buckets", b);
+}
+
+static void json_scope(cJSON *o, const struct report_scope *sc)
+{
+    const struct metrics_row *r = &sc->row;
     const struct metrics_counts *c = &r->c;
     cJSON *q = obj(o, "requests");
     num(q, "arrived", (double)c->arrivals);
@@ -106,10 +128,12 @@ static void json_scope(cJSON *o, const struct metrics_row *r)
     num_ms(l, "p99", r->latency_p99_us);
     num_ms(l, "max", r->latency_max_us);
     num(l, "mean", r->latency_mean_us / US_PER_MS);
+    json_histogram(l, "histogram_us", sc->lat);
     cJSON *tt = obj(o, "ttft_ms");
     num_ms(tt, "p50", r->ttft_p50_us);
     num_ms(tt, "p95", r->ttft_p95_us);
     num_ms(tt, "p99", r->ttft_p99_us);
+    json_histogram(tt, "histogram_us", sc->ttft);
     cJSON *th = obj(o, "throughput");
     num(th, "requests_per_s", r->requests_per_s);
     num(th, "tokens_per_s", r->tokens_per_s);
@@ -144,6 +168,7 @@ static void json_quantiles(cJSON *o, const char *name, const struct histogram *h
         num_ms(g, keys[i], histogram_quantile(h, qs[i]));
     num_ms(g, "max", h->count ? h->max : 0);
     num(g, "count", (double)h->count);
+    json_histogram(g, "histogram_us", h);
 }
 
 static void json_gauge(cJSON *o, const char *name, const struct report_gauge *g)
@@ -154,7 +179,7 @@ static void json_gauge(cJSON *o, const char *name, const struct report_gauge *g)
 }
 
 /* A live run's own figures: send lag, inter-token latency, status classes, server gauges. */
-static void json_live(cJSON *root, const struct scenario *sc, const struct report_live *lv)
+static void json_live(cJSON *root, const struct report_doc *d, const struct report_live *lv)
 {
     static const double lag_q[] = {0.50, 0.99};
     static const char *const lag_k[] = {"p50", "p99"};
@@ -165,9 +190,9 @@ static void json_live(cJSON *root, const struct scenario *sc, const struct repor
         struct histogram all;
         histogram_init(&all);
         cJSON *cls = cJSON_GetObjectItemCaseSensitive(root, "classes");
-        for (int i = 0; i < sc->n_classes; i++) {
+        for (int i = 0; i < d->n_classes; i++) {
             histogram_merge(&all, &lv->itl[i]);
-            json_quantiles(cJSON_GetObjectItemCaseSensitive(cls, sc->classes[i].name), "itl_ms",
+            json_quantiles(cJSON_GetObjectItemCaseSensitive(cls, d->classes[i].name), "itl_ms",
                            &lv->itl[i], itl_q, itl_k, 3);
         }
         json_quantiles(root, "itl_ms", &all, itl_q, itl_k, 3);
@@ -241,29 +266,58 @@ static void json_budget_side(cJSON *bud, const char *name, const struct report_b
 int report_json(FILE *out, const struct scenario *sc, const metrics *m,
                 const struct report_extra *x)
 {
-    struct metrics_row t;
-    metrics_total(m, -1, &t);
+    struct report_scope cls[SCENARIO_MAX_CLASSES];
+    struct slo_result slo[REPORT_MAX_SLOS];
+    struct report_doc d = {.scenario = sc->name,
+                           .seed = sc->seed,
+                           .duration_us = sc->duration_us,
+                           .window_us = sc->window_us,
+                           .classes = cls,
+                           .n_classes = sc->n_classes,
+                           .x = x,
+                           .slo = slo};
+    metrics_total(m, -1, &d.all.row);
+    d.end_us = d.all.row.end_us;
+    d.all.lat = metrics_latency_hist(m, -1);
+    d.all.ttft = metrics_ttft_hist(m, -1);
+    for (int i = 0; i < sc->n_classes; i++) {
+        cls[i].name = sc->classes[i].name;
+        metrics_total(m, i, &cls[i].row);
+        cls[i].lat = metrics_latency_hist(m, i);
+        cls[i].ttft = metrics_ttft_hist(m, i);
+        d.traced |= sc->classes[i].arrival.kind == ARRIVAL_TRACE;
+    }
+    d.n_slo = report_slos(sc, m, slo);
+    return report_json_doc(out, &d);
+}
+
+int report_json_doc(FILE *out, const struct report_doc *d)
+{
+    const struct report_extra *x = d->x;
     cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "scenario", sc->name);
-    if (sc->seed <= (UINT64_C(1) << 53)) {
-        num(root, "seed", (double)sc->seed);
+    num(root, "report_version", REPORT_VERSION);
+    cJSON_AddStringToObject(root, "scenario", d->scenario);
+    if (d->seed <= (UINT64_C(1) << 53)) {
+        num(root, "seed", (double)d->seed);
     } else {
         char buf[32];
-        snprintf(buf, sizeof buf, "%" PRIu64, sc->seed);
+        snprintf(buf, sizeof buf, "%" PRIu64, d->seed);
         cJSON_AddStringToObject(root, "seed", buf);
     }
-    num(root, "duration_s", (double)sc->duration_us / US_PER_S);
-    num(root, "end_s", (double)t.end_us / US_PER_S);
-    num(root, "window_s", (double)sc->window_us / US_PER_S);
-    json_scope(root, &t);
+    num(root, "duration_s", (double)d->duration_us / US_PER_S);
+    num(root, "end_s", (double)d->end_us / US_PER_S);
+    num(root, "window_s", (double)d->window_us / US_PER_S);
+    /* What a reader needs to rebuild the histograms (histogram.h). */
+    cJSON *hf = obj(root, "histogram_format");
+    cJSON_AddStringToObject(hf, "unit", "us");
+    num(hf, "sub_bits", HISTOGRAM_SUB_BITS);
+    num(hf, "max_bits", HISTOGRAM_MAX_BITS);
+    json_scope(root, &d->all);
     cJSON *cls = obj(root, "classes");
-    for (int i = 0; i < sc->n_classes; i++) {
-        struct metrics_row r;
-        metrics_total(m, i, &r);
-        json_scope(obj(cls, sc->classes[i].name), &r);
-    }
+    for (int i = 0; i < d->n_classes; i++)
+        json_scope(obj(cls, d->classes[i].name), &d->classes[i]);
     if (x && x->live)
-        json_live(root, sc, x->live);
+        json_live(root, d, x->live);
     if (x && !x->live) {
         cJSON *sv = obj(root, "server");
         cJSON *rl = obj(sv, "rate_limited");
@@ -281,11 +335,14 @@ int report_json(FILE *out, const struct scenario *sc, const metrics *m,
         num_ms(wt, "p95_ms", x->server_wait && x->server_waited > 0
                                  ? histogram_quantile(x->server_wait, 0.95)
                                  : 0);
+        num(wt, "served", (double)x->server_served);
+        if (x->server_wait)
+            json_histogram(wt, "histogram_us", x->server_wait);
     }
     if (x) {
         cJSON *bud = obj(root, "budget");
         double first = INFINITY;
-        int64_t span = arrival_span(sc, t.end_us);
+        int64_t span = d->end_us < d->duration_us ? d->end_us : d->duration_us;
         cJSON_AddNullToObject(bud, "tpd_exhausted_at_s"); /* first in the object; set below */
         json_budget_side(bud, "client", &x->budget_client, span, &first);
         json_budget_side(bud, "server", &x->budget_server, span, &first);
@@ -293,26 +350,22 @@ int report_json(FILE *out, const struct scenario *sc, const metrics *m,
             cJSON_ReplaceItemInObjectCaseSensitive(bud, "tpd_exhausted_at_s",
                                                    cJSON_CreateNumber(round(first * 1000) / 1000));
     }
-    bool traced = false;
-    for (int i = 0; i < sc->n_classes; i++)
-        traced |= sc->classes[i].arrival.kind == ARRIVAL_TRACE;
-    if (x && traced) /* only with a trace class: other reports keep their shape */
+    if (x && d->traced) /* only with a trace class: other reports keep their shape */
         num(obj(root, "trace"), "skipped", (double)x->trace_skipped);
-    struct slo_result slo[REPORT_MAX_SLOS];
-    int n = report_slos(sc, m, slo);
     cJSON *s = obj(root, "slo");
     bool all_ok = true;
     cJSON *checks = cJSON_CreateArray();
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < d->n_slo; i++) {
+        const struct slo_result *r = &d->slo[i];
         cJSON *c = cJSON_CreateObject();
-        cJSON_AddStringToObject(c, "name", slo[i].name);
-        cJSON_AddStringToObject(c, "key", slo[i].key);
-        num(c, "target", slo[i].target);
-        num(c, "actual", slo[i].actual);
-        cJSON_AddStringToObject(c, "unit", slo[i].unit);
-        cJSON_AddBoolToObject(c, "ok", slo[i].ok);
+        cJSON_AddStringToObject(c, "name", r->name);
+        cJSON_AddStringToObject(c, "key", r->key);
+        num(c, "target", r->target);
+        num(c, "actual", r->actual);
+        cJSON_AddStringToObject(c, "unit", r->unit);
+        cJSON_AddBoolToObject(c, "ok", r->ok);
         cJSON_AddItemToArray(checks, c);
-        all_ok &= slo[i].ok;
+        all_ok &= r->ok;
     }
     cJSON_AddBoolToObject(s, "ok", all_ok);
     cJSON_AddItemToObject(s, "checks", checks);

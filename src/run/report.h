@@ -136,6 +136,43 @@ int report_json(FILE *out, const struct scenario *sc, const metrics *m,
                 const struct report_extra *x);
 
 /*
+ * The version of the JSON report's shape, its first field ("report_version"). Bump
+ * it when a field changes meaning or a merged report could no longer be computed
+ * from the parts' fields (report_merge refuses other versions).
+ */
+#define REPORT_VERSION 1
+
+/* One scope of a JSON report: overall or a class. */
+struct report_scope {
+    const char *name;               /* the class name (unused for the overall scope) */
+    struct metrics_row row;         /* its figures over the whole run */
+    const struct histogram *lat;    /* latency of answered requests, µs */
+    const struct histogram *ttft;   /* TTFT of succeeded requests, µs */
+};
+
+/*
+ * Everything a JSON report holds, whatever computed it: report_json fills it from a
+ * finished run's metrics, report_merge from parsed reports. Both then write it with
+ * report_json_doc, so a merged report has exactly the shape and number formatting of
+ * a single run's.
+ */
+struct report_doc {
+    const char *scenario;              /* its name */
+    uint64_t seed;
+    int64_t duration_us, end_us, window_us;
+    struct report_scope all;           /* overall */
+    const struct report_scope *classes; /* [n_classes], in scenario order */
+    int n_classes;
+    const struct report_extra *x;      /* server, budget, trace, live; NULL: none of them */
+    bool traced;                       /* a class replays a trace: "trace.skipped" is written */
+    const struct slo_result *slo;      /* [n_slo], in report_slos's order */
+    int n_slo;
+};
+
+/* Write d as the JSON document (doc/report.md). x->live->itl, when set, is per class of d. */
+int report_json_doc(FILE *out, const struct report_doc *d);
+
+/*
  * CSV time series: one row per window, overall columns then each class's with
  * a "NAME." prefix. Register report_csv_sink as the window sink; the header is
  * written before the first row.
