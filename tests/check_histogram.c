@@ -136,6 +136,82 @@ START_TEST(merge_and_reset)
 }
 END_TEST
 
+/*
+ * The invariant of touched[]: while listed, it names exactly the non-zero buckets,
+ * each once; count is the sum of counts[].
+ */
+static void check_touched(const struct histogram *h)
+{
+    uint64_t sum = 0;
+    int nonzero = 0;
+    for (int i = 0; i < HISTOGRAM_BUCKETS; i++) {
+        sum += h->counts[i];
+        nonzero += h->counts[i] != 0;
+    }
+    ck_assert_uint_eq(sum, h->count);
+    ck_assert_int_le(h->n_touched, HISTOGRAM_TOUCHED_MAX);
+    if (h->n_touched < 0) {
+        ck_assert_int_gt(nonzero, HISTOGRAM_TOUCHED_MAX);
+        return;
+    }
+    ck_assert_int_eq(h->n_touched, nonzero);
+    for (int k = 0; k < h->n_touched; k++) {
+        ck_assert_uint_gt(h->counts[h->touched[k]], 0);
+        for (int j = 0; j < k; j++)
+            ck_assert_int_ne(h->touched[j], h->touched[k]);
+    }
+}
+
+/*
+ * A few values far apart (a metrics window) are merged and reset through their list;
+ * past HISTOGRAM_TOUCHED_MAX buckets the range takes over. Every pairing of listed and
+ * overflowed source and destination merges to the same counts as recording everything
+ * in one histogram, and a reset leaves every bucket 0 whichever way it went.
+ */
+START_TEST(touched_list)
+{
+    static const int sizes[] = {0, 1, 3, HISTOGRAM_TOUCHED_MAX - 1, HISTOGRAM_TOUCHED_MAX,
+                                HISTOGRAM_TOUCHED_MAX + 1, 300};
+    const int n_sizes = (int)(sizeof sizes / sizeof sizes[0]);
+    struct histogram *a = hnew(), *b = hnew(), *all = hnew();
+    struct rng r;
+    rng_seed(&r, 12);
+    for (int x = 0; x < n_sizes; x++)
+        for (int y = 0; y < n_sizes; y++) {
+            histogram_reset(a);
+            histogram_reset(b);
+            histogram_reset(all);
+            for (int k = 0; k < sizes[x] + sizes[y]; k++) {
+                /* spread over 2^0 .. 2^40: distinct buckets, far apart */
+                int64_t v = (int64_t)(rng_unit(&r) * 1e12 * rng_unit(&r) * rng_unit(&r));
+                histogram_record(k < sizes[x] ? a : b, v);
+                histogram_record(all, v);
+                if (k % 7 == 0) { /* and repeats of a bucket already there */
+                    histogram_record(k < sizes[x] ? a : b, v);
+                    histogram_record(all, v);
+                }
+            }
+            check_touched(a);
+            check_touched(b);
+            histogram_merge(a, b);
+            check_touched(a);
+            ck_assert_uint_eq(a->count, all->count);
+            for (int i = 0; i < HISTOGRAM_BUCKETS; i++)
+                ck_assert_uint_eq(a->counts[i], all->counts[i]);
+            ck_assert_int_eq(histogram_quantile(a, 0.5), histogram_quantile(all, 0.5));
+            histogram_reset(a);
+            ck_assert_int_eq(a->n_touched, 0);
+            check_touched(a);
+            histogram_record(a, 5);
+            check_touched(a);
+            ck_assert_int_eq(a->n_touched, 1);
+        }
+    free(a);
+    free(b);
+    free(all);
+}
+END_TEST
+
 /* Quantiles of a union read in place equal those of the merged histogram, and write nothing. */
 START_TEST(quantiles_of_union)
 {
@@ -195,6 +271,7 @@ START_TEST(load_round_trip)
     ck_assert_int_eq(g->lo, h->lo);
     ck_assert_int_eq(g->hi, h->hi);
     ck_assert_mem_eq(g->counts, h->counts, sizeof h->counts);
+    check_touched(g);
     for (double q = 0; q <= 1; q += 0.01)
         ck_assert_int_eq(histogram_quantile(g, q), histogram_quantile(h, q));
     ck_assert_int_eq(histogram_load(g, 0, 0, 0, 0, idx, cnt, 0), 0);
@@ -222,6 +299,17 @@ START_TEST(load_round_trip)
     ck_assert_int_eq(histogram_load(g, 1, 0, 0, 0, idx, cnt, 0), -EINVAL);
     for (int i = 0; i < HISTOGRAM_BUCKETS; i++)
         ck_assert_uint_eq(g->counts[i], 0); /* a refused load leaves it empty */
+    /* a few buckets far apart load into the touched list: a reset then empties them */
+    int sidx[3] = {histogram_index(7), histogram_index(90000), histogram_index(INT64_C(1) << 40)};
+    uint64_t scnt[3] = {1, 2, 1};
+    ck_assert_int_eq(histogram_load(g, 4, 7, INT64_C(1) << 40, 7 + 180000 + (double)(INT64_C(1) << 40),
+                                    sidx, scnt, 3), 0);
+    ck_assert_int_eq(g->n_touched, 3);
+    check_touched(g);
+    histogram_reset(g);
+    check_touched(g);
+    for (int i = 0; i < HISTOGRAM_BUCKETS; i++)
+        ck_assert_uint_eq(g->counts[i], 0);
     free(h);
     free(g);
 }
@@ -236,6 +324,7 @@ int main(void)
     tcase_add_test(tc, bucket_layout);
     tcase_add_test(tc, relative_error);
     tcase_add_test(tc, merge_and_reset);
+    tcase_add_test(tc, touched_list);
     tcase_add_test(tc, quantiles_of_union);
     tcase_add_test(tc, load_round_trip);
     suite_add_tcase(s, tc);

@@ -512,6 +512,74 @@ static void ring_sink(void *ctx, int cls, const struct metrics_row *row)
     ck_assert(row_eq(&kept, row));
 }
 
+/*
+ * With nobody reading windows, a run of idle windows closes in one step
+ * (metrics_advance): the totals, the run so far and the open window read by snapshots
+ * must be exactly those of a twin whose windows close one by one for a sink, across
+ * gaps of one window to thousands, levels held non-zero over them, and the provider's
+ * waiting queue too. The finish lands mid-window after a long gap.
+ */
+static void count_sink(void *ctx, int cls, const struct metrics_row *row)
+{
+    (void)cls, (void)row;
+    ++*(int64_t *)ctx;
+}
+
+START_TEST(unread_idle_windows_close_at_once)
+{
+    for (uint64_t seed = 1; seed <= 8; seed++) {
+        metrics *rd = metrics_new(SCRIPT_CLASSES, WIN_US), *un = metrics_new(SCRIPT_CLASSES, WIN_US);
+        int64_t rows = 0;
+        metrics_add_sink(rd, count_sink, &rows);
+        metrics_server_queue(rd, 0, 0);
+        metrics_server_queue(un, 0, 0);
+        struct script sc, sc_twin;
+        script_init(&sc, seed);
+        script_init(&sc_twin, seed);
+        struct rng gap;
+        rng_seed(&gap, seed + 1000);
+        int64_t srvq = 0;
+        for (int e = 0; e < N_EVENTS; e++) {
+            int64_t t = script_next_time(&sc);
+            (void)script_next_time(&sc_twin);
+            if (rng_below(&gap, 50) == 0) /* 1 to 1000 windows idle, not on a boundary */
+                t += (int64_t)(1 + rng_below(&gap, 1000)) * WIN_US + (int64_t)rng_below(&gap, 3);
+            if (rng_below(&gap, 5) == 0) {
+                int d = srvq > 0 && rng_below(&gap, 2) ? -1 : +1;
+                metrics_server_queue(rd, t, d);
+                metrics_server_queue(un, t, d);
+                srvq += d;
+            }
+            if (rng_below(&gap, 7) == 0) { /* a reader between events, mid-gap or not */
+                int64_t at = t + (int64_t)rng_below(&gap, 3 * WIN_US);
+                metrics_advance(rd, t);
+                metrics_advance(un, t);
+                struct metrics_snapshot a, b;
+                metrics_snapshot(rd, at, &a);
+                metrics_snapshot(un, at, &b);
+                ck_assert_msg(memcmp(&a, &b, sizeof a) == 0, "seed %llu event %d: snapshots differ",
+                              (unsigned long long)seed, e);
+            }
+            script_apply(&sc, t, rd);
+            script_apply(&sc_twin, t, un);
+        }
+        int64_t end = sc.t + 4321 * (int64_t)WIN_US + 17;
+        metrics_finish(rd, end);
+        metrics_finish(un, end);
+        ck_assert_int_gt(rows, 4 * 4321); /* the reader got every idle window, one by one */
+        for (int c = -1; c < SCRIPT_CLASSES; c++) {
+            struct metrics_row a, b;
+            metrics_total(rd, c, &a);
+            metrics_total(un, c, &b);
+            ck_assert_msg(row_eq(&a, &b), "seed %llu class %d: totals differ",
+                          (unsigned long long)seed, c);
+        }
+        metrics_free(rd);
+        metrics_free(un);
+    }
+}
+END_TEST
+
 /* The ring keeps exactly the last n windows, newest first, as sinks got them; off by default. */
 START_TEST(keep_last_windows)
 {
@@ -614,6 +682,7 @@ int main(void)
     tcase_add_test(tc, snapshot_by_hand);
     tcase_add_test(tc, keep_last_windows);
     tcase_add_test(tc, several_sinks);
+    tcase_add_test(tc, unread_idle_windows_close_at_once);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -13,14 +13,19 @@ void histogram_init(struct histogram *h)
     memset(h->counts, 0, sizeof h->counts);
     h->lo = HISTOGRAM_BUCKETS;
     h->hi = -1;
+    h->n_touched = 0;
     histogram_reset(h);
 }
 
 void histogram_reset(struct histogram *h)
 {
-    /* Only the touched range can be non-zero: a window's reset stays cheap. */
-    if (h->lo <= h->hi)
+    /* Only touched buckets can be non-zero: a window's reset stays cheap. */
+    if (h->n_touched >= 0)
+        for (int k = 0; k < h->n_touched; k++)
+            h->counts[h->touched[k]] = 0;
+    else if (h->lo <= h->hi)
         memset(&h->counts[h->lo], 0, (size_t)(h->hi - h->lo + 1) * sizeof h->counts[0]);
+    h->n_touched = 0;
     h->count = 0;
     h->min = INT64_MAX;
     h->max = 0;
@@ -72,6 +77,7 @@ int histogram_load(struct histogram *h, uint64_t count, int64_t min, int64_t max
             return -EINVAL;
         }
         h->counts[idx[k]] = counts[k];
+        histogram_touch(h, idx[k]); /* a distinct index each time: 0 before */
         total += counts[k];
         h->lo = k == 0 ? idx[k] : h->lo;
         h->hi = idx[k];
@@ -91,8 +97,23 @@ void histogram_merge(struct histogram *dst, const struct histogram *src)
 {
     if (src->count == 0)
         return;
-    for (int i = src->lo; i <= src->hi; i++)
-        dst->counts[i] += src->counts[i];
+    if (src->n_touched >= 0) /* its few buckets, not the range between them */
+        for (int k = 0; k < src->n_touched; k++) {
+            int i = src->touched[k];
+            if (dst->counts[i] == 0)
+                histogram_touch(dst, i);
+            dst->counts[i] += src->counts[i];
+        }
+    else if (dst->n_touched < 0) /* both beyond their lists: the range, vectorised */
+        for (int i = src->lo; i <= src->hi; i++)
+            dst->counts[i] += src->counts[i];
+    else
+        for (int i = src->lo; i <= src->hi; i++)
+            if (src->counts[i]) {
+                if (dst->counts[i] == 0)
+                    histogram_touch(dst, i);
+                dst->counts[i] += src->counts[i];
+            }
     dst->count += src->count;
     dst->sum += src->sum;
     if (src->min < dst->min)

@@ -22,8 +22,17 @@
 #define HISTOGRAM_BUCKETS  ((HISTOGRAM_MAX_BITS - HISTOGRAM_SUB_BITS + 1) << HISTOGRAM_SUB_BITS)
 
 /*
+ * The most distinct buckets a histogram lists by index (touched[]). A metrics window
+ * usually holds a few values spread over a wide range of buckets: merging and resetting
+ * it then costs its few buckets rather than the whole range between them.
+ */
+#define HISTOGRAM_TOUCHED_MAX 32
+
+/*
  * Invariant: count is the sum of counts[]; every non-zero bucket lies in
- * [lo, hi]; min <= every recorded value <= max; sum is their total.
+ * [lo, hi]; min <= every recorded value <= max; sum is their total. While
+ * n_touched >= 0, touched[0..n_touched) are exactly the non-zero buckets, each once;
+ * n_touched = -1 once more than HISTOGRAM_TOUCHED_MAX were (until the next reset).
  */
 struct histogram {
     uint64_t count;      /* values recorded */
@@ -31,13 +40,18 @@ struct histogram {
     int64_t max;         /* largest value recorded, exact (0 when empty) */
     double sum;          /* sum of values, for the mean */
     int lo, hi;          /* the range of buckets touched since the last reset, lo > hi when none */
+    int n_touched;       /* entries in touched[], or -1: too many, use [lo, hi] */
+    uint16_t touched[HISTOGRAM_TOUCHED_MAX]; /* the non-zero buckets' indices, unordered */
     uint64_t counts[HISTOGRAM_BUCKETS];
 };
 
 /* Make an empty histogram out of uninitialised memory. It owns no memory: nothing to fini. */
 void histogram_init(struct histogram *h);
 
-/* Empty it again; costs only the range of buckets touched since the last reset. */
+/*
+ * Empty it again; costs only the buckets touched since the last reset (their list,
+ * or their range once more than HISTOGRAM_TOUCHED_MAX were).
+ */
 void histogram_reset(struct histogram *h);
 
 /* The bucket a value falls in; value >= 0. */
@@ -51,10 +65,21 @@ static inline int histogram_index(int64_t v)
     return (e << HISTOGRAM_SUB_BITS) + (int)(v >> e);
 }
 
+/* Note bucket i turning non-zero in the touched list (or overflow it to -1). */
+static inline void histogram_touch(struct histogram *h, int i)
+{
+    if (h->n_touched >= HISTOGRAM_TOUCHED_MAX)
+        h->n_touched = -1;
+    else if (h->n_touched >= 0)
+        h->touched[h->n_touched++] = (uint16_t)i;
+}
+
 /* Record one value (>= 0, µs or any unit). O(1), no allocation. */
 static inline void histogram_record(struct histogram *h, int64_t v)
 {
     int i = histogram_index(v);
+    if (h->n_touched >= 0 && h->counts[i] == 0) /* a dense histogram stops listing at once */
+        histogram_touch(h, i);
     h->counts[i]++;
     h->count++;
     h->sum += (double)v;
@@ -85,7 +110,7 @@ int64_t histogram_bucket_width(int64_t v);
 int histogram_load(struct histogram *h, uint64_t count, int64_t min, int64_t max, double sum,
                    const int *idx, const uint64_t *counts, int nb);
 
-/* Add every value of src into dst. */
+/* Add every value of src into dst: costs src's touched buckets, as histogram_reset. */
 void histogram_merge(struct histogram *dst, const struct histogram *src);
 
 /*

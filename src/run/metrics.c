@@ -18,7 +18,8 @@ _Static_assert(METRICS_MAX_CLASSES == SCENARIO_MAX_CLASSES,
  * A scope is the overall picture (index 0) or one class (index cls + 1).
  * Counters and histograms are recorded per class only; the overall scope's are
  * sums formed when a window closes, which keeps each event to one update (a
- * snapshot sums the classes' open windows on the fly instead).
+ * snapshot sums the classes' open windows on the fly instead). The overall scope's
+ * window histograms stay empty: the classes' go straight into its totals.
  * Queue depth and in-flight are levels, not sums: the overall scope tracks its
  * own so its maximum is the true maximum of the total, not a sum of maxima.
  *
@@ -378,15 +379,26 @@ static void close_window(metrics *m, int64_t at)
         for (int i = 0; i < n_scopes; i++)
             scope_rows(m, i, at, &rows[i], NULL);
 
+    /*
+     * The classes' window histograms go straight into the overall totals, with no
+     * overall window histogram between: that costs their touched buckets once, not
+     * twice. The totals' sums stay the doubles that merging an overall window would
+     * give: total + (0 + class 1 + class 2 + ...), in that order.
+     */
     struct scope *all = &m->s[0];
+    double lat_sum = 0, ttft_sum = 0;
+    double lat_total_sum = all->lat_total.sum, ttft_total_sum = all->ttft_total.sum;
     memset(&all->win, 0, sizeof all->win);
-    histogram_reset(&all->lat_win);
-    histogram_reset(&all->ttft_win);
     for (int i = 1; i <= m->n_classes; i++) {
-        counts_add(&all->win, &m->s[i].win);
-        histogram_merge(&all->lat_win, &m->s[i].lat_win);
-        histogram_merge(&all->ttft_win, &m->s[i].ttft_win);
+        const struct scope *c = &m->s[i];
+        counts_add(&all->win, &c->win);
+        histogram_merge(&all->lat_total, &c->lat_win);
+        histogram_merge(&all->ttft_total, &c->ttft_win);
+        lat_sum += c->lat_win.sum;
+        ttft_sum += c->ttft_win.sum;
     }
+    all->lat_total.sum = lat_total_sum + lat_sum;
+    all->ttft_total.sum = ttft_total_sum + ttft_sum;
     for (int i = 0; i <= m->n_classes; i++) {
         struct scope *s = &m->s[i];
         settle_queue(s, at);
@@ -425,8 +437,21 @@ static void close_window(metrics *m, int64_t at)
 void metrics_advance(metrics *m, int64_t now)
 {
     assert(m->end_us < 0);
-    while (now > m->win_end_us)
+    while (now > m->win_end_us) {
         close_window(m, m->win_end_us);
+        if (now > m->win_end_us && m->keep == 0 && m->n_sinks == 0) {
+            /*
+             * Nobody reads the rows, and every window from here to the one holding now
+             * is empty (nothing was recorded after win_start): close them as one span,
+             * in O(1) per gap. What the windows one by one would leave is the same: no
+             * counts, no histogram values, and levels held constant, so the queue area
+             * grows by level x span (integers, exact) and the maxima by the level.
+             */
+            int64_t last = m->win_start_us +
+                           (now - m->win_start_us - 1) / m->window_us * m->window_us;
+            close_window(m, last);
+        }
+    }
 }
 
 static inline struct scope *cls_scope(metrics *m, int64_t now, int cls)

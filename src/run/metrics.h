@@ -12,6 +12,11 @@
  * window's counters and histograms restart. Empty windows are emitted too, so
  * a time series has no gaps.
  *
+ * Closing a window costs its classes' counters and the histogram buckets its values
+ * touched, not the width of the histograms. With nobody reading windows (no sink and
+ * no kept windows) a run of empty windows closes in one step: a sparse run with
+ * 1 s windows costs about what it costs with 1 h windows.
+ *
  * Memory is fixed at metrics_new(): four histograms per class plus counters;
  * recording never allocates. Keeping the last windows' rows for readers
  * (metrics_keep_windows) allocates once, when turned on.
