@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "mock_client.h"
+#include "mock_int.h"
 #include "mock_proto.h"
 #include "provider.h"
 #include "rng.h"
@@ -536,24 +537,54 @@ START_TEST(fault_malformed)
     s.sc.server.malformed_rate = 1;
     test_server_start(&s);
     struct http_resp r = {0};
+    /* The whole body is the answer's start, cut off mid-word. */
     http_do(s.addr, "POST", "/v1/chat/completions", CHAT_BODY(""), no_headers, &r);
     ck_assert_int_eq(r.status, 200);
-    cJSON *j = cJSON_Parse(r.body);
-    ck_assert_ptr_null(j);
+    ck_assert_str_eq(r.body, "{\"id\":\"chatcmpl-1\",\"object\":\"chat.compl");
+    ck_assert_ptr_null(cJSON_Parse(r.body));
     http_resp_free(&r);
+    /* Streamed: the role chunk and the 3 tokens arrive whole, then the cut-off chunk, no [DONE]. */
     http_do(s.addr, "POST", "/v1/chat/completions", CHAT_BODY(",\"stream\":true,\"max_tokens\":3"),
             no_headers, &r);
     ck_assert_int_eq(r.status, 200);
     ck_assert(strstr(r.body, "[DONE]") == NULL);
-    char *last = strrchr(r.body, '{');
-    ck_assert_ptr_nonnull(last);
-    j = cJSON_Parse(
-        strstr(r.body, "data: {\"id\":\"chatcmpl-2\",\"object\":\"chat.compl\"") ? last : last);
-    ck_assert_ptr_null(j);
+    static const char tail[] = "data: {\"id\":\"chatcmpl-2\",\"object\":\"chat.compl\n\n";
+    size_t tl = strlen(tail);
+    ck_assert_uint_ge(r.len, tl);
+    ck_assert_msg(strcmp(r.body + r.len - tl, tail) == 0, "tail: %s", r.body);
+    int whole = 0;
+    for (char *ev = r.body; ev < r.body + r.len - tl; whole++) {
+        ck_assert_msg(strncmp(ev, "data: ", 6) == 0, "event %d: %s", whole, ev);
+        char *end = strstr(ev, "\n\n");
+        ck_assert_ptr_nonnull(end);
+        *end = '\0';
+        cJSON *j = cJSON_Parse(ev + 6);
+        ck_assert_msg(j != NULL, "event %d is not JSON: %s", whole, ev + 6);
+        ck_assert_str_eq(jstr(j, "id"), "chatcmpl-2");
+        cJSON_Delete(j);
+        ev = end + 2;
+    }
+    ck_assert_int_eq(whole, 1 + 3);
+    ck_assert_ptr_null(cJSON_Parse(r.body + r.len - tl + 6));
     http_resp_free(&r);
     test_server_stop(&s);
 }
 END_TEST
+
+/* Conditions test_server_wait evaluates on the server's thread. */
+static bool in_flight_is(const struct mock *m, void *arg)
+{
+    return m->n_live == *(const int64_t *)arg;
+}
+
+/* No call live, and the provider holds none (so the batch slot is free too). */
+static bool nothing_in_flight(const struct mock *m, void *arg)
+{
+    (void)arg;
+    struct provider_stats st;
+    provider_stats(m->prov, &st);
+    return m->n_live == 0 && st.running == 0 && st.waiting == 0;
+}
 
 START_TEST(client_hangs_up_mid_stream)
 {
@@ -568,17 +599,14 @@ START_TEST(client_hangs_up_mid_stream)
     ck_assert_int_eq(r.curl_rc, CURLE_WRITE_ERROR);
     http_resp_free(&r);
     /* The next token write finds the connection gone and frees the batch slot. */
-    double in_flight = -1;
-    for (int i = 0; i < 1000 && in_flight != 0; i++) {
-        http_do(s.addr, "GET", "/metrics", NULL, no_headers, &r);
-        in_flight = prom_value(r.body, "ratelab_mock_in_flight");
-        if (in_flight == 0)
-            ck_assert(prom_value(r.body, "ratelab_mock_client_cancelled_total") == 1);
-        http_resp_free(&r);
-        if (in_flight != 0)
-            usleep(5000);
-    }
-    ck_assert(in_flight == 0);
+    ck_assert(test_server_wait(&s, nothing_in_flight, NULL, 10000));
+    http_do(s.addr, "GET", "/metrics", NULL, no_headers, &r);
+    ck_assert(prom_value(r.body, "ratelab_mock_in_flight") == 0);
+    ck_assert(prom_value(r.body, "ratelab_mock_client_cancelled_total") == 1);
+    ck_assert(prom_value(r.body, "vllm:request_success_total{finished_reason=\"abort\","
+                                 "model_name=\"default\"}") == 1);
+    ck_assert(prom_value(r.body, "vllm:num_requests_running{model_name=\"default\"}") == 0);
+    http_resp_free(&r);
     test_server_stop(&s);
 }
 END_TEST
@@ -595,19 +623,12 @@ START_TEST(client_gives_up_while_waiting)
     http_do(s.addr, "POST", "/v1/chat/completions", CHAT_BODY(""), no_headers, &r);
     ck_assert_int_eq(r.curl_rc, CURLE_OPERATION_TIMEDOUT);
     http_resp_free(&r);
-    double in_flight = -1;
-    for (int i = 0; i < 1000 && in_flight != 0; i++) {
-        http_do(s.addr, "GET", "/metrics", NULL, no_headers, &r);
-        in_flight = prom_value(r.body, "ratelab_mock_in_flight");
-        if (in_flight == 0) {
-            ck_assert(prom_value(r.body, "ratelab_mock_client_cancelled_total") == 1);
-            ck_assert(prom_value(r.body, "vllm:num_requests_running{model_name=\"default\"}") == 0);
-        }
-        http_resp_free(&r);
-        if (in_flight != 0)
-            usleep(5000);
-    }
-    ck_assert(in_flight == 0);
+    ck_assert(test_server_wait(&s, nothing_in_flight, NULL, 10000));
+    http_do(s.addr, "GET", "/metrics", NULL, no_headers, &r);
+    ck_assert(prom_value(r.body, "ratelab_mock_in_flight") == 0);
+    ck_assert(prom_value(r.body, "ratelab_mock_client_cancelled_total") == 1);
+    ck_assert(prom_value(r.body, "vllm:num_requests_running{model_name=\"default\"}") == 0);
+    http_resp_free(&r);
     test_server_stop(&s);
 }
 END_TEST
@@ -627,16 +648,12 @@ START_TEST(stop_with_requests_in_flight)
         http_many(s.addr, "/v1/chat/completions", CHAT_BODY(",\"stream\":true"), 3, r);
         _exit(0);
     }
+    int64_t three = 3;
+    ck_assert(test_server_wait(&s, in_flight_is, &three, 10000));
     struct http_resp m = {0};
-    double in_flight = 0;
-    for (int i = 0; i < 400 && in_flight < 3; i++) {
-        http_do(s.addr, "GET", "/metrics", NULL, no_headers, &m);
-        in_flight = prom_value(m.body, "ratelab_mock_in_flight");
-        http_resp_free(&m);
-        if (in_flight < 3)
-            usleep(5000);
-    }
-    ck_assert(in_flight == 3);
+    http_do(s.addr, "GET", "/metrics", NULL, no_headers, &m);
+    ck_assert(prom_value(m.body, "ratelab_mock_in_flight") == 3);
+    http_resp_free(&m);
     test_server_stop(&s);
     int st;
     waitpid(pid, &st, 0);
@@ -686,6 +703,61 @@ START_TEST(models_health_metrics)
 #undef METRIC
     http_resp_free(&r);
     test_server_stop(&s);
+}
+END_TEST
+
+/*
+ * /metrics keeps the exposition rules (with a model name that needs escaping),
+ * and vllm:request_success_total says why each accepted request ended.
+ */
+START_TEST(metrics_exposition)
+{
+    struct test_server s;
+    metrics_server_start(&s);
+    struct http_resp r = {0};
+    http_do(s.addr, "GET", "/metrics", NULL, no_headers, &r);
+    ck_assert_int_eq(r.status, 200);
+    assert_exposition(r.body);
+    const char *L = "model_name=\"we\\\"ird\\\\mo\\ndel\"";
+    char series[200];
+#define SUCCESS(why)                                                                               \
+    (snprintf(series, sizeof series, "vllm:request_success_total{finished_reason=\"%s\",%s}", why, \
+              L),                                                                                  \
+     prom_value(r.body, series))
+    ck_assert(SUCCESS("stop") == 2);
+    ck_assert(SUCCESS("length") == 1);
+    ck_assert(SUCCESS("abort") == 0);
+#undef SUCCESS
+    ck_assert(strstr(r.body, "# TYPE vllm:request_success_total counter\n") != NULL);
+    ck_assert(prom_value(r.body, "ratelab_mock_rate_limited_total{reason=\"rpm\"}") == 1);
+    ck_assert(prom_value(r.body, "ratelab_mock_responses_total{code=\"404\"}") == 1);
+    http_resp_free(&r);
+    test_server_stop(&s);
+}
+END_TEST
+
+/* The rules assert_exposition keeps are rules: each broken one is caught. */
+START_TEST(exposition_rules_catch)
+{
+    static const char *const broken[] = {
+        "a_total 1\n",                                              /* no HELP, TYPE */
+        "# HELP a_total x\n# TYPE a_total counter\na_total 1\na_total 2\n", /* series twice */
+        "# HELP a x\n# TYPE a counter\na 1\n",                      /* counter without _total */
+        "# HELP a x\n# TYPE a gauge\na{l=\"q\"q\"} 1\n",            /* unescaped quote */
+        "# HELP a x\n# TYPE a gauge\na{l=\"\\t\"} 1\n",             /* unknown escape */
+        "# HELP a x\n# TYPE a gauge\na{l=\"1\",l=\"2\"} 1\n",       /* label twice */
+        "# HELP a x\n# TYPE a gauge\na one\n",                      /* not a number */
+        "# HELP a x\n# TYPE a gauge\n# TYPE a gauge\na 1\n",        /* TYPE twice */
+        "# HELP a x\n# TYPE a gauge\na 1\n# HELP b x\n# TYPE b gauge\nb 1\na{x=\"1\"} 2\n",
+        "# HELP a x\n# TYPE a gauge\na 1",                          /* no final newline */
+    };
+    char why[512];
+    for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++)
+        ck_assert_msg(!exposition_ok(broken[i], why, sizeof why), "case %zu passed: %s", i,
+                      broken[i]);
+    assert_exposition("# HELP a_total x\n# TYPE a_total counter\na_total{l=\"\\\\\\\"\\n\"} 1\n"
+                      "# HELP h x\n# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\nh_sum 0.5\n"
+                      "h_count 1\n");
 }
 END_TEST
 
@@ -807,6 +879,8 @@ Suite *mock_suite(void)
     tcase_add_test(tc, completion_lengths_from_class);
     tcase_add_test(tc, streams_split_in_sim_order);
     tcase_add_test(tc, models_health_metrics);
+    tcase_add_test(tc, metrics_exposition);
+    tcase_add_test(tc, exposition_rules_catch);
     tcase_add_test(tc, echoed_strings_are_valid_json);
     suite_add_tcase(s, tc);
 

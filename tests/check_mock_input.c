@@ -1,8 +1,9 @@
 /*
  * check_mock_input: the mock server against bad input and from the outside —
  * malformed and mistyped requests, oversize bodies, unknown paths and methods,
- * raw garbage on the socket, API keys, the ratelab binary (scenario file,
- * signals, usage errors) and the official openai npm client.
+ * raw garbage on the socket, what libevent refuses itself, API keys, and the
+ * ratelab binary (scenario file or none, --set, signals, usage errors). The
+ * official openai npm client is check_mock_npm.c.
  */
 #include "config.h"
 
@@ -652,21 +653,6 @@ START_TEST(binary_usage_errors)
 }
 END_TEST
 
-/* ---- the official openai npm client ----------------------------------- */
-
-START_TEST(openai_npm_client)
-{
-    struct stat st;
-    if (stat(SRCDIR "/tests/npm/node_modules/openai", &st) != 0) {
-        fprintf(stderr, "check_mock: SKIP openai_npm_client: run 'npm install' in tests/npm "
-                        "(.ci/test does) to test with the official openai package\n");
-        return;
-    }
-    int rc = system("RATELAB=" BUILDDIR "/ratelab node " SRCDIR "/tests/npm/test.mjs");
-    ck_assert_msg(WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "tests/npm/test.mjs failed: %d", rc);
-}
-END_TEST
-
 Suite *mock_input_suite(void);
 
 Suite *mock_input_suite(void)
@@ -690,7 +676,6 @@ Suite *mock_input_suite(void)
     tcase_add_test(tc, binary_set_without_scenario);
     tcase_add_test(tc, binary_set_errors_name_the_set);
     tcase_add_test(tc, binary_usage_errors);
-    tcase_add_test(tc, openai_npm_client);
     suite_add_tcase(s, tc);
     return s;
 }

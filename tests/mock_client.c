@@ -5,12 +5,14 @@
 #include <check.h>
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -31,14 +33,59 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    event_base_loopbreak(arg);
+    struct test_server *s = arg;
+    s->stopping = true;
 }
 
+static void on_poke(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    (void)arg;
+    char b[64];
+    while (read(fd, b, sizeof b) == (ssize_t)sizeof b)
+        ;
+}
+
+/* One loop turn at a time, so a waiting test's condition is checked after each. */
 static void *run(void *arg)
 {
     struct test_server *s = arg;
-    event_base_dispatch(s->base);
+    while (!s->stopping) {
+        event_base_loop(s->base, EVLOOP_ONCE);
+        pthread_mutex_lock(&s->lock);
+        if (s->until && s->until(s->m, s->until_arg)) {
+            s->until = NULL;
+            s->met = true;
+            pthread_cond_broadcast(&s->changed);
+        }
+        pthread_mutex_unlock(&s->lock);
+    }
     return NULL;
+}
+
+bool test_server_wait(struct test_server *s, test_server_cond cond, void *arg, long timeout_ms)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&s->lock);
+    s->until = cond;
+    s->until_arg = arg;
+    s->met = false;
+    /* A turn now, in case nothing else happens: the condition may hold already. */
+    ck_assert_int_eq(write(s->poke_pipe[1], "p", 1), 1);
+    int rc = 0;
+    while (!s->met && rc == 0)
+        rc = pthread_cond_timedwait(&s->changed, &s->lock, &deadline);
+    bool met = s->met;
+    s->until = NULL;
+    pthread_mutex_unlock(&s->lock);
+    return met;
 }
 
 void test_server_start(struct test_server *s)
@@ -49,8 +96,13 @@ void test_server_start(struct test_server *s)
     s->m = mock_new(s->base, &s->sc, &s->opt);
     ck_assert_int_eq(mock_listen(s->m, "127.0.0.1:0", s->addr, sizeof s->addr), 0);
     ck_assert_int_eq(pipe(s->stop_pipe), 0);
-    s->stop = event_new(s->base, s->stop_pipe[0], EV_READ, on_stop, s->base);
+    s->stop = event_new(s->base, s->stop_pipe[0], EV_READ, on_stop, s);
     event_add(s->stop, NULL);
+    ck_assert_int_eq(pipe2(s->poke_pipe, O_NONBLOCK), 0);
+    s->poke = event_new(s->base, s->poke_pipe[0], EV_READ | EV_PERSIST, on_poke, s);
+    event_add(s->poke, NULL);
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->changed, NULL);
     ck_assert_int_eq(pthread_create(&s->thread, NULL, run, s), 0);
 }
 
@@ -60,9 +112,14 @@ void test_server_stop(struct test_server *s)
     pthread_join(s->thread, NULL);
     mock_free(s->m);
     event_free(s->stop);
+    event_free(s->poke);
     event_base_free(s->base);
     close(s->stop_pipe[0]);
     close(s->stop_pipe[1]);
+    close(s->poke_pipe[0]);
+    close(s->poke_pipe[1]);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->changed);
     scenario_fini(&s->sc);
 }
 
@@ -208,6 +265,213 @@ double prom_value(const char *text, const char *series)
             line++;
     }
     return -1;
+}
+
+/* See mock_client.h. */
+void metrics_server_start(struct test_server *s)
+{
+    test_server_init(s);
+    snprintf(s->sc.live.model, sizeof s->sc.live.model, "we\"ird\\mo\ndel");
+    s->sc.server.requests_per_minute = 3;
+    s->sc.n_classes = 1;
+    snprintf(s->sc.classes[0].name, SCENARIO_NAME_MAX, "short");
+    s->sc.classes[0].completion_tokens = (struct dist_config){.kind = DIST_CONST, .a = 2};
+    s->sc.classes[0].max_tokens = 100;
+    test_server_start(s);
+    struct http_resp r = {0};
+    http_do(s->addr, "POST", "/v1/chat/completions", CHAT_BODY(",\"max_tokens\":50"), no_headers,
+            &r);
+    ck_assert_int_eq(r.status, 200); /* 2 tokens: stop */
+    http_resp_free(&r);
+    http_do(s->addr, "POST", "/v1/chat/completions", CHAT_BODY(",\"max_tokens\":1"), no_headers,
+            &r);
+    ck_assert_int_eq(r.status, 200); /* capped at 1: length */
+    http_resp_free(&r);
+    http_do(s->addr, "POST", "/v1/chat/completions", CHAT_BODY(",\"stream\":true"), no_headers,
+            &r);
+    ck_assert_int_eq(r.status, 200); /* streamed, 2 tokens: stop */
+    http_resp_free(&r);
+    http_do(s->addr, "POST", "/v1/chat/completions", CHAT_BODY(""), no_headers, &r);
+    ck_assert_int_eq(r.status, 429);
+    http_resp_free(&r);
+    http_do(s->addr, "GET", "/nowhere", NULL, no_headers, &r);
+    ck_assert_int_eq(r.status, 404);
+    http_resp_free(&r);
+}
+
+/* ---- Prometheus exposition rules ------------------------------------------ */
+
+#define EXPO_MAX 128
+
+struct expo_family {
+    char name[128];
+    char type[16];
+    bool help, done; /* done: a later family's samples came after its own */
+    int samples;
+};
+
+static size_t name_len(const char *p, bool colon_ok)
+{
+    size_t n = 0;
+    while ((p[n] >= 'a' && p[n] <= 'z') || (p[n] >= 'A' && p[n] <= 'Z') || p[n] == '_' ||
+           (colon_ok && p[n] == ':') || (n > 0 && p[n] >= '0' && p[n] <= '9'))
+        n++;
+    return n;
+}
+
+static struct expo_family *expo_find(struct expo_family *f, int n, const char *name, size_t len)
+{
+    for (int i = 0; i < n; i++)
+        if (strlen(f[i].name) == len && strncmp(f[i].name, name, len) == 0)
+            return &f[i];
+    return NULL;
+}
+
+/* The family named name[0..len), added if new; NULL when there are too many. */
+static struct expo_family *expo_get(struct expo_family *f, int *n, const char *name, size_t len)
+{
+    struct expo_family *x = expo_find(f, *n, name, len);
+    if (x)
+        return x;
+    if (*n == EXPO_MAX || len >= sizeof x->name)
+        return NULL;
+    x = &f[(*n)++];
+    memset(x, 0, sizeof *x);
+    memcpy(x->name, name, len);
+    return x;
+}
+
+/* The family a sample belongs to: a histogram's _bucket, _sum and _count are its own. */
+static struct expo_family *expo_family_of(struct expo_family *f, int n, const char *name,
+                                          size_t len)
+{
+    static const char *const parts[] = {"_bucket", "_sum", "_count"};
+    for (size_t i = 0; i < 3; i++) {
+        size_t pl = strlen(parts[i]);
+        if (len > pl && strncmp(name + len - pl, parts[i], pl) == 0) {
+            struct expo_family *h = expo_find(f, n, name, len - pl);
+            if (h && strcmp(h->type, "histogram") == 0)
+                return h;
+        }
+    }
+    return expo_find(f, n, name, len);
+}
+
+/* A broken rule: say which into why and give up. */
+#define EXPECT(cond, ...)                                                                          \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            snprintf(why, n, __VA_ARGS__);                                                         \
+            free(copy);                                                                            \
+            return false;                                                                          \
+        }                                                                                          \
+    } while (0)
+
+bool exposition_ok(const char *text, char *why, size_t n)
+{
+    static struct expo_family fam[EXPO_MAX];
+    int n_fam = 0;
+    static char series[1024][256];
+    int n_series = 0;
+    struct expo_family *current = NULL;
+    char *copy = xstrdup(text), *save = NULL;
+    EXPECT(text[0] && text[strlen(text) - 1] == '\n', "it does not end in a newline");
+    for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (strncmp(line, "# HELP ", 7) == 0 || strncmp(line, "# TYPE ", 7) == 0) {
+            const char *name = line + 7;
+            size_t len = name_len(name, true);
+            EXPECT(len > 0 && name[len] == ' ', "bad metric name in '%s'", line);
+            struct expo_family *x = expo_get(fam, &n_fam, name, len);
+            EXPECT(x, "too many families");
+            EXPECT(x->samples == 0, "'%s' after the family's samples", line);
+            if (line[2] == 'H') {
+                EXPECT(!x->help, "second HELP for %s", x->name);
+                x->help = true;
+                for (const char *p = name + len + 1; *p; p++)
+                    if (*p == '\\') {
+                        EXPECT(p[1] == '\\' || p[1] == 'n', "bad escape in '%s'", line);
+                        p++;
+                    }
+            } else {
+                EXPECT(!x->type[0], "second TYPE for %s", x->name);
+                const char *t = name + len + 1;
+                EXPECT(strcmp(t, "counter") == 0 || strcmp(t, "gauge") == 0 ||
+                                  strcmp(t, "histogram") == 0 || strcmp(t, "summary") == 0 ||
+                                  strcmp(t, "untyped") == 0,
+                              "bad type in '%s'", line);
+                snprintf(x->type, sizeof x->type, "%s", t);
+            }
+            continue;
+        }
+        if (line[0] == '#')
+            continue; /* a comment */
+        size_t len = name_len(line, true);
+        EXPECT(len > 0, "bad sample line '%s'", line);
+        struct expo_family *x = expo_family_of(fam, n_fam, line, len);
+        EXPECT(x && x->help && x->type[0], "'%s' without HELP and TYPE", line);
+        EXPECT(!x->done, "samples of %s are not in one group ('%s')", x->name, line);
+        if (current && current != x)
+            current->done = true;
+        current = x;
+        x->samples++;
+        if (strcmp(x->type, "counter") == 0) {
+            size_t fl = strlen(x->name);
+            EXPECT(fl > 6 && strcmp(x->name + fl - 6, "_total") == 0,
+                          "counter %s does not end in _total", x->name);
+        }
+        const char *p = line + len;
+        char lnames[16][64];
+        int n_labels = 0;
+        if (*p == '{') {
+            p++;
+            while (*p != '}') {
+                size_t ll = name_len(p, false);
+                EXPECT(ll > 0 && ll < 64 && p[ll] == '=' && p[ll + 1] == '"',
+                              "bad label in '%s'", line);
+                for (int i = 0; i < n_labels; i++)
+                    EXPECT(strlen(lnames[i]) != ll || strncmp(lnames[i], p, ll) != 0,
+                                  "label twice in '%s'", line);
+                EXPECT(n_labels < 16, "too many labels in '%s'", line);
+                memcpy(lnames[n_labels], p, ll);
+                lnames[n_labels++][ll] = '\0';
+                for (p += ll + 2; *p != '"'; p++) {
+                    EXPECT(*p, "unterminated label value in '%s'", line);
+                    if (*p == '\\') {
+                        EXPECT(p[1] == '\\' || p[1] == '"' || p[1] == 'n',
+                                      "bad escape in '%s'", line);
+                        p++;
+                    }
+                }
+                p++;
+                if (*p == ',')
+                    p++;
+                else
+                    EXPECT(*p == '}', "bad label list in '%s'", line);
+            }
+            p++;
+        }
+        EXPECT(*p == ' ', "no value in '%s'", line);
+        size_t sl = (size_t)(p - line);
+        EXPECT(sl < sizeof series[0], "series too long: '%s'", line);
+        for (int i = 0; i < n_series; i++)
+            EXPECT(strlen(series[i]) != sl || strncmp(series[i], line, sl) != 0,
+                          "series twice: '%s'", line);
+        EXPECT(n_series < 1024, "too many series");
+        memcpy(series[n_series], line, sl);
+        series[n_series++][sl] = '\0';
+        char *end;
+        strtod(p + 1, &end);
+        EXPECT(end != p + 1 && *end == '\0', "bad value in '%s'", line);
+    }
+    free(copy);
+    return true;
+}
+#undef EXPECT
+
+void assert_exposition(const char *text)
+{
+    char why[512];
+    ck_assert_msg(exposition_ok(text, why, sizeof why), "/metrics breaks a rule: %s", why);
 }
 
 const char *const no_headers[] = {NULL};

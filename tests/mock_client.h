@@ -13,6 +13,9 @@
 #include "mock.h"
 #include "scenario.h"
 
+/* A condition on the server's state, evaluated on its own thread (mock_int.h's fields). */
+typedef bool (*test_server_cond)(const struct mock *m, void *arg);
+
 struct test_server {
     struct scenario sc; /* fill after test_server_init, before test_server_start */
     struct mock_options opt;
@@ -21,6 +24,14 @@ struct test_server {
     pthread_t thread;
     int stop_pipe[2];
     struct event *stop; /* fires when stop_pipe is written */
+    int poke_pipe[2];
+    struct event *poke; /* fires when poke_pipe is written: a loop turn to check a condition */
+    bool stopping;      /* the loop ends after this turn (server thread only) */
+    pthread_mutex_t lock; /* guards until, until_arg, met */
+    pthread_cond_t changed; /* signalled when met becomes true */
+    test_server_cond until; /* the condition test_server_wait waits for, NULL = none */
+    void *until_arg;
+    bool met;
     char addr[64];      /* "127.0.0.1:PORT" once started */
 };
 
@@ -30,6 +41,13 @@ void test_server_init(struct test_server *s);
 void test_server_start(struct test_server *s);
 /* Stop the loop, join, free everything (LeakSanitizer sees the rest). */
 void test_server_stop(struct test_server *s);
+/*
+ * Wait until cond(m, arg) holds: it is evaluated on the server's thread after
+ * every turn of its loop (and once at the call), so the test wakes on the event
+ * that made it true, without polling or sleeping. Returns false if it still
+ * does not hold after timeout_ms (a guard against hangs, not a timing).
+ */
+bool test_server_wait(struct test_server *s, test_server_cond cond, void *arg, long timeout_ms);
 
 struct http_resp {
     int curl_rc; /* CURLcode */
@@ -59,6 +77,25 @@ void http_resp_free(struct http_resp *r);
 
 /* The value of one metric line in Prometheus text ("name{labels} value"), -1 if absent. */
 double prom_value(const char *text, const char *series);
+
+/*
+ * Start s with a [live] model name that needs escaping in a label
+ * (we"ird\mo<newline>del), a class of 2-token completions and 3 requests per
+ * minute, then send it answers of every kind: 2 stop, 1 length (200s), a 429
+ * and a 404. For tests of /metrics.
+ */
+void metrics_server_start(struct test_server *s);
+
+/*
+ * Fail unless text is a Prometheus text exposition (0.0.4) keeping the rules
+ * scrapers and promtool rely on: every family has one # HELP and one # TYPE
+ * before its samples, its samples in one group; counters end in _total;
+ * names and label names are well-formed, label values escape only \\, \" and
+ * \n, no label twice; no series twice; every value a number.
+ */
+void assert_exposition(const char *text);
+/* The same rules as a predicate: false with the first broken rule in why (n bytes). */
+bool exposition_ok(const char *text, char *why, size_t n);
 
 /* A chat completion body with extra JSON members spliced in (",\"k\":v" or ""). */
 #define CHAT_BODY(extra)                                                                           \

@@ -160,6 +160,13 @@ static void unhook(struct call *c)
 
 static void drop_connection(mock *m, struct call *c, bool rst);
 
+/* A client hung up on an accepted request: vLLM counts it as finished_reason "abort". */
+static void count_client_gone(mock *m)
+{
+    m->client_gone++;
+    m->finished[MOCK_FINISH_ABORT]++;
+}
+
 /*
  * While a request waits for its answer, libevent does not read its connection,
  * so a client that gives up would go unnoticed until the answer. Watch the
@@ -186,7 +193,7 @@ static void on_peer(evutil_socket_t fd, short what, void *arg)
         int64_t now = mock_now_us(m);
         provider_cancel(m->prov, c->pid, now);
         c->pid = 0;
-        m->client_gone++;
+        count_client_gone(m);
         arm_tick(m, now);
     }
     drop_connection(m, c, false);
@@ -219,7 +226,7 @@ static void on_close(struct evhttp_connection *evcon, void *arg)
         int64_t now = mock_now_us(m);
         provider_cancel(m->prov, c->pid, now);
         c->pid = 0;
-        m->client_gone++;
+        count_client_gone(m);
         arm_tick(m, now);
     }
     if (c->req && evhttp_request_get_connection(c->req) == NULL)
@@ -358,6 +365,8 @@ static void finish(mock *m, struct call *c, bool malformed, int64_t now)
 {
     (void)now;
     c->pid = 0;
+    /* The model finished it; a malformed fault breaks the body, not the generation. */
+    m->finished[c->a.length_capped ? MOCK_FINISH_LENGTH : MOCK_FINISH_STOP]++;
     event_del(&c->timer);
     if (!c->req || c->detached)
         return; /* the close path releases it */

@@ -190,6 +190,13 @@ static void serve_metrics(struct mock *m, struct evhttp_request *req)
     prom_meta(out, "vllm:generation_tokens_total", "counter",
               "Number of generation tokens processed.");
     metric_value(out, "vllm:generation_tokens_total", labels, (double)st.generation_tokens_total);
+    prom_meta(out, "vllm:request_success_total", "counter",
+              "Count of successfully processed requests.");
+    static const char *const why[MOCK_FINISH_N] = {"stop", "length", "abort"};
+    for (int i = 0; i < MOCK_FINISH_N; i++)
+        evbuffer_add_printf(out, "vllm:request_success_total{finished_reason=\"%s\",%s} %" PRIu64
+                                 "\n",
+                            why[i], labels, m->finished[i]);
     prom_meta(out, "vllm:time_to_first_token_seconds", "histogram",
               "Histogram of time to first token in seconds.");
     prom_hist_render(out, "vllm:time_to_first_token_seconds", labels, &m->h_ttft);

@@ -1,7 +1,8 @@
 /*
  * mock_int: the mock server's internals, shared by mock.c (calls, the provider
  * and their timers) and mock_http.c (listening, routing, the small endpoints).
- * Not part of the mock's contract; include only from src/mock*.c.
+ * Not part of the mock's contract; include only from src/mock*.c and the
+ * mock's tests (which read its state to wait for it, tests/mock_client.h).
  */
 #ifndef RATELAB_MOCK_INT_H
 #define RATELAB_MOCK_INT_H
@@ -60,6 +61,14 @@ struct call {
     struct call *prev, *next;    /* live list; next links the free list */
 };
 
+/* Why an accepted request ended, as vLLM's vllm:request_success_total{finished_reason} says. */
+enum mock_finish {
+    MOCK_FINISH_STOP,   /* the completion ended before max_tokens */
+    MOCK_FINISH_LENGTH, /* it ran to max_tokens */
+    MOCK_FINISH_ABORT,  /* the client hung up first (ratelab_mock_client_cancelled_total) */
+    MOCK_FINISH_N,
+};
+
 struct mock {
     struct event_base *base;             /* borrowed */
     struct evhttp *http;                 /* the HTTP server (mock_http.c) */
@@ -81,6 +90,7 @@ struct mock {
     int n_slabs;                         /* blocks in slabs */
     uint64_t next_id;                    /* answer ids */
     int64_t client_gone;                 /* requests cancelled because the client hung up */
+    uint64_t finished[MOCK_FINISH_N];    /* accepted requests that ended, by why */
     uint64_t by_status[MOCK_STATUS_MAX]; /* answers sent, by HTTP status */
     struct prom_hist h_ttft, h_e2e, h_queue; /* vLLM's histograms, seconds */
     struct mock *next_server;            /* mock_http_errors.c's list of this process's mocks */

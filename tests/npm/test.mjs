@@ -1,6 +1,6 @@
 // The official openai npm client against `ratelab mock`: a completion, a
 // stream, and a 429 that the SDK must recognise as a RateLimitError and retry
-// after exactly the delay the mock asked for. Run by tests/check_mock
+// after exactly the delay the mock asked for. Run by tests/check_mock_npm
 // (openai_npm_client); by hand: RATELAB=build/ratelab node tests/npm/test.mjs
 //
 // Exit 0 when every check holds; 1 with a message otherwise.
