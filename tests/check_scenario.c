@@ -2,11 +2,13 @@
 
 #include <check.h>
 #include <glob.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "rng.h"
 #include "scenario.h"
 
 #define CLASS "[class.chat]\narrival = poisson 1/s\n"
@@ -39,6 +41,15 @@ static const struct bad_case {
      "class big: a request can cost 4500 tokens"},
     {"[server]\ntokens_per_day = 100\n\n[class.c]\narrival = poisson 1/s\nprompt_tokens = const 50\nmax_tokens = 60\n", 7,
      "more than server tokens_per_day = 100"},
+    /* normal and lognormal prompts: their 99.9th percentile counts as the largest draw */
+    {"[client]\ntokens_per_minute = 7000\n[class.n]\narrival = poisson 1/s\nprompt_tokens = normal 3000 1000\nmax_tokens = 1000\n", 6,
+     "class n: 0.1% of its requests cost 7090 tokens or more (prompt 6090, the 99.9th percentile of its normal prompt_tokens + max_tokens 1000), more than client tokens_per_minute = 7000, so they could never be sent"},
+    {"[server]\ntokens_per_day = 5000\n\n[class.l]\narrival = poisson 1/s\nprompt_tokens = lognormal 300 1\n", 6,
+     "class l: 0.1% of its requests cost 7619 tokens or more (prompt 6595, the 99.9th percentile of its lognormal prompt_tokens + max_tokens 1024), more than server tokens_per_day = 5000"},
+    {"[client]\ntokens_per_minute = 5000\ntoken_estimate = prompt\n[class.n]\narrival = poisson 1/s\nprompt_tokens = normal 3000 700\nmax_tokens = 4000\n", 6,
+     "class n: 0.1% of its requests cost 5163 tokens or more (prompt 5163, the 99.9th percentile of its normal prompt_tokens), more than client tokens_per_minute = 5000"},
+    {"[client]\ntokens_per_minute = 1000\ntoken_estimate = prompt\n[class.c]\narrival = poisson 1/s\nprompt_tokens = const 1200\n", 6,
+     "class c: a request can cost 1200 tokens (prompt 1200), more than client tokens_per_minute = 1000"},
     {"[server]\nerror_rate = 60%\nreset_rate = 50%\n" CLASS, 2, "fault shares add up to more than 1"},
     {"[server]\nheaders = azure\n" CLASS, 2, "headers: bad value 'azure' (expected openai, anthropic or none)"},
     {"[client]\nburst = 0\n" CLASS, 2, "burst: bad value '0' (expected a positive duration of at most 1d such as 1s or 1m)"},
@@ -190,6 +201,46 @@ START_TEST(ramp_down_to_silence)
     ck_assert(sc.classes[0].arrival.from_per_s == 10 && sc.classes[0].arrival.to_per_s == 0);
     ck_assert_int_eq(sc.classes[0].arrival.over_us, 100 * 1000000LL);
     scenario_fini(&sc);
+}
+END_TEST
+
+/*
+ * Normal and lognormal prompts fit when their 99.9th percentile plus max_tokens does
+ * (the limit just above it loads, the malformed cases hold the limit just below), and
+ * that percentile is the generator's: about 0.1% of draws land above it.
+ */
+START_TEST(unbounded_prompts_fit_at_999)
+{
+    static const struct {
+        const char *text;
+        double q999; /* the fit check's prompt: 99.9th percentile, rounded */
+        bool lognormal;
+        double a, b;
+    } ok[] = {
+        {"[client]\ntokens_per_minute = 7090\n[class.n]\narrival = poisson 1/s\n"
+         "prompt_tokens = normal 3000 1000\nmax_tokens = 1000\n", 6090, false, 3000, 1000},
+        {"[server]\ntokens_per_day = 7619\n[class.l]\narrival = poisson 1/s\n"
+         "prompt_tokens = lognormal 300 1\n", 6595, true, 300, 1},
+    };
+    for (int k = 0; k < 2; k++) {
+        struct scenario sc;
+        struct scenario_error err;
+        ck_assert_msg(scenario_load_string(&sc, "fit.ini", ok[k].text, NULL, 0, &err) == 0,
+                      "%s", err.msg);
+        scenario_fini(&sc);
+        struct rng r;
+        rng_seed(&r, 99 + (uint64_t)k);
+        enum { N = 1000000 };
+        int above = 0;
+        for (int i = 0; i < N; i++) {
+            double x = ok[k].lognormal ? rng_lognormal(&r, ok[k].a, ok[k].b)
+                                       : rng_normal(&r, ok[k].a, ok[k].b);
+            above += llround(x) > ok[k].q999;
+        }
+        /* binomial(10^6, 0.001): mean 1000, sd 32; 850..1150 is over 4.5 sd */
+        ck_assert_msg(above > 850 && above < 1150, "%d of %d draws above %.0f", above, N,
+                      ok[k].q999);
+    }
 }
 END_TEST
 
@@ -465,6 +516,7 @@ int main(void)
     tcase_add_test(tc, serve_needs_no_class);
     tcase_add_test(tc, values_and_defaults);
     tcase_add_test(tc, ramp_down_to_silence);
+    tcase_add_test(tc, unbounded_prompts_fit_at_999);
     tcase_add_test(tc, overrides);
     tcase_add_test(tc, bundled_scenarios_load_and_round_trip);
     tcase_add_test(tc, empirical_round_trip);

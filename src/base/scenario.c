@@ -910,12 +910,29 @@ static int handler(void *user, const char *section, const char *name, const char
 
 /* ---- whole-scenario checks ---------------------------------------------- */
 
-/* The largest token count a distribution can draw, or -1 if unbounded. */
-static double dist_max(const struct dist_config *d)
+/*
+ * The standard normal's 99.9th percentile: normal and lognormal sizes have no largest
+ * draw, so the fit check takes this quantile as their largest (doc/scenario.md).
+ */
+#define FIT_Z_999 3.090232306167813
+
+/*
+ * The largest token count a distribution draws, as the fit check counts it: the
+ * largest it can draw (const, uniform, empirical), or for normal and lognormal, which
+ * are unbounded, the 99.9th percentile, rounded as draws are (*quantile = true).
+ */
+static double dist_max(const struct dist_config *d, bool *quantile)
 {
+    *quantile = false;
     switch (d->kind) {
     case DIST_CONST: return d->a;
     case DIST_UNIFORM: return d->b;
+    case DIST_NORMAL:
+        *quantile = true;
+        return fmax(1, round(d->a + FIT_Z_999 * d->b));
+    case DIST_LOGNORMAL:
+        *quantile = true;
+        return fmax(1, round(d->a * exp(FIT_Z_999 * d->b)));
     case DIST_EMPIRICAL: {
         int64_t m = 0;
         for (int64_t i = 0; i < d->n_values; i++)
@@ -923,8 +940,8 @@ static double dist_max(const struct dist_config *d)
                 m = d->values[i];
         return (double)m;
     }
-    default: return -1;
     }
+    return -1;
 }
 
 static int line_or(int line, int fallback)
@@ -938,7 +955,8 @@ static bool check_fits(struct loader *ld, int cls, const char *who, enum section
     if (!limit)
         return true;
     const struct class_config *c = &ld->sc->classes[cls];
-    double prompt = dist_max(&c->prompt_tokens);
+    bool quantile;
+    double prompt = dist_max(&c->prompt_tokens, &quantile);
     bool reserve_max = sec == SEC_SERVER || ld->sc->client.estimate == ESTIMATE_PROMPT_PLUS_MAX;
     double need = (reserve_max ? (double)c->max_tokens : 0) + (prompt > 0 ? prompt : 0);
     if (need <= (double)limit)
@@ -946,11 +964,22 @@ static bool check_fits(struct loader *ld, int cls, const char *who, enum section
     int line = line_or(site_line(ld, "max_tokens", SEC_CLASS, cls), c->line);
     if (prompt > 0 && (!reserve_max || site_line(ld, "max_tokens", SEC_CLASS, cls) < 0))
         line = line_or(site_line(ld, "prompt_tokens", SEC_CLASS, cls), line);
+    /* the client's estimate may count the prompt alone (estimate = prompt) */
+    char plus[48] = "";
+    if (reserve_max)
+        snprintf(plus, sizeof plus, " + max_tokens %lld", (long long)c->max_tokens);
+    if (quantile)
+        return fail(ld, line,
+                    "class %s: 0.1%% of its requests cost %.0f tokens or more (prompt %.0f, the "
+                    "99.9th percentile of its %s prompt_tokens%s), more than %s %s = %lld, so "
+                    "they could never be sent (lower the prompt sizes or max_tokens, or raise "
+                    "the limit)", c->name, need, prompt,
+                    c->prompt_tokens.kind == DIST_NORMAL ? "normal" : "lognormal", plus, who,
+                    limit_key, (long long)limit);
     return fail(ld, line,
-                "class %s: a request can cost %.0f tokens (prompt %.0f + max_tokens %lld), more "
-                "than %s %s = %lld, so it could never be sent (lower max_tokens or raise the "
-                "limit)", c->name, need, prompt > 0 ? prompt : 0, (long long)c->max_tokens, who,
-                limit_key, (long long)limit);
+                "class %s: a request can cost %.0f tokens (prompt %.0f%s), more than %s %s = "
+                "%lld, so it could never be sent (lower max_tokens or raise the limit)",
+                c->name, need, prompt > 0 ? prompt : 0, plus, who, limit_key, (long long)limit);
 }
 
 /* "time=COL,prompt=COL,completion=COL,class=COL", any subset, each at most once. */
