@@ -401,13 +401,15 @@ END_TEST
 
 /*
  * Answers the first `refuse` requests 429 with "retry-after-ms: 300" and the rest 200 with
- * a minimal chat body; records when each request arrived (CLOCK_MONOTONIC µs). One
- * connection at a time, keep-alive.
+ * a minimal chat body, every answer with the header lines `hdrs` (each ending in CRLF)
+ * when given; records when each request arrived (CLOCK_MONOTONIC µs). One connection at
+ * a time, keep-alive.
  */
 struct script {
     int fd;
     int port;
     int refuse;
+    const char *hdrs;
     int n;
     int64_t at_us[64];
     pthread_t th;
@@ -452,12 +454,12 @@ static void *script_run(void *arg)
             if (s->n < 64)
                 s->at_us[s->n] = mono();
             bool refuse = s->n++ < s->refuse;
-            char resp[1024];
+            char resp[2048];
             int len = snprintf(resp, sizeof resp,
-                               "HTTP/1.1 %s\r\nContent-Type: application/json\r\n%s"
+                               "HTTP/1.1 %s\r\nContent-Type: application/json\r\n%s%s"
                                "Content-Length: %zu\r\n\r\n%s",
                                refuse ? "429 Too Many Requests" : "200 OK",
-                               refuse ? "retry-after-ms: 300\r\n" : "",
+                               refuse ? "retry-after-ms: 300\r\n" : "", s->hdrs ? s->hdrs : "",
                                refuse ? strlen(err_body) : strlen(ok_body),
                                refuse ? err_body : ok_body);
             if (write(c, resp, (size_t)len) != len)
@@ -469,10 +471,11 @@ static void *script_run(void *arg)
     }
 }
 
-static void script_start(struct script *s, int refuse)
+static void script_start(struct script *s, int refuse, const char *hdrs)
 {
     memset(s, 0, sizeof *s);
     s->refuse = refuse;
+    s->hdrs = hdrs;
     s->fd = socket(AF_INET, SOCK_STREAM, 0);
     ck_assert_int_ge(s->fd, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
@@ -503,7 +506,7 @@ START_TEST(retry_waits_for_retry_after)
                       "[class.chat]\narrival = burst 0s 1\nprompt_tokens = const 20\n"
                       "completion_tokens = const 1\n");
     struct script s;
-    script_start(&s, 3);
+    script_start(&s, 3, NULL);
     char addr[64];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", s.port);
     int rc = live(&t, addr, NULL);
@@ -521,6 +524,98 @@ START_TEST(retry_waits_for_retry_after)
 }
 END_TEST
 
+/*
+ * Malformed rate-limit headers are ignored, never fatal, and reported: the JSON counts the
+ * malformed values and the answers that carried them and quotes the first line, the
+ * summary says so; a well-formed header beside them still counts (no error for it).
+ */
+START_TEST(malformed_rate_limit_headers_reported)
+{
+    struct tmp t;
+    tmp_init(&t);
+    write_file(t.ini, "[scenario]\nduration = 100ms\nwindow = 100ms\n"
+                      "[client]\nmax_concurrent = 1\nretry_max_attempts = 2\n"
+                      "retry_base_delay = 1ms\n"
+                      "[class.chat]\narrival = burst 0s 3\nprompt_tokens = const 20\n"
+                      "completion_tokens = const 1\n");
+    struct script s;
+    /* two malformed values per answer (garbage, a Go duration with two dots), one good */
+    script_start(&s, 1,
+                 "x-ratelimit-remaining-requests: lots\r\nx-ratelimit-limit-requests: 100\r\n"
+                 "x-ratelimit-reset-tokens: 1.5.3s\r\n");
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", s.port);
+    int rc = live(&t, addr, NULL);
+    char *out = slurp_file(t.out);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
+    cJSON *j = assert_report(&t);
+    ck_assert_double_eq(jnum(j, "requests", "succeeded"), 3);
+    script_stop(&s);
+    ck_assert_int_eq(s.n, 4); /* one 429, retried, and three 200s: four answers */
+    const cJSON *rh = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(j, "live"), "rate_limit_headers");
+    ck_assert_double_eq(jnum(rh, "malformed", NULL), 8);
+    ck_assert_double_eq(jnum(rh, "answers", NULL), 4);
+    const cJSON *first = cJSON_GetObjectItemCaseSensitive(rh, "first");
+    ck_assert_msg(cJSON_IsString(first), "rate_limit_headers.first is not a string");
+    ck_assert_str_eq(first->valuestring, "x-ratelimit-remaining-requests: lots");
+    ck_assert_msg(strstr(out, "rate-limit headers: 8 malformed values in 4 answers, ignored") &&
+                      strstr(out, "first: x-ratelimit-remaining-requests: lots"),
+                  "%s", out);
+    free(out);
+    cJSON_Delete(j);
+    /* two such runs merged: the counts add, the first line stays */
+    char cmd[1024], mout[1024], merged[160];
+    snprintf(merged, sizeof merged, "%s/m.json", t.dir);
+    snprintf(cmd, sizeof cmd, "%s/ratelab merge %s %s --json %s", BUILDDIR, t.json, t.json,
+             merged);
+    ck_assert_msg(run_cmd(cmd, mout, sizeof mout) == 0, "%s", mout);
+    char *mtext = slurp_file(merged);
+    j = cJSON_Parse(mtext);
+    free(mtext);
+    ck_assert_ptr_nonnull(j);
+    rh = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "live"),
+                                          "rate_limit_headers");
+    ck_assert_double_eq(jnum(rh, "malformed", NULL), 16);
+    ck_assert_double_eq(jnum(rh, "answers", NULL), 8);
+    ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(rh, "first")->valuestring,
+                     "x-ratelimit-remaining-requests: lots");
+    cJSON_Delete(j);
+    tmp_fini(&t);
+}
+END_TEST
+
+/* Well-formed headers: zero in the JSON, nothing in the summary. */
+START_TEST(good_rate_limit_headers_no_errors)
+{
+    struct tmp t;
+    tmp_init(&t);
+    write_file(t.ini, "[scenario]\nduration = 100ms\nwindow = 100ms\n"
+                      "[client]\nmax_concurrent = 1\n"
+                      "[class.chat]\narrival = burst 0s 2\nprompt_tokens = const 20\n"
+                      "completion_tokens = const 1\n");
+    struct script s;
+    script_start(&s, 0,
+                 "x-ratelimit-remaining-requests: 99\r\nx-ratelimit-reset-tokens: 6m0s\r\n");
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", s.port);
+    int rc = live(&t, addr, NULL);
+    char *out = slurp_file(t.out);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
+    cJSON *j = assert_report(&t);
+    script_stop(&s);
+    const cJSON *rh = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(j, "live"), "rate_limit_headers");
+    ck_assert_double_eq(jnum(rh, "malformed", NULL), 0);
+    ck_assert_double_eq(jnum(rh, "answers", NULL), 0);
+    ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(rh, "first")->valuestring, "");
+    ck_assert_msg(!strstr(out, "rate-limit headers"), "%s", out);
+    free(out);
+    cJSON_Delete(j);
+    tmp_fini(&t);
+}
+END_TEST
+
 /* Nothing listening: every attempt is a refused connection, counted, and the run ends. */
 START_TEST(refused_is_counted)
 {
@@ -530,7 +625,7 @@ START_TEST(refused_is_counted)
                       "[client]\nretry_max_attempts = 2\nretry_base_delay = 10ms\n"
                       "[class.chat]\narrival = constant 10/s\n");
     struct script s;
-    script_start(&s, 0);
+    script_start(&s, 0, NULL);
     script_stop(&s); /* a port that was just free: nothing listens there now */
     char addr[64];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", s.port);
@@ -656,6 +751,8 @@ int main(void)
     tcase_add_test(tc, sigint_writes_the_report);
     tcase_add_test(tc, sim_and_live_agree);
     tcase_add_test(tc, retry_waits_for_retry_after);
+    tcase_add_test(tc, malformed_rate_limit_headers_reported);
+    tcase_add_test(tc, good_rate_limit_headers_no_errors);
     tcase_add_test(tc, refused_is_counted);
     tcase_add_test(tc, nginx_limit_req_burst);
     suite_add_tcase(s, tc);

@@ -43,6 +43,7 @@ struct xfer {
     bool resp_over;          /* above RESP_MAX: not read further */
     struct sse sse;          /* streamed answers */
     struct ratehdr hdr;      /* the last header block's rate-limit headers */
+    char bad_hdr[REPORT_HEADER_TEXT]; /* that block's first malformed one, "" if none */
     int64_t last_token_us;   /* -1 = no token yet */
     struct oa_usage usage;   /* from the body or the stream's usage chunk */
     bool done_seen;          /* the stream's [DONE] */
@@ -170,10 +171,16 @@ static size_t on_header(char *buf, size_t size, size_t n, void *ud)
 {
     struct xfer *x = ud;
     size_t len = size * n;
-    if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0)
+    if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
         ratehdr_begin(&x->hdr); /* a new header block (after 100, a redirect): start over */
-    else if (!x->scrape)
-        ratehdr_add_line(&x->hdr, buf, len);
+        x->bad_hdr[0] = '\0';
+    } else if (!x->scrape && ratehdr_add_line(&x->hdr, buf, len) < 0 && !x->bad_hdr[0]) {
+        /* Kept for the report as received, line end dropped, controls shown as '?'. */
+        size_t k = 0;
+        for (; k < len && k + 1 < sizeof x->bad_hdr && buf[k] != '\r' && buf[k] != '\n'; k++)
+            x->bad_hdr[k] = (unsigned char)buf[k] < 0x20 || buf[k] == 0x7f ? '?' : buf[k];
+        x->bad_hdr[k] = '\0';
+    }
     return len;
 }
 
@@ -260,6 +267,7 @@ static struct xfer *xfer_get(live *l)
     x->scrape = x->stream = false; /* a pooled transfer may have streamed last time */
     sse_reset(&x->sse);
     ratehdr_begin(&x->hdr);
+    x->bad_hdr[0] = '\0';
     const struct live_config *lc = &l->sc->live;
     curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
     curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, on_write);
@@ -492,6 +500,12 @@ static void attempt_done(live *l, struct xfer *x, CURLcode rc, int64_t now)
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ratehdr_finish(&x->hdr, (int64_t)ts.tv_sec * US_PER_S + ts.tv_nsec / 1000, &info);
+        if (info.parse_errors > 0) { /* ignored by the client core, reported */
+            l->rl.header_errors += info.parse_errors;
+            l->rl.header_error_answers++;
+            if (!l->rl.header_first_error[0])
+                memcpy(l->rl.header_first_error, x->bad_hdr, sizeof x->bad_hdr);
+        }
     }
     l->rl.status[st]++;
     xfer_put(l, x);

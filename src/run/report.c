@@ -201,6 +201,10 @@ static void json_live(cJSON *root, const struct report_doc *d, const struct repo
     cJSON *st = obj(l, "attempts");
     for (int i = 0; i < REPORT_ST__COUNT; i++)
         num(st, status_key[i], (double)lv->status[i]);
+    cJSON *rh = obj(l, "rate_limit_headers");
+    num(rh, "malformed", (double)lv->header_errors);
+    num(rh, "answers", (double)lv->header_error_answers);
+    cJSON_AddStringToObject(rh, "first", lv->header_first_error);
     if (lv->scrape) {
         cJSON *sv = obj(l, "server_metrics");
         num(sv, "scrapes", (double)lv->scrapes);

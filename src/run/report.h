@@ -58,11 +58,19 @@ struct report_gauge {
 };
 
 /* What only a live run has (NULL in simulation). Histograms in µs. */
+/* Room for the first malformed rate-limit header line a live report quotes, NUL included. */
+#define REPORT_HEADER_TEXT 128
+
 struct report_live {
     const struct histogram *send_lag;   /* arrival due → handed to the client */
     const struct histogram *itl;        /* inter-token latency per class [n_classes], NULL when
                                            not streaming */
     int64_t status[REPORT_ST__COUNT];   /* attempts by how they ended */
+    int64_t header_errors;              /* malformed rate-limit header values, ignored
+                                           (rlinfo.parse_errors summed over answers) */
+    int64_t header_error_answers;       /* answers that carried at least one */
+    char header_first_error[REPORT_HEADER_TEXT]; /* the first such header line as received
+                                                    (controls as '?'), "" when none */
     bool scrape;                        /* [live] metrics_url is set */
     int64_t scrapes, scrape_failures;   /* scrapes done, and of those failed */
     struct report_gauge running, waiting, kv_cache_usage; /* the server's, from the scrapes */

@@ -351,6 +351,19 @@ static void add_live(struct merge *g, struct merged *mg, const cJSON *root)
     const cJSON *st = object(g, lv, "live", "attempts");
     for (int i = 0; i < REPORT_ST__COUNT; i++)
         mg->live.status[i] += (int64_t)count(g, st, "live.attempts", report_status_name(i));
+    /* Reports from before rate_limit_headers lack it: none counted there. */
+    const cJSON *rh = lv ? cJSON_GetObjectItemCaseSensitive(lv, "rate_limit_headers") : NULL;
+    if (rh) {
+        mg->live.header_errors += (int64_t)count(g, rh, "live.rate_limit_headers", "malformed");
+        mg->live.header_error_answers +=
+            (int64_t)count(g, rh, "live.rate_limit_headers", "answers");
+        const cJSON *first = field(g, rh, "live.rate_limit_headers", "first");
+        if (first && !cJSON_IsString(first))
+            fail(g, "field live.rate_limit_headers.first is not a string");
+        else if (first && !mg->live.header_first_error[0]) /* the first part's that has one */
+            snprintf(mg->live.header_first_error, sizeof mg->live.header_first_error, "%s",
+                     first->valuestring);
+    }
     const cJSON *sm = lv ? cJSON_GetObjectItemCaseSensitive(lv, "server_metrics") : NULL;
     if (sm) {
         mg->live.scrape = true;

@@ -512,6 +512,13 @@ static void print_live(FILE *out, int width, const struct report_live *lv)
             human_duration(lv->send_lag->max, n[2], 32));
         print_flow(out, width, 10, &t);
     }
+    if (lv->header_errors) {
+        t = (struct sum_text){0};
+        put(&t, "rate-limit headers: %s malformed values in %s answers, ignored;\tfirst: %s",
+            human_count((double)lv->header_errors, n[0], 32),
+            human_count((double)lv->header_error_answers, n[1], 32), lv->header_first_error);
+        print_flow(out, width, 20, &t);
+    }
     if (lv->scrape) {
         t = (struct sum_text){0};
         put(&t,
