@@ -67,12 +67,56 @@ START_TEST(retry_storm)
 }
 END_TEST
 
+/* per-pod-limits.ini: "About 1,900 answers are 429s, and about 1,380 requests fail (69% of
+ * the batch)"; shared: "no 429s, nothing lost", batch p95 "about 5.5 min", chat p95 "about
+ * 6 s"; split: "the same here". */
+static double cls_num(const cJSON *o, const char *cls, const char *a, const char *b)
+{
+    return num(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "classes"), cls), a, b);
+}
+
+START_TEST(per_pod_limits)
+{
+    cJSON *f = sim_json("per-pod-limits.ini", "");
+    cJSON *sh = sim_json("per-pod-limits.ini", "--set client.instance_limits=shared");
+    cJSON *sp = sim_json("per-pod-limits.ini", "--set client.instance_limits=split");
+    double h429 = num(f, "attempts", "http_429"), failed = num(f, "requests", "failed");
+    double batch_lost = cls_num(f, "batch", "requests", "failed") / cls_num(f, "batch", "requests",
+                                                                             "arrived");
+    fprintf(stderr, "per-pod-limits: full %.0f 429s, %.0f failed (%.0f%% of the batch); "
+                    "shared %.0f 429s, %.0f failed, batch p95 %.0f s, chat p95 %.1f s\n",
+            h429, failed, 100 * batch_lost, num(sh, "attempts", "http_429"),
+            num(sh, "requests", "failed"), cls_num(sh, "batch", "latency_ms", "p95") / 1000,
+            cls_num(sh, "chat", "latency_ms", "p95") / 1000);
+    ck_assert_msg(h429 > 1800 && h429 < 2000, "%.0f 429s, the comment says about 1,900", h429);
+    ck_assert_msg(failed > 1330 && failed < 1430, "%.0f failed, the comment says about 1,380",
+                  failed);
+    ck_assert_msg(batch_lost > 0.67 && batch_lost < 0.71, "%.3f of the batch lost, the comment "
+                  "says 69%%", batch_lost);
+    ck_assert_double_eq(num(f, "instances", "count"), 4);
+    for (int k = 0; k < 2; k++) {
+        cJSON *j = k ? sp : sh;
+        ck_assert_double_eq(num(j, "attempts", "http_429"), 0);
+        ck_assert_double_eq(num(j, "requests", "failed"), 0);
+        ck_assert_double_eq(num(j, "requests", "arrived"), num(j, "requests", "succeeded"));
+    }
+    double bp95 = cls_num(sh, "batch", "latency_ms", "p95") / 60000;
+    double cp95 = cls_num(sh, "chat", "latency_ms", "p95") / 1000;
+    ck_assert_msg(bp95 > 5.2 && bp95 < 5.8, "batch p95 %.2f min, the comment says about 5.5", bp95);
+    ck_assert_msg(cp95 > 5.5 && cp95 < 6.5, "chat p95 %.2f s, the comment says about 6", cp95);
+    cJSON_Delete(f);
+    cJSON_Delete(sh);
+    cJSON_Delete(sp);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("claims");
     TCase *tc = tcase_create("scenario comments");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, retry_storm);
+    tcase_add_test(tc, per_pod_limits);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -81,6 +81,14 @@ static const struct bad_case {
     {"[scenario]\nduration = 10s\nwindow = 1m\n" CLASS, 3, "window is longer than duration"},
     {"[scenario]\nslo_max_429_share = lots\n" CLASS, 2, "or 'none'"},
     {"[scenario]\nname =\n" CLASS, 2, "name: empty value"},
+    {"[client]\ninstances = 0\n" CLASS, 2, "instances: bad value '0' (expected a whole number of client instances from 1 to 1024)"},
+    {"[client]\ninstances = 1025\n" CLASS, 2, "instances: bad value '1025'"},
+    {"[client]\ninstances = two\n" CLASS, 2, "instances: bad value 'two'"},
+    {"[client]\ninstance_limits = each\n" CLASS, 2, "instance_limits: bad value 'each' (expected full, split or shared)"},
+    {"[client]\ninstances = 8\nmax_concurrent = 4\ninstance_limits = split\n" CLASS, 3,
+     "instance_limits = split: max_concurrent = 4 cannot be split over 8 instances (expected at least one per instance, or instance_limits = shared)"},
+    {"[client]\ninstances = 4\ninstance_limits = split\ntokens_per_minute = 4000\n[class.big]\narrival = poisson 1/s\nmax_tokens = 1000\n", 7,
+     "class big: a request can cost 1500 tokens (prompt 500 + max_tokens 1000), more than each client instance's share of tokens_per_minute = 1000"},
 };
 
 START_TEST(malformed)
@@ -457,6 +465,44 @@ START_TEST(burst_key)
 }
 END_TEST
 
+/* [client] instances and instance_limits: defaults, values, written back. */
+START_TEST(instances_keys)
+{
+    struct scenario sc, back;
+    struct scenario_error err;
+    ck_assert_int_eq(scenario_load_string(&sc, "i.ini", CLASS, NULL, 0, &err), 0);
+    ck_assert_int_eq(sc.client.instances, 1);
+    ck_assert_int_eq(sc.client.instance_limits, INSTANCE_LIMITS_FULL);
+    scenario_fini(&sc);
+    const char *text = "[client]\ninstances = 3\ninstance_limits = shared\n"
+                       "requests_per_minute = 2\n" CLASS;
+    ck_assert_int_eq(scenario_load_string(&sc, "i.ini", text, NULL, 0, &err), 0);
+    ck_assert_int_eq(sc.client.instances, 3);
+    ck_assert_int_eq(sc.client.instance_limits, INSTANCE_LIMITS_SHARED);
+    char *t1 = write_to_string(&sc);
+    ck_assert_ptr_nonnull(strstr(t1, "\ninstances = 3\n"));
+    ck_assert_ptr_nonnull(strstr(t1, "\ninstance_limits = shared\n"));
+    ck_assert_int_eq(scenario_load_string(&back, "resolved.ini", t1, NULL, 0, &err), 0);
+    ck_assert_int_eq(back.client.instances, 3);
+    ck_assert_int_eq(back.client.instance_limits, INSTANCE_LIMITS_SHARED);
+    free(t1);
+    scenario_fini(&back);
+    scenario_fini(&sc);
+    /* split needs a unit per instance of every limit set; a --set names itself */
+    const char *ov[] = {"client.instance_limits=split"};
+    ck_assert_int_lt(scenario_load_string(&sc, "i.ini", text, ov, 1, &err), 0);
+    ck_assert(strstr(err.msg, "requests_per_minute = 2 cannot be split over 3 instances"));
+    scenario_fini(&sc);
+    const char *ok[] = {"client.instance_limits=split", "client.requests_per_minute=3"};
+    ck_assert_int_eq(scenario_load_string(&sc, "i.ini", text, ok, 2, &err), 0);
+    ck_assert_int_eq(scenario_split_limit(sc.client.requests_per_minute, sc.client.instances), 1);
+    ck_assert_int_eq(scenario_split_limit(0, 3), 0);
+    ck_assert_int_eq(scenario_split_limit(600, 4), 150);
+    ck_assert_int_eq(scenario_split_limit(10, 4), 2); /* rounded down: never above the limit */
+    scenario_fini(&sc);
+}
+END_TEST
+
 /* doc/scenario.md documents exactly the keys the loader accepts. */
 START_TEST(doc_matches_loader)
 {
@@ -520,6 +566,7 @@ int main(void)
     tcase_add_test(tc, overrides);
     tcase_add_test(tc, bundled_scenarios_load_and_round_trip);
     tcase_add_test(tc, empirical_round_trip);
+    tcase_add_test(tc, instances_keys);
     tcase_add_test(tc, prompts_key);
     tcase_add_test(tc, burst_key);
     tcase_add_test(tc, doc_matches_loader);

@@ -42,6 +42,8 @@ void scenario_defaults(struct scenario *sc)
     c->retry.budget_ratio = 0.2;
     c->retry.budget_window_us = 60 * US_PER_S;
     c->retry.budget_min_retries = 10;
+    c->instances = 1;
+    c->instance_limits = INSTANCE_LIMITS_FULL;
 
     struct server_config *s = &sc->server;
     s->burst_us = US_PER_MIN;
@@ -127,6 +129,7 @@ static const char *const jitter_names[] = {"none", "full", "equal", "decorrelate
 static const char *const enforce_names[] = {"bucket", "window", NULL};
 static const char *const header_names[] = {"openai", "anthropic", "none", NULL};
 static const char *const service_names[] = {"batching", "exponential", "deterministic", NULL};
+static const char *const instance_limits_names[] = {"full", "split", "shared", NULL};
 
 #define SO(f) offsetof(struct scenario, f)
 #define CO(f) offsetof(struct client_config, f)
@@ -180,6 +183,9 @@ static const struct key_def keys[] = {
     SHARE(SEC_CLIENT, "retry_budget", CO(retry.budget_ratio)),
     DUR(SEC_CLIENT, "retry_budget_window", CO(retry.budget_window_us), 0),
     CNT(SEC_CLIENT, "retry_budget_min", CO(retry.budget_min_retries), 0),
+    {SEC_CLIENT, "instances", K_INT, CO(instances), 0, 1, SCENARIO_MAX_INSTANCES, NULL,
+     "a whole number of client instances from 1 to " SCENARIO_MAX_INSTANCES_TEXT},
+    ENUM(SEC_CLIENT, "instance_limits", CO(instance_limits), instance_limits_names),
 
     CNT(SEC_SERVER, "requests_per_minute", VO(requests_per_minute), 0),
     CNT(SEC_SERVER, "tokens_per_minute", VO(tokens_per_minute), 0),
@@ -982,6 +988,27 @@ static bool check_fits(struct loader *ld, int cls, const char *who, enum section
                 c->name, need, prompt > 0 ? prompt : 0, plus, who, limit_key, (long long)limit);
 }
 
+/* instance_limits = split: every limit set must leave each instance at least one unit. */
+static bool check_split(struct loader *ld)
+{
+    const struct client_config *c = &ld->sc->client;
+    if (c->instance_limits != INSTANCE_LIMITS_SPLIT)
+        return true;
+    static const char *const names[] = {"requests_per_minute", "tokens_per_minute",
+                                        "tokens_per_day", "max_concurrent"};
+    const int64_t limits[] = {c->requests_per_minute, c->tokens_per_minute, c->tokens_per_day,
+                              c->max_concurrent};
+    for (int i = 0; i < 4; i++)
+        if (limits[i] > 0 && limits[i] < c->instances)
+            return fail(ld,
+                        line_or(site_line(ld, names[i], SEC_CLIENT, -1),
+                                site_line(ld, "instance_limits", SEC_CLIENT, -1)),
+                        "instance_limits = split: %s = %lld cannot be split over %d instances "
+                        "(expected at least one per instance, or instance_limits = shared)",
+                        names[i], (long long)limits[i], c->instances);
+    return true;
+}
+
 /* "time=COL,prompt=COL,completion=COL,class=COL", any subset, each at most once. */
 static bool trace_columns_ok(const char *text)
 {
@@ -1048,9 +1075,13 @@ static bool validate(struct loader *ld)
             return fail(ld, line_or(site_line(ld, "arrival", SEC_CLASS, i), c->line),
                         "class %s: the burst comes after the scenario's duration (expected a "
                         "time before duration)", c->name);
-        if (!check_fits(ld, i, "client", SEC_CLIENT, sc->client.tokens_per_minute,
+        /* Under split, each instance's own share is what a request must fit. */
+        int split = sc->client.instance_limits == INSTANCE_LIMITS_SPLIT ? sc->client.instances : 1;
+        if (!check_fits(ld, i, split > 1 ? "each client instance's share of" : "client",
+                        SEC_CLIENT, scenario_split_limit(sc->client.tokens_per_minute, split),
                         "tokens_per_minute") ||
-            !check_fits(ld, i, "client", SEC_CLIENT, sc->client.tokens_per_day,
+            !check_fits(ld, i, split > 1 ? "each client instance's share of" : "client",
+                        SEC_CLIENT, scenario_split_limit(sc->client.tokens_per_day, split),
                         "tokens_per_day") ||
             !check_fits(ld, i, "server", SEC_SERVER, sc->server.tokens_per_minute,
                         "tokens_per_minute") ||
@@ -1058,6 +1089,8 @@ static bool validate(struct loader *ld)
                         "tokens_per_day"))
             return false;
     }
+    if (!check_split(ld))
+        return false;
     const struct retry_config *r = &sc->client.retry;
     if (r->max_delay_us < r->base_delay_us)
         return fail(ld, line_or(site_line(ld, "retry_max_delay", SEC_CLIENT, -1),

@@ -20,6 +20,8 @@
 #define SCENARIO_NAME_MAX 64
 #define SCENARIO_TEXT_MAX 512
 #define SCENARIO_MAX_HEADERS 16
+#define SCENARIO_MAX_INSTANCES 1024 /* [client] instances */
+#define SCENARIO_MAX_INSTANCES_TEXT "1024"
 
 /* ---- [client] ----------------------------------------------------------- */
 
@@ -31,6 +33,12 @@ enum priority_policy { PRIORITY_FIFO, PRIORITY_STRICT, PRIORITY_AGING, PRIORITY_
 enum hol_policy { HOL_BLOCK, HOL_SKIP };
 /* What the client reserves before a call. */
 enum token_estimate { ESTIMATE_PROMPT_PLUS_MAX, ESTIMATE_PROMPT_ONLY };
+/*
+ * The limits of each of several client instances (instances > 1): every instance
+ * enforces the whole of them (uncoordinated pods with one config), a 1/N share of
+ * them, or all share one admission state (coordinated, as through Redis).
+ */
+enum instance_limits { INSTANCE_LIMITS_FULL, INSTANCE_LIMITS_SPLIT, INSTANCE_LIMITS_SHARED };
 
 struct retry_config {
     int max_attempts;          /* attempts in all, the first included; 1 = never retry */
@@ -62,7 +70,19 @@ struct client_config {
     int64_t request_timeout_us;  /* arrival to final answer, 0 = none; a class may override */
     bool adaptive;               /* follow server rate-limit headers, AIMD on concurrency */
     struct retry_config retry;
+    int instances;               /* client instances (pods) the arrivals are spread over, >= 1 */
+    enum instance_limits instance_limits; /* how the limits above apply to them */
 };
+
+/*
+ * One instance's share of a limit under INSTANCE_LIMITS_SPLIT: limit / instances,
+ * rounded down (the instances together never exceed it); 0 (unlimited) stays 0.
+ * The loader refuses a split that would leave an instance no unit.
+ */
+static inline int64_t scenario_split_limit(int64_t limit, int instances)
+{
+    return limit / instances;
+}
 
 /* ---- [server] ----------------------------------------------------------- */
 

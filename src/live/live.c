@@ -724,6 +724,15 @@ live *live_new(const struct scenario *sc, const struct live_options *o, char *er
                  lc->api_path);
         return NULL;
     }
+    if (sc->client.instances > 1) {
+        /* One live process is one client: N clients sharing a quota are N processes. */
+        snprintf(err, errn,
+                 "[client] instances = %d is simulated only (ratelab sim, replay, plan): a live "
+                 "run is one client instance (expected instances = 1; to drive an endpoint "
+                 "with N clients sharing one quota, run N ratelab live processes)",
+                 sc->client.instances);
+        return NULL;
+    }
     static bool curl_ready;
     if (!curl_ready) {
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {

@@ -215,6 +215,38 @@ static void json_live(cJSON *root, const struct report_doc *d, const struct repo
     }
 }
 
+/* ---- client instances ------------------------------------------------------ */
+
+const char *report_instance_limits_name(enum instance_limits l)
+{
+    switch (l) {
+    case INSTANCE_LIMITS_SPLIT: return "split";
+    case INSTANCE_LIMITS_SHARED: return "shared";
+    default: return "full";
+    }
+}
+
+/* Several client instances: how many, their limits, and each one's counts. */
+static void json_instances(cJSON *root, const struct report_extra *x)
+{
+    cJSON *in = obj(root, "instances");
+    num(in, "count", x->n_instances);
+    cJSON_AddStringToObject(in, "limits", report_instance_limits_name(x->instance_limits));
+    cJSON *each = cJSON_CreateArray();
+    for (int k = 0; k < x->n_instances; k++) {
+        const struct run_instance_stats *st = &x->instances[k];
+        cJSON *o = cJSON_CreateObject();
+        num(o, "arrived", (double)st->arrived);
+        for (int i = 0; i < OUTCOME__COUNT; i++)
+            num(o, outcome_key[i], (double)st->ended[i]);
+        num(o, "client_throttled", (double)st->throttled);
+        num(o, "attempts_sent", (double)st->sent);
+        num(o, "http_429", (double)st->http_429);
+        cJSON_AddItemToArray(each, o);
+    }
+    cJSON_AddItemToObject(in, "each", each);
+}
+
 /* ---- daily budget --------------------------------------------------------- */
 
 bool report_budget_forecast(const struct report_budget *b, int64_t duration_us,
@@ -320,6 +352,8 @@ int report_json_doc(FILE *out, const struct report_doc *d)
     cJSON *cls = obj(root, "classes");
     for (int i = 0; i < d->n_classes; i++)
         json_scope(obj(cls, d->classes[i].name), &d->classes[i]);
+    if (x && x->n_instances > 1)
+        json_instances(root, x);
     if (x && x->live)
         json_live(root, d, x->live);
     if (x && !x->live) {

@@ -118,7 +118,14 @@ struct report_extra {
     struct report_budget budget_client, budget_server; /* TPD budgets; limit 0 = none */
     const struct report_live *live; /* a live run's own figures, else NULL */
     int64_t trace_skipped;     /* bad trace lines skipped (--skip-bad; run_stats) */
+    /* [client] instances (run_instances): their counters, written when more than one */
+    const struct run_instance_stats *instances; /* [n_instances] */
+    int n_instances;
+    enum instance_limits instance_limits;
 };
+
+/* "full", "split", "shared": instance_limits as the scenario and the JSON name it. */
+const char *report_instance_limits_name(enum instance_limits l);
 
 /* Names for report_status in JSON and messages: "2xx", "429", ..., "aborted". */
 const char *report_status_name(enum report_status s);

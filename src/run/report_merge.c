@@ -257,6 +257,11 @@ struct merged {
     int64_t duration_us, window_us;
     enum kind kind;
     bool traced;
+    /* [client] instances: every part's, in order (a part without any is one instance) */
+    struct run_instance_stats *inst;
+    int n_inst, cap_inst;
+    bool has_inst;                  /* some part had several: the merge lists them */
+    enum instance_limits inst_limits;
 };
 
 static enum kind kind_of(const cJSON *root)
@@ -524,6 +529,73 @@ static void eval_slos(struct merge *g, struct merged *mg)
     }
 }
 
+static struct run_instance_stats *new_instance(struct merged *mg)
+{
+    if (mg->n_inst == mg->cap_inst) {
+        mg->cap_inst = mg->cap_inst ? 2 * mg->cap_inst : 16;
+        mg->inst = xrealloc(mg->inst, (size_t)mg->cap_inst * sizeof *mg->inst);
+    }
+    struct run_instance_stats *st = &mg->inst[mg->n_inst++];
+    memset(st, 0, sizeof *st);
+    return st;
+}
+
+/* A part's client instances: its "instances.each", or the part as one instance. */
+static void add_instances(struct merge *g, struct merged *mg, const cJSON *root)
+{
+    const cJSON *in = cJSON_GetObjectItemCaseSensitive(root, "instances");
+    if (!in) {
+        struct run_instance_stats *st = new_instance(mg);
+        const cJSON *rq = object(g, root, "", "requests");
+        st->arrived = (int64_t)count(g, rq, "requests", "arrived");
+        for (int i = 0; i < OUTCOME__COUNT; i++)
+            st->ended[i] = (int64_t)count(g, rq, "requests", outcome_key[i]);
+        st->throttled = (int64_t)part_of(
+            g, number(g, object(g, root, "", "hit_rate"), "hit_rate", "client_throttled"),
+            (uint64_t)st->arrived, "hit_rate.client_throttled");
+        const cJSON *at = object(g, root, "", "attempts");
+        st->sent = (int64_t)count(g, at, "attempts", "sent");
+        st->http_429 = (int64_t)count(g, at, "attempts", "http_429");
+        return;
+    }
+    const cJSON *lim = field(g, in, "instances", "limits");
+    const cJSON *each = field(g, in, "instances", "each");
+    uint64_t n = count(g, in, "instances", "count");
+    if (g->bad)
+        return;
+    enum instance_limits l = INSTANCE_LIMITS_FULL;
+    bool known = false;
+    for (int k = INSTANCE_LIMITS_FULL; k <= INSTANCE_LIMITS_SHARED; k++)
+        if (cJSON_IsString(lim) && strcmp(lim->valuestring, report_instance_limits_name(k)) == 0) {
+            l = k;
+            known = true;
+        }
+    if (!known || !cJSON_IsArray(each) || (uint64_t)cJSON_GetArraySize(each) != n) {
+        fail(g, "instances: limits is not full, split or shared, or each does not list count "
+                "instances");
+        return;
+    }
+    if (mg->has_inst && l != mg->inst_limits) {
+        fail(g, "instances.limits = %s, an earlier report's are %s: instances under different "
+                "limits cannot be added up as one run",
+             report_instance_limits_name(l), report_instance_limits_name(mg->inst_limits));
+        return;
+    }
+    mg->has_inst = true;
+    mg->inst_limits = l;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, each)
+    {
+        struct run_instance_stats *st = new_instance(mg);
+        st->arrived = (int64_t)count(g, e, "instances.each[]", "arrived");
+        for (int i = 0; i < OUTCOME__COUNT; i++)
+            st->ended[i] = (int64_t)count(g, e, "instances.each[]", outcome_key[i]);
+        st->throttled = (int64_t)count(g, e, "instances.each[]", "client_throttled");
+        st->sent = (int64_t)count(g, e, "instances.each[]", "attempts_sent");
+        st->http_429 = (int64_t)count(g, e, "instances.each[]", "http_429");
+    }
+}
+
 /* Read part `root` (named g->name) into mg; the first part sets the run's identity. */
 static void add_part(struct merge *g, struct merged *mg, const cJSON *root, bool first)
 {
@@ -559,6 +631,7 @@ static void add_part(struct merge *g, struct merged *mg, const cJSON *root, bool
             return;
         scope_add(g, &mg->scopes[i + 1], c, p, end);
     }
+    add_instances(g, mg, root);
     if (k == KIND_LIVE)
         add_live(g, mg, root);
     if (k == KIND_SIM)
@@ -634,6 +707,11 @@ int report_merge(FILE *out, const char *const *names, const char *const *texts, 
             b->short_us = isfinite(mg->short_s[s]) ? us_of_s(mg->short_s[s]) : -1;
         }
         mg->x.end_us = g->end_us;
+        if (mg->has_inst) {
+            mg->x.instances = mg->inst;
+            mg->x.n_instances = mg->n_inst;
+            mg->x.instance_limits = mg->inst_limits;
+        }
         mg->x.server_wait = mg->kind == KIND_SIM ? &mg->server_wait : NULL;
         if (mg->kind == KIND_LIVE) {
             mg->live.send_lag = &mg->send_lag;
@@ -673,6 +751,7 @@ int report_merge(FILE *out, const char *const *names, const char *const *texts, 
         cJSON_Delete(roots[i]);
     free(roots);
     free(mg->scopes);
+    free(mg->inst);
     free(mg);
     free(g);
     return rc;

@@ -43,11 +43,19 @@ struct class_state {
     bool blocked;            /* open loop: the producer waits for queue room */
 };
 
+/* One client instance ([client] instances; run.h). */
+struct instance {
+    client *cl;
+    struct rng rng;          /* its jitter draws (instance 0 uses run.client_rng) */
+    int64_t wake_us;         /* client_next_wakeup after the last service */
+};
+
 /*
  * Invariant: a live request is in exactly one of: the blocked list (not yet
- * taken by the client), or the client (queued, in backoff, in flight); it has a
- * live entry in the deadline heap exactly while it is in flight at the engine
- * (tx_id != 0) with a deadline.
+ * taken by the client), or its instance's client (queued, in backoff, in flight);
+ * it has a live entry in the deadline heap exactly while it is in flight at the
+ * engine (tx_id != 0) with a deadline. cl is inst[0].cl; with one instance, the
+ * run uses cl alone, as before instances existed.
  */
 struct run {
     const struct scenario *sc;
@@ -55,6 +63,12 @@ struct run {
     struct rng rng;        /* the root stream */
     struct rng client_rng; /* the client core's jitter draws */
     client *cl;
+    struct instance *inst; /* [n_inst] */
+    struct run_instance_stats *ist; /* [n_inst]: each instance's counters */
+    int n_inst;
+    int next_inst;         /* the instance the next request goes to (round-robin) */
+    int poll_first;        /* the instance the next service polls first: after the last sender */
+    struct limiter *shared; /* instance_limits = shared: the one limiter, else NULL */
     metrics *m;
     struct evheap heap;    /* arrivals and closed-loop sends */
     struct class_state *cls;
@@ -85,6 +99,12 @@ struct run {
 static inline struct run_req *req_of(struct client_req *cr)
 {
     return (struct run_req *)((char *)cr - offsetof(struct run_req, cr));
+}
+
+/* The client a request belongs to. */
+static inline client *cl_of(const run *r, const struct run_req *q)
+{
+    return r->inst[q->instance].cl;
 }
 
 static inline struct run_req *slot(const run *r, uint32_t idx)
@@ -194,6 +214,7 @@ static void finish(run *r, struct run_req *q, enum outcome o, int64_t now)
                        ? q->first_token_us - q->cr.arrival_us
                        : -1;
     metrics_end(r->m, now, cls, o, latency, ttft, q->prompt_tokens, q->output_tokens);
+    r->ist[q->instance].ended[o]++;
     if (r->tx.on_end)
         r->tx.on_end(r->tx.ctx, q, o, now);
     if (q->user >= 0 && o != OUTCOME_CANCELLED)
@@ -230,6 +251,7 @@ static void on_event(void *ctx, struct client_req *cr, enum client_event ev, int
         if (!q->throttled) {
             q->throttled = true;
             metrics_throttled(r->m, now, cls);
+            r->ist[q->instance].throttled++;
         }
         break;
     default:
@@ -251,6 +273,10 @@ static struct run_req *new_request(run *r, int cls, int64_t arrival_us, int64_t 
     q->throttled = q->saw_429 = false;
     q->used_prompt = q->used_completion = -1;
     q->tx_tag = 0;
+    q->instance = r->next_inst;
+    if (++r->next_inst == r->n_inst)
+        r->next_inst = 0;
+    r->ist[q->instance].arrived++;
     if (r->tx.prepare)
         r->tx.prepare(r->tx.ctx, q);
     client_req_init(&q->cr, cls, arrival_us, q->prompt_tokens, workload_max_tokens(w));
@@ -309,7 +335,7 @@ static void schedule_arrival(run *r, int cls)
 static bool submit(run *r, struct run_req *q)
 {
     r->client_dirty = true;
-    if (client_submit(r->cl, &q->cr, r->now) == CLIENT_BLOCKED) {
+    if (client_submit(cl_of(r, q), &q->cr, r->now) == CLIENT_BLOCKED) {
         blocked_push(r, q);
         return false;
     }
@@ -332,7 +358,7 @@ static void arrive(run *r, int cls, int64_t intended_us, int64_t user)
 static bool unblock(run *r)
 {
     bool any = false;
-    while (r->blk_head && client_has_room(r->cl)) {
+    while (r->blk_head && client_has_room(cl_of(r, r->blk_head))) {
         struct run_req *q = blocked_pop(r);
         int cls = q->cr.class_idx;
         if (!submit(r, q)) {
@@ -371,13 +397,17 @@ void run_answer(run *r, struct run_req *q, int64_t now, int status, const struct
     bool first_429 = status == 429 && !q->saw_429;
     if (first_429)
         q->saw_429 = true;
+    if (status == 429)
+        r->ist[q->instance].http_429++;
     metrics_answer(r->m, now, q->cr.class_idx, status, first_429);
-    client_on_response(r->cl, &q->cr, now, status, info, prompt_used, completion_used);
+    client_on_response(cl_of(r, q), &q->cr, now, status, info, prompt_used, completion_used);
 }
 
 int run_set_backend(run *r, const struct client_backend *be)
 {
     assert(!r->started);
+    if (r->n_inst > 1)
+        return -EINVAL; /* one backend per process: N instances are simulated ones */
     return client_set_backend(r->cl, be);
 }
 
@@ -392,6 +422,7 @@ void run_admission_answer(run *r, int64_t now, int rc, int64_t wait_until_us, ui
 static void send_attempt(run *r, struct run_req *q)
 {
     metrics_send(r->m, r->now, q->cr.class_idx, q->cr.attempts > 1);
+    r->ist[q->instance].sent++;
     q->first_token_us = -1;
     r->tx.send(r->tx.ctx, q, r->now);
     if (q->tx_id && q->cr.deadline_us != TIME_NEVER) {
@@ -410,14 +441,20 @@ static void expire_deadlines(run *r)
         r->tx.abort(r->tx.ctx, q, r->now);
         q->tx_id = 0;
         metrics_answer(r->m, r->now, q->cr.class_idx, -1, false);
-        client_on_response(r->cl, &q->cr, r->now, 0, NULL, -1, -1);
+        client_on_response(cl_of(r, q), &q->cr, r->now, 0, NULL, -1, -1);
         r->client_dirty = true;
     }
 }
 
+static void service_instances(run *r);
+
 /* Let the client send what it can at now, and learn when to ask it again. */
 static void service(run *r)
 {
+    if (r->n_inst > 1) {
+        service_instances(r);
+        return;
+    }
     const int max = (int)(sizeof r->out / sizeof r->out[0]);
     int64_t w;
     for (;;) {
@@ -443,6 +480,57 @@ static void service(run *r)
     }
     r->client_wake_us = w;
     r->client_dirty = false;
+}
+
+/*
+ * service() for several instances: poll every one at now, again while any may send
+ * more at this moment. Every instance is polled, not only the one handed something:
+ * under `shared` limits one instance's release or refund is room for the others
+ * (client.h, "where the admission state lives"), and a poll with nothing to do is
+ * cheap. Instances waiting for the same shared tokens take turns: polling starts after
+ * the instance that sent last, so each waiting instance gets the next token in turn
+ * (racing pods win in no fixed order), where always starting at instance 0 would
+ * serve its queue first and starve the others'. The run's wake-up is the earliest
+ * instance's.
+ */
+static void service_instances(run *r)
+{
+    const int max = (int)(sizeof r->out / sizeof r->out[0]);
+    int next_first = r->poll_first;
+    for (;;) {
+        bool progressed = r->blk_head && unblock(r);
+        bool more = false;
+        r->again = false;
+        for (int j = 0; j < r->n_inst; j++) {
+            int k = r->poll_first + j < r->n_inst ? r->poll_first + j : r->poll_first + j - r->n_inst;
+            struct instance *in = &r->inst[k];
+            int n = client_poll(in->cl, r->now, r->out, max);
+            for (int i = 0; i < n; i++)
+                send_attempt(r, req_of(r->out[i]));
+            in->wake_us = client_next_wakeup(in->cl);
+            if (n == max || (n > 0 && in->wake_us <= r->now))
+                more = true;
+            if (n > 0) /* it had its turn: the next one polls first next time */
+                next_first = k + 1 < r->n_inst ? k + 1 : 0;
+        }
+        if (more || progressed || r->again)
+            continue;
+        break;
+    }
+    int64_t w = TIME_NEVER;
+    for (int k = 0; k < r->n_inst; k++) {
+        struct instance *in = &r->inst[k];
+        if (in->wake_us <= r->now) {
+            /* It says "now" yet sent nothing: ask again at the next µs. */
+            r->st.spin_guards++;
+            in->wake_us = r->now + 1;
+        }
+        if (in->wake_us < w)
+            w = in->wake_us;
+    }
+    r->client_wake_us = w;
+    r->client_dirty = false;
+    r->poll_first = next_first;
 }
 
 /* ---- the loop -------------------------------------------------------------- */
@@ -490,7 +578,8 @@ void run_advance(run *r, int64_t now)
 
 static void cancel_all(run *r)
 {
-    client_cancel_all(r->cl, r->now);
+    for (int k = 0; k < r->n_inst; k++)
+        client_cancel_all(r->inst[k].cl, r->now);
     while (r->blk_head)
         finish(r, blocked_pop(r), OUTCOME_CANCELLED, r->now);
     for (int i = 0; i < r->n_classes; i++)
@@ -555,7 +644,7 @@ void run_interrupt(run *r, int64_t now)
     for (uint32_t i = 0; i < r->n_slots; i++) {
         struct run_req *q = slot(r, i);
         if (q->cr.state == CLIENT_QUEUED || q->cr.state == CLIENT_BACKOFF)
-            client_cancel(r->cl, &q->cr, now);
+            client_cancel(cl_of(r, q), &q->cr, now);
     }
     int64_t d = r->sc->drain_limit_us;
     int64_t limit = d > 0 && now < TIME_NEVER - d ? now + d : TIME_NEVER;
@@ -633,6 +722,77 @@ static int64_t check_traces(const struct scenario *sc)
     return skipped;
 }
 
+/* The limits one instance enforces with its own limiter (INSTANCE_LIMITS_SPLIT: its share). */
+static struct scenario *split_scenario(const struct scenario *sc)
+{
+    struct scenario *s = xmalloc(sizeof *s);
+    *s = *sc; /* shallow: only the client config differs, and the client copies it */
+    struct client_config *c = &s->client;
+    int n = sc->client.instances;
+    c->requests_per_minute = scenario_split_limit(c->requests_per_minute, n);
+    c->tokens_per_minute = scenario_split_limit(c->tokens_per_minute, n);
+    c->tokens_per_day = scenario_split_limit(c->tokens_per_day, n);
+    c->max_concurrent = scenario_split_limit(c->max_concurrent, n);
+    return s;
+}
+
+static void free_instances(run *r)
+{
+    for (int k = 0; r->inst && k < r->n_inst; k++)
+        client_free(r->inst[k].cl);
+    free(r->inst);
+    free(r->ist);
+    if (r->shared)
+        limiter_fini(r->shared);
+    free(r->shared);
+}
+
+/*
+ * The client instances. One instance is the plain client on run.client_rng; several
+ * split their jitter streams from that one, in instance order, before any draw.
+ */
+static int new_instances(run *r, const struct scenario *sc, int *err)
+{
+    struct client_callbacks cb = {on_terminal, on_event, r};
+    int n = sc->client.instances > 1 ? sc->client.instances : 1;
+    r->n_inst = n;
+    r->inst = xcalloc((size_t)n, sizeof *r->inst);
+    r->ist = xcalloc((size_t)n, sizeof *r->ist);
+    *err = 0;
+    for (int k = 1; k < n; k++)
+        rng_split(&r->client_rng, &r->inst[k].rng);
+    const struct scenario *own = sc;
+    if (n > 1 && sc->client.instance_limits == INSTANCE_LIMITS_SPLIT)
+        own = split_scenario(sc);
+    for (int k = 0; k < n && *err == 0; k++) {
+        struct rng *rng = k == 0 ? &r->client_rng : &r->inst[k].rng;
+        r->inst[k].cl = client_new_from_scenario(own, rng, &cb, 0, err);
+        if (!r->inst[k].cl && *err == 0)
+            *err = -EINVAL;
+    }
+    if (own != sc)
+        free((void *)own);
+    if (*err == 0 && n > 1 && sc->client.instance_limits == INSTANCE_LIMITS_SHARED) {
+        const struct client_config *c = &sc->client;
+        r->shared = xmalloc(sizeof *r->shared);
+        if (limiter_init_burst(r->shared, c->requests_per_minute, c->tokens_per_minute,
+                               c->tokens_per_day, c->max_concurrent, c->burst_us, 0) < 0) {
+            free(r->shared);
+            r->shared = NULL;
+            *err = -EINVAL;
+        }
+        for (int k = 0; k < n && *err == 0; k++)
+            if (client_share_limiter(r->inst[k].cl, r->shared) < 0)
+                *err = -EINVAL;
+    }
+    if (*err) {
+        free_instances(r);
+        return -1;
+    }
+    r->cl = r->inst[0].cl;
+    return 0;
+}
+
 run *run_new(const struct scenario *sc, const struct run_transport *tx, int *err)
 {
     assert(tx && tx->send && tx->abort);
@@ -652,9 +812,7 @@ run *run_new(const struct scenario *sc, const struct run_transport *tx, int *err
     r->n_classes = sc->n_classes;
     rng_seed(&r->rng, sc->seed);
     rng_split(&r->rng, &r->client_rng); /* first split: the client (see run.h) */
-    struct client_callbacks cb = {on_terminal, on_event, r};
-    r->cl = client_new_from_scenario(sc, &r->client_rng, &cb, 0, err);
-    if (!r->cl) {
+    if (new_instances(r, sc, err) < 0) {
         free(r);
         return NULL;
     }
@@ -663,6 +821,11 @@ run *run_new(const struct scenario *sc, const struct run_transport *tx, int *err
     dlheap_init(&r->dl, dl_live, r);
     r->cls = xcalloc((size_t)sc->n_classes, sizeof *r->cls);
     r->client_wake_us = client_next_wakeup(r->cl);
+    for (int k = 0; k < r->n_inst; k++) {
+        r->inst[k].wake_us = client_next_wakeup(r->inst[k].cl);
+        if (r->inst[k].wake_us < r->client_wake_us)
+            r->client_wake_us = r->inst[k].wake_us;
+    }
     if (sc->at_end == END_CANCEL)
         r->cancel_at_us = sc->duration_us;
     else if (sc->drain_limit_us > 0)
@@ -719,7 +882,7 @@ void run_free(run *r)
 {
     if (!r)
         return;
-    client_free(r->cl);
+    free_instances(r);
     metrics_free(r->m);
     evheap_fini(&r->heap);
     for (int i = 0; i < r->n_classes; i++)
@@ -745,6 +908,12 @@ const metrics *run_metrics_const(const run *r)
 const client *run_client(const run *r)
 {
     return r->cl;
+}
+
+int run_instances(const run *r, const struct run_instance_stats **out)
+{
+    *out = r->ist;
+    return r->n_inst;
 }
 
 bool run_done(const run *r)
@@ -779,6 +948,17 @@ void run_server_now(const run *r, struct run_server_gauges *out)
         r->tx.server_gauges(r->tx.ctx, out);
 }
 
+/* Add instance b's gauge into a: levels and capacities add; unlimited stays unlimited. */
+static void gauge_add(struct run_bucket_gauge *a, struct run_bucket_gauge b)
+{
+    if (a->capacity == 0 || b.capacity == 0) {
+        *a = (struct run_bucket_gauge){INT64_MAX, 0};
+        return;
+    }
+    a->level += b.level;
+    a->capacity += b.capacity;
+}
+
 void run_gauges(run *r, int64_t now, struct run_gauges *g)
 {
     struct client_stats st;
@@ -800,6 +980,35 @@ void run_gauges(run *r, int64_t now, struct run_gauges *g)
         .tpd = bucket_gauge(&l->tpd, now),
         .retry_budget_left = client_retry_budget_left(r->cl, now),
     };
+    /*
+     * Several instances: queues, backoffs, in-flight counts and retry budgets add up;
+     * limits add up too unless they are one shared limiter (instance 0's is it).
+     */
+    bool shared = r->shared != NULL;
+    if (!shared && r->n_inst > 1) {
+        int64_t each = r->sc->client.instance_limits == INSTANCE_LIMITS_SPLIT
+                           ? scenario_split_limit(g->max_concurrent, r->n_inst)
+                           : g->max_concurrent;
+        g->max_concurrent = each * r->n_inst;
+    }
+    for (int k = 1; k < r->n_inst; k++) {
+        const client *c = r->inst[k].cl;
+        client_stats(c, -1, &st);
+        g->queue_depth += st.depth;
+        g->backoff += st.backoff;
+        g->in_flight += st.in_flight;
+        int64_t left = client_retry_budget_left(c, now);
+        g->retry_budget_left = g->retry_budget_left < 0 || left < 0 ? -1
+                                                                     : g->retry_budget_left + left;
+        if (shared)
+            continue;
+        int64_t cc = client_concurrency(c);
+        g->concurrency = g->concurrency == 0 || cc == 0 ? 0 : g->concurrency + cc;
+        l = client_limiter(c);
+        gauge_add(&g->rpm, bucket_gauge(&l->rpm, now));
+        gauge_add(&g->tpm, bucket_gauge(&l->tpm, now));
+        gauge_add(&g->tpd, bucket_gauge(&l->tpd, now));
+    }
     run_server_now(r, &g->server);
 }
 
@@ -820,4 +1029,13 @@ void run_budget_client(const run *r, struct report_budget *out)
     const struct limiter *l = client_limiter(run_client(r));
     *out = (struct report_budget){.limit_tokens = l->tpd.amount, .window = false,
                                   .used_tokens = l->tpd_used_tokens, .short_us = l->tpd_short_us};
+    /* Instances with limiters of their own: the client side's budget is theirs together,
+     * short when the first of them was. */
+    for (int k = 1; k < r->n_inst && !r->shared; k++) {
+        l = client_limiter(r->inst[k].cl);
+        out->limit_tokens += l->tpd.amount;
+        out->used_tokens += l->tpd_used_tokens;
+        if (l->tpd_short_us >= 0 && (out->short_us < 0 || l->tpd_short_us < out->short_us))
+            out->short_us = l->tpd_short_us;
+    }
 }

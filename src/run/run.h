@@ -68,6 +68,7 @@ struct run_req {
     int64_t used_completion;  /* likewise, completion tokens */
     bool throttled;           /* already counted as client-throttled (once per request) */
     bool saw_429;             /* already counted as having seen a 429 (once per request) */
+    int instance;             /* the client instance it was assigned at arrival ([client] instances) */
     struct run_req *dprev, *dnext; /* blocked-producer list, or free list (dnext) */
 };
 
@@ -143,8 +144,30 @@ void run_start(run *r);
 metrics *run_metrics(run *r);
 const metrics *run_metrics_const(const run *r);
 
-/* The client core, read-only (limiter levels, concurrency window, stats). */
+/* The client core, read-only (limiter levels, concurrency window, stats); instance 0's. */
 const client *run_client(const run *r);
+
+/*
+ * Client instances ([client] instances = N, doc/scenario.md): N client cores in one run,
+ * each with its own queue, retries, retry budget and jitter stream, like N pods running
+ * one client config. Each new request (open-loop arrival or closed-loop send, any class)
+ * goes to the next instance in turn, round-robin in arrival order (request k to instance
+ * k mod N); its retries stay there. Their limits follow instance_limits: `full` each its
+ * own limiter with the whole limits, `split` each its own with limit / N, `shared` one
+ * limiter (the concurrency pool included) that every instance admits through
+ * (client_share_limiter), as with a shared Redis quota. With N = 1 the run is exactly
+ * the single-client run.
+ */
+struct run_instance_stats {
+    int64_t arrived;              /* requests assigned to it */
+    int64_t sent;                 /* attempts it sent, retries included */
+    int64_t http_429;             /* 429 answers it got */
+    int64_t throttled;            /* requests its limiter delayed (once each) */
+    int64_t ended[OUTCOME__COUNT]; /* its requests by terminal state */
+};
+
+/* The instances' counters: *out = an array of run_instances(r) entries, valid with r. */
+int run_instances(const run *r, const struct run_instance_stats **out);
 
 /*
  * The earliest time the run needs run_advance: an arrival, a closed-loop send,
@@ -175,7 +198,7 @@ void run_answer(run *r, struct run_req *q, int64_t now_us, int status, const str
 /*
  * Admit through `be` (client.h: struct client_backend, e.g. the Redis backend) instead of the
  * client's in-process limiter. After run_new, before run_start. Returns 0, or -EINVAL
- * (client_set_backend refuses it: adaptive mode).
+ * (client_set_backend refuses it: adaptive mode; or the scenario has several instances).
  */
 int run_set_backend(run *r, const struct client_backend *be);
 

@@ -125,6 +125,8 @@ int runcmd_report(struct runcmd *c, const run *r, const struct report_extra *xin
     struct run_stats rst;
     run_stats(r, &rst);
     xx.trace_skipped = rst.trace_skipped;
+    xx.n_instances = run_instances(r, &xx.instances);
+    xx.instance_limits = c->sc.client.instance_limits;
     const struct report_extra *x = &xx;
     int rc = EXIT_RUN_OK;
     const metrics *m = run_metrics_const(r);

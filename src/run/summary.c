@@ -450,6 +450,23 @@ static void print_server(FILE *out, int width, const struct report_extra *x)
     print_flow(out, width, 8, &t);
 }
 
+/* "instances: 4, the full limits each; 429s by instance 1.2k, 1.1k, ..." (the first 16). */
+static void print_instances(FILE *out, int width, const struct report_extra *x)
+{
+    static const char *const how[] = {"the full limits each", "a 1/N share of the limits each",
+                                      "one shared limiter"};
+    char n[32];
+    struct sum_text t = {0};
+    put(&t, "instances: %d,	%s;	429s by instance", x->n_instances,
+        how[x->instance_limits <= INSTANCE_LIMITS_SHARED ? x->instance_limits : 0]);
+    int shown = x->n_instances < 16 ? x->n_instances : 16;
+    for (int k = 0; k < shown; k++)
+        put(&t, "%s%s", k ? ",	" : " ", human_count((double)x->instances[k].http_429, n, 32));
+    if (shown < x->n_instances)
+        put(&t, ",	... (JSON: instances.each)");
+    print_flow(out, width, 11, &t);
+}
+
 /* Run time as "8h36m", "45m", "31h": the budget line's unit. */
 static char *clock_duration(double s, char *b, size_t n)
 {
@@ -625,6 +642,8 @@ void report_summary(FILE *out, const struct scenario *sc, const metrics *m,
         human_count((double)c->client_throttled, n[4], 32));
     print_flow(out, width, 10, &h);
 
+    if (x && x->n_instances > 1)
+        print_instances(out, width, x);
     if (x && x->live)
         print_live(out, width, x->live);
     else if (x)

@@ -216,6 +216,8 @@ static int simulate(struct replay_run *r, bool tui_on, bool html)
     struct run_stats rst;
     run_stats(sim_lifecycle(r->s), &rst);
     r->x.trace_skipped = rst.trace_skipped;
+    r->x.n_instances = run_instances(sim_lifecycle(r->s), &r->x.instances);
+    r->x.instance_limits = r->sc.client.instance_limits;
     size_t len = 0;
     FILE *f = open_memstream(&r->json, &len);
     if (!f || report_json(f, &r->sc, sim_metrics(r->s), &r->x) < 0) {
