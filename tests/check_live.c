@@ -640,6 +640,22 @@ START_TEST(refused_is_counted)
 }
 END_TEST
 
+/* [client] instances is simulated only: live refuses more than one, before any traffic. */
+START_TEST(instances_refused)
+{
+    struct tmp t;
+    tmp_init(&t);
+    write_file(t.ini, "[scenario]\nduration = 1s\n[client]\ninstances = 3\n"
+                      "instance_limits = shared\n[class.chat]\narrival = constant 10/s\n");
+    ck_assert_int_eq(live(&t, "127.0.0.1:9", NULL), 2);
+    char *out = slurp_file(t.out);
+    ck_assert_msg(strstr(out, "[client] instances = 3 is simulated only"), "%s", out);
+    free(out);
+    ck_assert_int_ne(access(t.json, F_OK), 0);
+    tmp_fini(&t);
+}
+END_TEST
+
 /* ---- nginx limit_req in front of the mock ----------------------------------------------- */
 
 /* A free loopback port (bound and released: nginx takes it a moment later). */
@@ -754,6 +770,7 @@ int main(void)
     tcase_add_test(tc, malformed_rate_limit_headers_reported);
     tcase_add_test(tc, good_rate_limit_headers_no_errors);
     tcase_add_test(tc, refused_is_counted);
+    tcase_add_test(tc, instances_refused);
     tcase_add_test(tc, nginx_limit_req_burst);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
