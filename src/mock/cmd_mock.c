@@ -33,7 +33,20 @@ static void help(const struct run_options *o)
           "  --api-key-env NAME       require 'Authorization: Bearer KEY', KEY from the\n"
           "                           environment variable NAME (no key: no authentication)\n"
           "  --max-body BYTES         largest request body accepted (default 1048576, at most\n"
-          "                           1073741824); 413 above\n",
+          "                           1073741824); 413 above\n"
+          "  --max-tokens N           largest max_tokens (or max_completion_tokens) accepted\n"
+          "                           (default 131072, at most 1000000000); 400 above\n"
+          "  --idle-timeout DURATION  close a connection that waits this long for its next\n"
+          "                           request, or whose answer stops being read for this long\n"
+          "                           (default 75s, at most 1d)\n"
+          "  --header-timeout DURATION\n"
+          "                           a request must arrive whole within this long of its\n"
+          "                           first byte (a new connection's: of the connect), or the\n"
+          "                           connection is closed (default 60s, at most 1d)\n"
+          "  --max-connections N      open connections at most (default and ceiling: the\n"
+          "                           descriptor limit, ulimit -n, minus 32); a new one\n"
+          "                           beyond it closes the one longest waiting for a\n"
+          "                           request, or is refused when all are busy\n",
           stdout);
     cli_print_common_help(o);
     fputs("\nSee doc/mock.md for endpoints, headers, faults and metrics.\n", stdout);
@@ -52,7 +65,11 @@ int cmd_mock(int argc, char **argv)
     o.extra[0] = (struct cli_extra){.name = "listen", .has_arg = true};
     o.extra[1] = (struct cli_extra){.name = "api-key-env", .has_arg = true};
     o.extra[2] = (struct cli_extra){.name = "max-body", .has_arg = true};
-    o.n_extra = 3;
+    o.extra[3] = (struct cli_extra){.name = "max-tokens", .has_arg = true};
+    o.extra[4] = (struct cli_extra){.name = "idle-timeout", .has_arg = true};
+    o.extra[5] = (struct cli_extra){.name = "header-timeout", .has_arg = true};
+    o.extra[6] = (struct cli_extra){.name = "max-connections", .has_arg = true};
+    o.n_extra = 7;
     if (cli_parse(argc, argv, &o) < 0)
         return EXIT_RUN_USAGE;
     if (o.help) {
@@ -76,6 +93,33 @@ int cmd_mock(int argc, char **argv)
                 "ratelab mock: --max-body wants a byte count from 1 to %" PRId64
                 " (1 GiB), not '%s'\n",
                 MOCK_MAX_BODY_LIMIT, o.extra[2].value);
+        return EXIT_RUN_USAGE;
+    }
+    if (o.extra[3].value &&
+        (parse_count(o.extra[3].value, &mo.max_tokens) < 0 || mo.max_tokens < 1 ||
+         mo.max_tokens > MOCK_MAX_TOKENS_LIMIT)) {
+        fprintf(stderr, "ratelab mock: --max-tokens wants a count from 1 to %d, not '%s'\n",
+                MOCK_MAX_TOKENS_LIMIT, o.extra[3].value);
+        return EXIT_RUN_USAGE;
+    }
+    int64_t *timeouts[2] = {&mo.idle_timeout_us, &mo.header_timeout_us};
+    for (int i = 0; i < 2; i++) {
+        const char *v = o.extra[4 + i].value;
+        if (v && (parse_duration_us(v, timeouts[i]) < 0 || *timeouts[i] < 1 ||
+                  *timeouts[i] > MOCK_MAX_TIMEOUT_US)) {
+            fprintf(stderr,
+                    "ratelab mock: --%s wants a duration with a unit from 1us to 1d (e.g. "
+                    "75s), not '%s'\n",
+                    o.extra[4 + i].name, v);
+            return EXIT_RUN_USAGE;
+        }
+    }
+    if (o.extra[6].value &&
+        (parse_count(o.extra[6].value, &mo.max_connections) < 0 || mo.max_connections < 1 ||
+         mo.max_connections > MOCK_MAX_CONNECTIONS)) {
+        fprintf(stderr,
+                "ratelab mock: --max-connections wants a count from 1 to %d, not '%s'\n",
+                MOCK_MAX_CONNECTIONS, o.extra[6].value);
         return EXIT_RUN_USAGE;
     }
     struct scenario *sc = xmalloc(sizeof *sc);

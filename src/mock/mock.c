@@ -30,6 +30,16 @@
 #include "workload.h"
 
 #define CALLS_PER_SLAB 256
+/*
+ * An answer goes to libevent at most this many bytes at a time, and the next
+ * slice is rendered only once the last is written to the socket: a connection
+ * holds at most a slice plus what the kernel buffers, however many tokens are
+ * due and however slowly the client reads, and a huge answer is spread over
+ * loop turns instead of blocking every other client.
+ */
+#define SLICE_BYTES (64 * 1024)
+/* Tokens of non-streamed content rendered per step (about 3.6 bytes each). */
+#define BODY_TOKENS_PER_STEP 4096
 
 /* ---- clock and provider tick ------------------------------------------- */
 
@@ -87,6 +97,11 @@ static struct call *call_get(mock *m)
     c->detached = false;
     c->live = false;
     c->stream_started = false;
+    c->done = false;
+    c->malformed = false;
+    c->sending = false;
+    c->draining = false;
+    c->conn = NULL;
     c->watching = false;
     c->deferred = DEFER_NONE;
     c->pid = 0;
@@ -135,6 +150,9 @@ static void call_put(mock *m, struct call *c)
     assert(call_ok(c));
     event_del(&c->timer);
     stop_watch(c);
+    if (c->conn && c->conn->call == c)
+        c->conn->call = NULL;
+    c->conn = NULL;
     if (c->live) {
         if (c->prev)
             c->prev->next = c->next;
@@ -150,12 +168,20 @@ static void call_put(mock *m, struct call *c)
     m->free_calls = c;
 }
 
-/* Forget the connection's close callback before libevent may reuse or free it. */
+/* Hear from the connection when it closes (mock_call_closed). */
+static void hook(mock *m, struct call *c)
+{
+    c->conn = mock_conn_of(m, c->req);
+    if (c->conn)
+        c->conn->call = c;
+}
+
+/* Stop hearing from the connection before libevent may reuse or free it. */
 static void unhook(struct call *c)
 {
-    struct evhttp_connection *evcon = c->req ? evhttp_request_get_connection(c->req) : NULL;
-    if (evcon)
-        evhttp_connection_set_closecb(evcon, NULL, NULL);
+    if (c->conn && c->conn->call == c)
+        c->conn->call = NULL;
+    c->conn = NULL;
 }
 
 static void drop_connection(mock *m, struct call *c, bool rst);
@@ -216,11 +242,11 @@ static void start_watch(struct call *c)
  * teardown. When libevent has detached the request (the connection failed mid
  * answer) it is ours to free; otherwise libevent frees it right after this.
  */
-static void on_close(struct evhttp_connection *evcon, void *arg)
+void mock_call_closed(struct call *c, struct evhttp_connection *evcon)
 {
-    struct call *c = arg;
+    (void)evcon;
     mock *m = c->m;
-    evhttp_connection_set_closecb(evcon, NULL, NULL);
+    c->conn = NULL;
     stop_watch(c);
     if (c->pid) {
         int64_t now = mock_now_us(m);
@@ -313,33 +339,22 @@ static void render_malformed(struct evbuffer *out, const struct mock_answer *a)
                         a->req->api == MOCK_API_CHAT ? "chatcmpl" : "cmpl", a->id);
 }
 
-/* ---- streaming --------------------------------------------------------- */
+/* ---- sending answers --------------------------------------------------- */
 
-static void send_chunk(mock *m, struct call *c)
+/* When stream token k is due: first + k·per_token, µs on the mock's clock. */
+static int64_t token_due_us(const struct call *c, int64_t k)
 {
-    evhttp_send_reply_chunk(c->req, m->scratch);
-    evbuffer_drain(m->scratch, evbuffer_get_length(m->scratch));
+    return c->first_token_us + (int64_t)((double)k * c->per_token_us + 0.5);
 }
 
-/* Tokens 1 .. completion-2 are paced here; the last one goes with DONE at done_us. */
+/* Tokens 1 .. completion-2 are paced here; the last one goes with the finish at done_us. */
 static void schedule_token(mock *m, struct call *c, int64_t now)
 {
     (void)m;
     if (c->next_token >= c->a.completion_tokens - 1)
         return;
-    int64_t t = c->first_token_us + (int64_t)((double)c->next_token * c->per_token_us + 0.5);
-    struct timeval tv = tv_of(t - now);
+    struct timeval tv = tv_of(token_due_us(c, c->next_token) - now);
     evtimer_add(&c->timer, &tv);
-}
-
-static void send_due_tokens(mock *m, struct call *c, int64_t now, int64_t upto)
-{
-    while (c->next_token < upto) {
-        int64_t t = c->first_token_us + (int64_t)((double)c->next_token * c->per_token_us + 0.5);
-        if (t > now)
-            break;
-        mock_render_chunk_token(m->scratch, &c->a, c->next_token++);
-    }
 }
 
 static void stream_start(mock *m, struct call *c)
@@ -352,54 +367,151 @@ static void stream_start(mock *m, struct call *c)
     count_status(m, 200);
     evhttp_send_reply_start(c->req, 200, "OK");
     c->stream_started = true;
+    c->sending = true;
     mock_render_chunk_first(m->scratch, &c->a);
     mock_render_chunk_token(m->scratch, &c->a, 0);
     c->next_token = 1;
-    send_chunk(m, c);
+}
+
+/*
+ * A non-streamed answer too large for one slice: its headers now, with the
+ * exact Content-Length (head + content + tail), and the body a slice at a time.
+ */
+static void body_start(mock *m, struct call *c)
+{
+    stop_watch(c);
+    mock_render_body_tail(m->scratch, &c->a);
+    size_t tail = evbuffer_get_length(m->scratch);
+    evbuffer_drain(m->scratch, tail);
+    mock_render_body_head(m->scratch, &c->a);
+    int64_t len = (int64_t)evbuffer_get_length(m->scratch) + (int64_t)tail +
+                  mock_content_bytes(c->a.completion_tokens);
+    char num[24];
+    snprintf(num, sizeof num, "%" PRId64, len);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+    evhttp_add_header(h, "Content-Type", "application/json");
+    evhttp_add_header(h, "Content-Length", num);
+    mock_add_rl_headers(m, c->req, &c->rl, c->submit_us);
+    count_status(m, 200);
+    evhttp_send_reply_start(c->req, 200, "OK");
+    c->sending = true;
+    c->next_token = 0;
+}
+
+static void pump(mock *m, struct call *c);
+
+static void on_drained(struct evhttp_connection *evcon, void *arg)
+{
+    (void)evcon;
+    struct call *c = arg;
+    c->draining = false;
+    pump(c->m, c);
+}
+
+/*
+ * Render what is due into one slice and hand it to libevent: stream tokens due
+ * by now (all of them once the provider is done), or the next part of a large
+ * body. With a slice out, nothing more is rendered until on_drained says it has
+ * been written; with nothing due, the timer waits for the next token. The last
+ * slice ends the answer and releases the call.
+ */
+static void pump(mock *m, struct call *c)
+{
+    if (c->draining || !c->req || c->detached)
+        return;
+    struct evbuffer *out = m->scratch;
+    int64_t n = c->a.completion_tokens;
+    bool last = false;
+    if (c->r.stream) {
+        int64_t upto = c->done ? n : n - 1;
+        int64_t now = mock_now_us(m);
+        while (c->next_token < upto && evbuffer_get_length(out) < SLICE_BYTES &&
+               (c->done || token_due_us(c, c->next_token) <= now))
+            mock_render_chunk_token(out, &c->a, c->next_token++);
+        if (c->done && c->next_token == n && evbuffer_get_length(out) < SLICE_BYTES) {
+            if (c->malformed) {
+                evbuffer_add(out, "data: ", 6);
+                render_malformed(out, &c->a);
+                evbuffer_add(out, "\n\n", 2);
+            } else {
+                mock_render_chunk_finish(out, &c->a);
+                if (c->r.include_usage)
+                    mock_render_chunk_usage(out, &c->a);
+                mock_render_done(out);
+            }
+            last = true;
+        }
+        if (!last && evbuffer_get_length(out) == 0) {
+            if (!c->done)
+                schedule_token(m, c, now);
+            return;
+        }
+    } else {
+        while (c->next_token < n && evbuffer_get_length(out) < SLICE_BYTES) {
+            int64_t to = c->next_token + BODY_TOKENS_PER_STEP;
+            if (to > n)
+                to = n;
+            mock_render_body_content(out, c->next_token, to);
+            c->next_token = to;
+        }
+        if (c->next_token == n && evbuffer_get_length(out) < SLICE_BYTES) {
+            mock_render_body_tail(out, &c->a);
+            last = true;
+        }
+    }
+    if (!last) {
+        c->draining = true;
+        evhttp_send_reply_chunk_with_cb(c->req, out, on_drained, c);
+        evbuffer_drain(out, evbuffer_get_length(out));
+        return;
+    }
+    unhook(c);
+    evhttp_send_reply_chunk(c->req, out);
+    evbuffer_drain(out, evbuffer_get_length(out));
+    struct evhttp_request *req = c->req;
+    c->req = NULL;
+    call_put(m, c);
+    evhttp_send_reply_end(req);
 }
 
 /* ---- provider events --------------------------------------------------- */
 
-/* The answer is complete (or broken): send what remains and release the call. */
-static void finish(mock *m, struct call *c, bool malformed, int64_t now)
+/*
+ * The provider is done with the call (or broke it): small non-streamed answers
+ * go out whole; streams and large bodies continue a slice at a time (pump).
+ */
+static void finish(mock *m, struct call *c, bool malformed)
 {
-    (void)now;
     c->pid = 0;
     /* The model finished it; a malformed fault breaks the body, not the generation. */
     m->finished[c->a.length_capped ? MOCK_FINISH_LENGTH : MOCK_FINISH_STOP]++;
+    c->done = true;
+    c->malformed = malformed;
     event_del(&c->timer);
     if (!c->req || c->detached)
         return; /* the close path releases it */
-    stop_watch(c);
-    unhook(c);
     if (c->r.stream) {
         if (!c->stream_started)
             stream_start(m, c);
-        while (c->next_token < c->a.completion_tokens)
-            mock_render_chunk_token(m->scratch, &c->a, c->next_token++);
-        if (malformed) {
-            evbuffer_add(m->scratch, "data: ", 6);
-            render_malformed(m->scratch, &c->a);
-            evbuffer_add(m->scratch, "\n\n", 2);
-        } else {
-            mock_render_chunk_finish(m->scratch, &c->a);
-            if (c->r.include_usage)
-                mock_render_chunk_usage(m->scratch, &c->a);
-            mock_render_done(m->scratch);
-        }
-        send_chunk(m, c);
-        evhttp_send_reply_end(c->req);
-    } else {
-        struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
-        evhttp_add_header(h, "Content-Type", "application/json");
-        mock_add_rl_headers(m, c->req, &c->rl, c->submit_us);
-        struct evbuffer *out = evhttp_request_get_output_buffer(c->req);
-        if (malformed)
-            render_malformed(out, &c->a);
-        else
-            mock_render_body(out, &c->a);
-        mock_send(m, c->req, 200);
+        pump(m, c);
+        return;
     }
+    if (!malformed && c->a.completion_tokens > BODY_TOKENS_PER_STEP) {
+        body_start(m, c);
+        pump(m, c);
+        return;
+    }
+    stop_watch(c);
+    unhook(c);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+    evhttp_add_header(h, "Content-Type", "application/json");
+    mock_add_rl_headers(m, c->req, &c->rl, c->submit_us);
+    struct evbuffer *out = evhttp_request_get_output_buffer(c->req);
+    if (malformed)
+        render_malformed(out, &c->a);
+    else
+        mock_render_body(out, &c->a);
+    mock_send(m, c->req, 200);
     call_put(m, c);
 }
 
@@ -439,7 +551,7 @@ static void drop_connection(mock *m, struct call *c, bool rst)
     stop_watch(c);
     if (c->req && !c->detached) {
         struct evhttp_connection *evcon = evhttp_request_get_connection(c->req);
-        evhttp_connection_set_closecb(evcon, NULL, NULL);
+        unhook(c);
         if (rst) {
             evutil_socket_t fd = bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
             if (fd >= 0)
@@ -467,13 +579,13 @@ static void on_event(void *ctx, const struct provider_event *ev)
         c->per_token_us = ev->per_token_us;
         if (c->r.stream && c->req && !c->detached) {
             stream_start(m, c);
-            schedule_token(m, c, mock_now_us(m)); /* events may be delivered late */
+            pump(m, c); /* events may be delivered late: tokens may be due already */
         }
         break;
     case PROVIDER_EV_DONE:
     case PROVIDER_EV_MALFORMED:
         prom_hist_observe(&m->h_e2e, ev->done_us - ev->submit_us);
-        finish(m, c, ev->kind == PROVIDER_EV_MALFORMED, ev->t_us);
+        finish(m, c, ev->kind == PROVIDER_EV_MALFORMED);
         break;
     case PROVIDER_EV_DROPPED:
         c->pid = 0;
@@ -513,12 +625,7 @@ static void on_call_timer(evutil_socket_t fd, short what, void *arg)
     case DEFER_NONE:
         break;
     }
-    /* Stream pacing: send every token due by now, then wait for the next. */
-    int64_t now = mock_now_us(m);
-    send_due_tokens(m, c, now, c->a.completion_tokens - 1);
-    if (evbuffer_get_length(m->scratch))
-        send_chunk(m, c);
-    schedule_token(m, c, now);
+    pump(m, c); /* stream pacing: the next token is due */
 }
 
 /* ---- completions ------------------------------------------------------- */
@@ -579,6 +686,15 @@ void mock_serve_completion(mock *m, struct evhttp_request *req, enum mock_api ap
         mock_send_error(m, req, &e);
         return;
     }
+    if (c->r.max_tokens > m->max_tokens) {
+        mock_error_set(&e, 400, "invalid_request_error", "invalid_value", "max_tokens",
+                       "max_tokens is too large: %" PRId64 ". This model supports at most %" PRId64
+                       " completion tokens, whereas you provided %" PRId64 ".",
+                       c->r.max_tokens, m->max_tokens, c->r.max_tokens);
+        call_put(m, c);
+        mock_send_error(m, req, &e);
+        return;
+    }
     int64_t now = mock_now_us(m);
     bool capped = false;
     const char *hint = evhttp_find_header(evhttp_request_get_input_headers(req), "X-Ratelab-Class");
@@ -599,7 +715,7 @@ void mock_serve_completion(mock *m, struct evhttp_request *req, enum mock_api ap
         c->pid = d.id;
         c->rl = d.rl;
         call_link(m, c);
-        evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_close, c);
+        hook(m, c);
         start_watch(c);
         break;
     case PROVIDER_RATE_LIMITED:
@@ -622,7 +738,7 @@ void mock_serve_completion(mock *m, struct evhttp_request *req, enum mock_api ap
     case PROVIDER_RESET:
         /* Not from inside libevent's request callback: it still uses the connection. */
         call_link(m, c);
-        evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_close, c);
+        hook(m, c);
         c->deferred = DEFER_RESET;
         event_active(&c->timer, EV_TIMEOUT, 0);
         break;
@@ -672,7 +788,20 @@ mock *mock_new(struct event_base *base, const struct scenario *sc, const struct 
     prom_hist_init(&m->h_ttft, PROM_BUCKETS_TTFT);
     prom_hist_init(&m->h_e2e, PROM_BUCKETS_LATENCY);
     prom_hist_init(&m->h_queue, PROM_BUCKETS_LATENCY);
+    m->max_tokens = o && o->max_tokens > 0 ? o->max_tokens : MOCK_DEFAULT_MAX_TOKENS_CAP;
+    if (m->max_tokens > MOCK_MAX_TOKENS_LIMIT)
+        m->max_tokens = MOCK_MAX_TOKENS_LIMIT;
+    m->idle_timeout_us =
+        o && o->idle_timeout_us > 0 ? o->idle_timeout_us : MOCK_DEFAULT_IDLE_TIMEOUT_US;
+    m->header_timeout_us =
+        o && o->header_timeout_us > 0 ? o->header_timeout_us : MOCK_DEFAULT_HEADER_TIMEOUT_US;
+    if (m->idle_timeout_us > MOCK_MAX_TIMEOUT_US)
+        m->idle_timeout_us = MOCK_MAX_TIMEOUT_US;
+    if (m->header_timeout_us > MOCK_MAX_TIMEOUT_US)
+        m->header_timeout_us = MOCK_MAX_TIMEOUT_US;
+    m->max_conns = o ? o->max_connections : 0; /* mock_conn_init applies the default and cap */
     m->http = mock_http_new(m);
+    mock_conn_init(m);
     return m;
 }
 
@@ -690,8 +819,10 @@ void mock_free(mock *m)
      * and libevent frees their attached requests. Detached ones are ours.
      */
     mock_http_errors_forget(m);
+    mock_conn_stop(m);
     if (m->http)
         evhttp_free(m->http);
+    mock_conn_fini(m);
     while (m->live) {
         struct call *c = m->live;
         if (c->detached && c->req)

@@ -27,10 +27,29 @@ typedef struct mock mock;
  * (what libevent reads before answering 413) fits every size type. */
 #define MOCK_MAX_BODY_LIMIT ((int64_t)1 << 30)
 
+#define MOCK_DEFAULT_IDLE_TIMEOUT_US   (75 * 1000000LL)    /* nginx's keepalive_timeout */
+#define MOCK_DEFAULT_HEADER_TIMEOUT_US (60 * 1000000LL)    /* nginx's client_header_timeout */
+#define MOCK_MAX_TIMEOUT_US            (86400 * 1000000LL) /* the longest timeout accepted: a day */
+/* Descriptors kept back from the connection limit: listeners, the loop, stdio, a reset's dup. */
+#define MOCK_FD_RESERVE      32
+#define MOCK_MAX_CONNECTIONS 10000000 /* the largest max_connections accepted */
+/* max_tokens larger than this get a 400 by default: 128Ki, a large model context. */
+#define MOCK_DEFAULT_MAX_TOKENS_CAP 131072
+#define MOCK_MAX_TOKENS_LIMIT       1000000000 /* the largest --max-tokens (and max_tokens parsed) */
+
 struct mock_options {
-    const char *api_key;    /* required Bearer token; NULL or "" = no authentication */
-    int64_t max_body_bytes; /* 413 above this many body bytes; 0 = MOCK_DEFAULT_MAX_BODY;
-                               above MOCK_MAX_BODY_LIMIT counts as the limit */
+    const char *api_key;       /* required Bearer token; NULL or "" = no authentication */
+    int64_t max_body_bytes;    /* 413 above this many body bytes; 0 = MOCK_DEFAULT_MAX_BODY;
+                                  above MOCK_MAX_BODY_LIMIT counts as the limit */
+    int64_t max_tokens;        /* 400 for a request's max_tokens above this; 0 =
+                                  MOCK_DEFAULT_MAX_TOKENS_CAP; at most MOCK_MAX_TOKENS_LIMIT */
+    int64_t idle_timeout_us;   /* close a connection waiting this long for its next request,
+                                  or whose writes stall this long; 0 = the default; at most
+                                  MOCK_MAX_TIMEOUT_US */
+    int64_t header_timeout_us; /* a request must arrive whole this long after its first byte
+                                  (a new connection: after accept); 0 = the default */
+    int64_t max_connections;   /* open connections at most; 0 = as many as descriptors allow
+                                  (RLIMIT_NOFILE - MOCK_FD_RESERVE), which also caps it */
 };
 
 /*

@@ -231,6 +231,31 @@ static void serve_metrics(struct mock *m, struct evhttp_request *req)
     prom_meta(out, "ratelab_mock_in_flight", "gauge",
               "Accepted requests not yet answered (waiting, running or stalled).");
     evbuffer_add_printf(out, "ratelab_mock_in_flight %" PRId64 "\n", m->n_live);
+    prom_meta(out, "ratelab_mock_connections_open", "gauge", "Client connections open.");
+    evbuffer_add_printf(out, "ratelab_mock_connections_open %" PRId64 "\n", m->n_conns);
+    prom_meta(out, "ratelab_mock_connections_limit", "gauge",
+              "Client connections allowed at once (--max-connections, descriptor limit).");
+    evbuffer_add_printf(out, "ratelab_mock_connections_limit %" PRId64 "\n", m->max_conns);
+    prom_meta(out, "ratelab_mock_connections_accepted_total", "counter",
+              "Client connections accepted.");
+    evbuffer_add_printf(out, "ratelab_mock_connections_accepted_total %" PRIu64 "\n",
+                        m->conns_accepted);
+    prom_meta(out, "ratelab_mock_connections_refused_total", "counter",
+              "Connections closed for the connection limit before they were answered at all.");
+    evbuffer_add_printf(out, "ratelab_mock_connections_refused_total %" PRIu64 "\n",
+                        m->conns_refused);
+    prom_meta(out, "ratelab_mock_connections_closed_total", "counter",
+              "Connections the server closed, by why: idle too long, a request too slow to "
+              "arrive, or idle after an answer and closed to make room for a new one.");
+    evbuffer_add_printf(
+        out,
+        "ratelab_mock_connections_closed_total{reason=\"idle_timeout\"} %" PRIu64
+        "\nratelab_mock_connections_closed_total{reason=\"header_timeout\"} %" PRIu64
+        "\nratelab_mock_connections_closed_total{reason=\"evicted\"} %" PRIu64 "\n",
+        m->conns_idle_timeout, m->conns_header_timeout, m->conns_evicted);
+    prom_meta(out, "ratelab_mock_accept_errors_total", "counter",
+              "accept() failures (EMFILE, ENFILE, ...); each pauses accepting for up to 500 ms.");
+    evbuffer_add_printf(out, "ratelab_mock_accept_errors_total %" PRIu64 "\n", m->accept_pauses);
     evbuffer_free(lb);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                       "text/plain; version=0.0.4; charset=utf-8");
@@ -332,6 +357,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     enum evhttp_cmd_type method = evhttp_request_get_command(req);
     if (!path || !path[0])
         path = "/";
+    mock_conn_request(m, req);
     int r = 0;
     while (r < R_N && strcmp(routes[r].path, path) != 0)
         r++;
@@ -468,8 +494,11 @@ int mock_http_listen(struct mock *m, const char *addr, char *bound, size_t n)
         rc = -errno;
     freeaddrinfo(ai);
     /* The accept queue is the kernel's maximum, so a burst of thousands of clients connects. */
-    if (rc == 0 && !evhttp_accept_socket_with_handle(m->http, fd))
+    struct evhttp_bound_socket *bs = NULL;
+    if (rc == 0 && !(bs = evhttp_accept_socket_with_handle(m->http, fd)))
         rc = -ENOMEM;
+    if (bs)
+        mock_conn_listener(m, evhttp_bound_socket_get_listener(bs));
     if (rc < 0) {
         if (fd >= 0)
             close(fd);

@@ -59,10 +59,8 @@ void mock_http_errors_forget(struct mock *m)
     pthread_mutex_unlock(&servers_lock);
 }
 
-static struct mock *server_of(struct evhttp_request *req)
+struct mock *mock_of_http(const struct evhttp *http)
 {
-    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-    struct evhttp *http = evcon ? evhttp_connection_get_server(evcon) : NULL;
     struct mock *m = NULL;
     pthread_mutex_lock(&servers_lock);
     for (struct mock *s = servers; s && !m; s = s->next_server)
@@ -70,6 +68,12 @@ static struct mock *server_of(struct evhttp_request *req)
             m = s;
     pthread_mutex_unlock(&servers_lock);
     return m;
+}
+
+static struct mock *server_of(struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    return evcon ? mock_of_http(evhttp_connection_get_server(evcon)) : NULL;
 }
 
 /*

@@ -21,8 +21,12 @@
 #include "rng.h"
 #include "workload.h"
 
+struct bufferevent;
+struct evconnlistener;
 struct evhttp;
+struct evhttp_connection;
 struct evhttp_request;
+struct conn;
 
 #define MOCK_STATUS_MAX 600
 
@@ -46,6 +50,11 @@ struct call {
     bool detached;               /* req outlived its connection: ours to free */
     bool live;                   /* linked on m->live */
     bool stream_started;         /* stream headers sent */
+    bool done;                   /* the provider finished it: what remains is sending */
+    bool malformed;              /* done, and the answer is to break off (a malformed fault) */
+    bool sending;                /* a sliced answer's headers are out (stream or large body) */
+    bool draining;               /* a slice was handed to libevent; wait for it to be written */
+    struct conn *conn;           /* its connection while it may still write, else NULL */
     enum call_deferred deferred; /* what the timer does next */
     uint64_t pid;                /* provider id, 0 when the provider is done with it */
     struct mock_request r;       /* the parsed request */
@@ -54,7 +63,7 @@ struct call {
     int64_t submit_us;           /* when it arrived, µs on the mock's timeline */
     int64_t first_token_us;      /* stream pacing: token k at first + k·per_token */
     double per_token_us;         /* decode time per token after the first, µs */
-    int64_t next_token;          /* the next stream token to send */
+    int64_t next_token;          /* the next token to render (stream or sliced body) */
     struct event timer;          /* stream pacing and deferred actions */
     struct event watch;          /* until the answer starts: EOF on the client's socket */
     bool watching;               /* watch is pending */
@@ -67,6 +76,38 @@ enum mock_finish {
     MOCK_FINISH_LENGTH, /* it ran to max_tokens */
     MOCK_FINISH_ABORT,  /* the client hung up first (ratelab_mock_client_cancelled_total) */
     MOCK_FINISH_N,
+};
+
+/*
+ * Where a connection is in its life, for its deadline and whether it may be
+ * closed to make room for a new one (only a WAITING one may).
+ */
+enum conn_state {
+    CONN_PENDING, /* accepted, not yet adopted (the adopt event runs in the same loop turn) */
+    CONN_WAITING, /* no request begun: closed at its deadline, or first to make room */
+    CONN_READING, /* a request's first bytes arrived: the header timeout runs */
+    CONN_BUSY,    /* a request is ours: no deadline but the send timeout on stalled writes */
+};
+
+/*
+ * One accepted client connection (mock_conn.c). Invariant: a connection is on
+ * exactly one list — pending while CONN_PENDING, the idle list while
+ * CONN_WAITING, none while READING or BUSY — and in by_fd[fd] once adopted;
+ * call is non-NULL only while BUSY.
+ */
+struct conn {
+    struct mock *m;                  /* the server it belongs to */
+    struct bufferevent *bev;         /* the bufferevent we gave evhttp for it */
+    struct evhttp_connection *evcon; /* evhttp's connection, NULL until adopted */
+    int fd;                          /* its socket once adopted, else -1 */
+    enum conn_state state;           /* see enum conn_state */
+    bool fresh;                      /* no request of it has reached us yet */
+    bool watching;                   /* first_byte is pending */
+    int64_t deadline_us;             /* when timer closes it (mock clock), 0 = no timer */
+    struct call *call;               /* the live call writing to it, told when it closes */
+    struct event timer;              /* the idle or header deadline */
+    struct event first_byte;         /* WAITING: the next request's first byte */
+    struct conn *prev, *next;        /* pending, idle or free list */
 };
 
 struct mock {
@@ -93,7 +134,36 @@ struct mock {
     uint64_t finished[MOCK_FINISH_N];    /* accepted requests that ended, by why */
     uint64_t by_status[MOCK_STATUS_MAX]; /* answers sent, by HTTP status */
     struct prom_hist h_ttft, h_e2e, h_queue; /* vLLM's histograms, seconds */
-    struct mock *next_server;            /* mock_http_errors.c's list of this process's mocks */
+    struct mock *next_server;                /* mock_http_errors.c's list of this process's mocks */
+    int64_t max_tokens;                      /* requests asking for more get a 400 */
+
+    /* connections (mock_conn.c) */
+    int64_t max_conns;                   /* open connections at most (descriptor limit applied) */
+    int64_t n_conns;                     /* connections open, pending ones included */
+    int64_t idle_timeout_us;             /* WAITING after an answer, and stalled writes */
+    int64_t header_timeout_us;           /* a new connection's first request; READING */
+    struct conn *conn_free;              /* the connection pool's free list */
+    struct conn **conn_slabs;            /* the pool's blocks */
+    int n_conn_slabs;                    /* blocks in conn_slabs */
+    struct conn **by_fd;                 /* adopted connections by socket */
+    int by_fd_cap;                       /* entries in by_fd */
+    struct conn *pending, *pending_tail; /* accepted, not yet adopted, in accept order */
+    struct conn *idle_head, *idle_tail;  /* WAITING connections, longest waiting first */
+    struct event *adopt;                 /* adopts pending connections after the accept */
+    struct event *resume;                /* re-enables accepting after an accept error */
+    struct evconnlistener **levs;        /* every listening socket's listener */
+    int n_levs;                          /* entries in levs */
+    bool accept_paused;                  /* held back after an accept error */
+    bool limit_paused;                   /* held back at the limit until the adopt step */
+    bool listening;                      /* levs are enabled */
+    uint64_t conns_accepted;             /* connections accepted */
+    uint64_t conns_refused;              /* closed for the limit before any request was served */
+    uint64_t conns_evicted;              /* idle after an answer, closed to make room */
+    uint64_t conns_idle_timeout;         /* closed waiting for a request */
+    uint64_t conns_header_timeout;       /* closed part way through reading a request */
+    uint64_t accept_pauses;              /* accept() failures that paused accepting */
+    int64_t last_warn_us;                /* when the last accept warning was printed */
+    uint64_t warns_suppressed;           /* accept errors since then not printed */
 };
 
 /* The mock's clock: CLOCK_MONOTONIC shifted to the Unix epoch at start, µs. */
@@ -118,6 +188,8 @@ void mock_serve_completion(struct mock *m, struct evhttp_request *req, enum mock
  * metrics while m is registered (from mock_http_new until mock_free). */
 void mock_http_errors_register(struct mock *m);
 void mock_http_errors_forget(struct mock *m);
+/* The registered mock serving http, NULL if none. */
+struct mock *mock_of_http(const struct evhttp *http);
 /*
  * Whether req's body framing is unambiguous: at most one Content-Length, not
  * both it and Transfer-Encoding, no Transfer-Encoding but a single chunked.
@@ -125,6 +197,19 @@ void mock_http_errors_forget(struct mock *m);
  * must close the connection, since the two ends disagree on where req ends.
  */
 bool mock_http_framing_ok(struct evhttp_request *req, struct mock_error *e);
+
+/* mock.c: the connection of a live call closed (evcon is going away). */
+void mock_call_closed(struct call *c, struct evhttp_connection *evcon);
+
+/* mock_conn.c: connection accounting, deadlines, the limit and accept pauses. */
+void mock_conn_init(struct mock *m); /* after m->http exists */
+void mock_conn_stop(struct mock *m); /* before evhttp_free: forget the listeners */
+void mock_conn_fini(struct mock *m); /* after evhttp_free */
+void mock_conn_listener(struct mock *m, struct evconnlistener *lev);
+/* The connection a request arrived on, NULL if untracked. */
+struct conn *mock_conn_of(struct mock *m, struct evhttp_request *req);
+/* A complete request is ours now: no deadline until its answer is sent. */
+void mock_conn_request(struct mock *m, struct evhttp_request *req);
 
 /* mock_http.c: the evhttp server with its routes; listening. */
 #define MOCK_MAX_HEADERS_BYTES (64 * 1024) /* a request's header block, larger gets 400 */

@@ -490,7 +490,7 @@ static const char *finish_reason(const struct mock_answer *a)
     return a->length_capped ? "length" : "stop";
 }
 
-void mock_render_body(struct evbuffer *out, const struct mock_answer *a)
+void mock_render_body_head(struct evbuffer *out, const struct mock_answer *a)
 {
     struct wbuf w = {.out = out};
     bool chat = a->req->api == MOCK_API_CHAT;
@@ -499,9 +499,34 @@ void mock_render_body(struct evbuffer *out, const struct mock_answer *a)
         WB_LIT(&w, "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"");
     else
         WB_LIT(&w, "\"choices\":[{\"index\":0,\"text\":\"");
-    for (int64_t i = 0; i < a->completion_tokens; i++)
+    wb_flush(&w);
+}
+
+void mock_render_body_content(struct evbuffer *out, int64_t from, int64_t to)
+{
+    struct wbuf w = {.out = out};
+    for (int64_t i = from; i < to; i++)
         wb_str(&w, mock_token_text(i));
-    if (chat)
+    wb_flush(&w);
+}
+
+int64_t mock_content_bytes(int64_t n)
+{
+    enum { N_WORDS = sizeof words / sizeof words[0] };
+    int64_t period = 0, part = 0;
+    for (int i = 0; i < N_WORDS; i++) {
+        int64_t l = (int64_t)strlen(words[i]);
+        period += l;
+        if (i < n % N_WORDS)
+            part += l;
+    }
+    return n / N_WORDS * period + part;
+}
+
+void mock_render_body_tail(struct evbuffer *out, const struct mock_answer *a)
+{
+    struct wbuf w = {.out = out};
+    if (a->req->api == MOCK_API_CHAT)
         WB_LIT(&w, "\"},\"logprobs\":null,\"finish_reason\":\"");
     else
         WB_LIT(&w, "\",\"logprobs\":null,\"finish_reason\":\"");
@@ -510,6 +535,13 @@ void mock_render_body(struct evbuffer *out, const struct mock_answer *a)
     add_usage(&w, a);
     WB_LIT(&w, "}\n");
     wb_flush(&w);
+}
+
+void mock_render_body(struct evbuffer *out, const struct mock_answer *a)
+{
+    mock_render_body_head(out, a);
+    mock_render_body_content(out, 0, a->completion_tokens);
+    mock_render_body_tail(out, a);
 }
 
 /* One stream event: header, choices with the given inner text, usage null. */

@@ -75,6 +75,19 @@ struct mock_answer {
 /* A whole non-streaming answer: choices[0] with completion_tokens of text, and usage. */
 void mock_render_body(struct evbuffer *out, const struct mock_answer *a);
 
+/*
+ * The same answer in three parts, for sending a large one a slice at a time:
+ * everything before the content, the content of tokens [from, to) (the texts
+ * of mock_token_text, no escaping needed), and everything after it.
+ * mock_render_body is the three in a row.
+ */
+void mock_render_body_head(struct evbuffer *out, const struct mock_answer *a);
+void mock_render_body_content(struct evbuffer *out, int64_t from, int64_t to);
+void mock_render_body_tail(struct evbuffer *out, const struct mock_answer *a);
+
+/* Bytes of the content of tokens [0, n), without rendering it (n >= 0). */
+int64_t mock_content_bytes(int64_t n);
+
 /* Stream pieces, each a complete "data: ...\n\n" event. */
 void mock_render_chunk_first(struct evbuffer *out, const struct mock_answer *a); /* chat: role */
 void mock_render_chunk_token(struct evbuffer *out, const struct mock_answer *a, int64_t index);
