@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "redisurl.h"
 #include "util.h"
 
 void scenario_defaults(struct scenario *sc)
@@ -44,6 +45,13 @@ void scenario_defaults(struct scenario *sc)
     c->retry.budget_min_retries = 10;
     c->instances = 1;
     c->instance_limits = INSTANCE_LIMITS_FULL;
+    c->backend = BACKEND_LOCAL;
+    snprintf(c->redis.url, sizeof c->redis.url, "redis://127.0.0.1:6379/0");
+    snprintf(c->redis.key_prefix, sizeof c->redis.key_prefix, "ratelab:");
+    c->redis.failure = REDIS_FAIL_CLOSED;
+    c->redis.timeout_us = 250 * US_PER_MS;
+    c->redis.batch = 1;
+    c->redis.lease_us = 10 * US_PER_S;
 
     struct server_config *s = &sc->server;
     s->burst_us = US_PER_MIN;
@@ -115,7 +123,7 @@ struct key_def {
     size_t off;                /* offset in the section's struct */
     size_t size;               /* K_STRING: buffer size */
     int64_t min;               /* smallest allowed (K_COUNT, K_INT, K_DURATION) */
-    int64_t max;               /* K_INT: largest allowed; K_DURATION: largest, 0 = none */
+    int64_t max;               /* K_INT: largest allowed; K_COUNT, K_DURATION: largest, 0 = none */
     const char *const *names;  /* K_ENUM: names in enum order, NULL-terminated */
     const char *expect;        /* what a valid value looks like, for messages */
 };
@@ -130,6 +138,8 @@ static const char *const enforce_names[] = {"bucket", "window", NULL};
 static const char *const header_names[] = {"openai", "anthropic", "none", NULL};
 static const char *const service_names[] = {"batching", "exponential", "deterministic", NULL};
 static const char *const instance_limits_names[] = {"full", "split", "shared", NULL};
+static const char *const backend_names[] = {"local", "redis", NULL};
+static const char *const redis_failure_names[] = {"closed", "open", NULL};
 
 #define SO(f) offsetof(struct scenario, f)
 #define CO(f) offsetof(struct client_config, f)
@@ -186,6 +196,16 @@ static const struct key_def keys[] = {
     {SEC_CLIENT, "instances", K_INT, CO(instances), 0, 1, SCENARIO_MAX_INSTANCES, NULL,
      "a whole number of client instances from 1 to " SCENARIO_MAX_INSTANCES_TEXT},
     ENUM(SEC_CLIENT, "instance_limits", CO(instance_limits), instance_limits_names),
+    ENUM(SEC_CLIENT, "backend", CO(backend), backend_names),
+    {SEC_CLIENT, "redis_url", K_STRING, CO(redis.url), SCENARIO_TEXT_MAX, 0, 0, NULL,
+     "redis://[:${PASSWORD_VAR}@]HOST[:PORT][/DB]"},
+    {SEC_CLIENT, "redis_key_prefix", K_STRING, CO(redis.key_prefix), SCENARIO_NAME_MAX, 0, 0,
+     NULL, "text such as ratelab:org1:"},
+    ENUM(SEC_CLIENT, "redis_failure", CO(redis.failure), redis_failure_names),
+    DUR(SEC_CLIENT, "redis_timeout", CO(redis.timeout_us), 1000),
+    {SEC_CLIENT, "redis_batch", K_COUNT, CO(redis.batch), 0, 1, 1000, NULL,
+     "a whole number from 1 (one admission per round trip) to 1000"},
+    DUR(SEC_CLIENT, "redis_lease", CO(redis.lease_us), 100000),
 
     CNT(SEC_SERVER, "requests_per_minute", VO(requests_per_minute), 0),
     CNT(SEC_SERVER, "tokens_per_minute", VO(tokens_per_minute), 0),
@@ -794,7 +814,7 @@ static bool set_key(struct loader *ld, int line, const struct key_def *k, int cl
     case K_COUNT:
         if (k->min == 0 && strcmp(value, "unlimited") == 0)
             i64 = 0;
-        else if (parse_count(value, &i64) < 0 || i64 < k->min)
+        else if (parse_count(value, &i64) < 0 || i64 < k->min || (k->max > 0 && i64 > k->max))
             return bad_value(ld, line, name, value, k->expect);
         *(int64_t *)f = i64;
         return true;
@@ -1091,6 +1111,19 @@ static bool validate(struct loader *ld)
     }
     if (!check_split(ld))
         return false;
+    const struct redis_config *rc = &sc->client.redis;
+    struct redisurl ru;
+    char why[SCENARIO_TEXT_MAX];
+    if (redisurl_parse(rc->url, &ru, why, sizeof why) < 0)
+        return fail(ld, site_line(ld, "redis_url", SEC_CLIENT, -1), "redis_url: %s", why);
+    if (!rc->key_prefix[0])
+        return fail(ld, site_line(ld, "redis_key_prefix", SEC_CLIENT, -1),
+                    "redis_key_prefix is empty (expected text such as ratelab:org1:)");
+    if (sc->client.backend == BACKEND_REDIS && sc->client.adaptive)
+        return fail(ld, line_or(site_line(ld, "adaptive", SEC_CLIENT, -1),
+                                site_line(ld, "backend", SEC_CLIENT, -1)),
+                    "adaptive = yes with backend = redis (expected adaptive = no: the server's "
+                    "feedback is not shared between processes)");
     const struct retry_config *r = &sc->client.retry;
     if (r->max_delay_us < r->base_delay_us)
         return fail(ld, line_or(site_line(ld, "retry_max_delay", SEC_CLIENT, -1),

@@ -53,6 +53,22 @@ struct retry_config {
                                    lone request may still retry (0 with ratio 0 = no retries) */
 };
 
+/* Where the client's admission state lives ([client] backend). */
+enum backend_kind { BACKEND_LOCAL, BACKEND_REDIS };
+/* What a Redis-backed client does when Redis is unreachable or slower than redis_timeout. */
+enum redis_failure { REDIS_FAIL_CLOSED, REDIS_FAIL_OPEN };
+
+/* [client] backend = redis: the shared admission state (doc/redis.md). */
+struct redis_config {
+    char url[SCENARIO_TEXT_MAX];         /* redis://[:${VAR}@]HOST[:PORT][/DB] (base/redisurl.h) */
+    char key_prefix[SCENARIO_NAME_MAX];  /* every key's prefix: one quota per prefix */
+    enum redis_failure failure;          /* closed: wait (and count); open: limit / N locally */
+    int64_t timeout_us;                  /* an answer later than this counts as Redis failing */
+    int64_t batch;                       /* admissions reserved per round trip (>= 1) */
+    int64_t lease_us;                    /* a process's slots expire this long after its last
+                                            renewal (renewed every lease/3) */
+};
+
 struct client_config {
     int64_t requests_per_minute; /* RPM limit, 0 = unlimited */
     int64_t tokens_per_minute;   /* TPM limit, 0 = unlimited */
@@ -72,6 +88,8 @@ struct client_config {
     struct retry_config retry;
     int instances;               /* client instances (pods) the arrivals are spread over, >= 1 */
     enum instance_limits instance_limits; /* how the limits above apply to them */
+    enum backend_kind backend;   /* live: the in-process limiter, or Redis; sim: always local */
+    struct redis_config redis;   /* backend = redis */
 };
 
 /*

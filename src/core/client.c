@@ -63,7 +63,7 @@ struct client {
     bool answered;             /* the answer came, for `asked`: the next poll takes it */
     struct client_req *asked;  /* the request the backend was asked about; NULL = it ended */
     int64_t asked_cost;        /* its cost, to hand back an admission it can no longer use */
-    int answer_rc;             /* answered: LIMITER_OK, LIMITER_WAIT or -E2BIG */
+    int answer_rc;             /* answered: LIMITER_OK, LIMITER_WAIT, LIMITER_BUSY or -E2BIG */
     int64_t answer_wait_us;    /* answered LIMITER_WAIT: when to ask again, µs */
     uint64_t answer_ticket;    /* answered LIMITER_OK: the backend's ticket */
 };
@@ -836,7 +836,7 @@ void client_admission_answer(client *c, int64_t now, int rc, int64_t wait_until_
                              uint64_t ticket)
 {
     assert(c && c->has_be && c->pending);
-    assert(rc == LIMITER_OK || rc == LIMITER_WAIT || rc == -E2BIG);
+    assert(rc == LIMITER_OK || rc == LIMITER_WAIT || rc == LIMITER_BUSY || rc == -E2BIG);
     assert(now >= c->now_us);
     c->now_us = now;
     c->pending = false;

@@ -325,8 +325,8 @@ int client_set_backend(client *c, const struct client_backend *be);
 
 /*
  * The backend's answer to the admit() that returned CLIENT_PENDING: rc is LIMITER_OK (with
- * ticket), LIMITER_WAIT (with wait_until_us) or -E2BIG (the request asked for is rejected as
- * too large at the next poll). Poll again at the same now afterwards (client_next_wakeup
+ * ticket), LIMITER_WAIT (with wait_until_us), LIMITER_BUSY (wait for a release by this
+ * client) or -E2BIG (the request asked for is rejected as too large at the next poll). Poll again at the same now afterwards (client_next_wakeup
  * says so).
  */
 void client_admission_answer(client *c, int64_t now_us, int rc, int64_t wait_until_us,

@@ -11,6 +11,7 @@
 #include "live.h"
 #include "runcmd.h"
 #include "tui.h"
+#include "util.h"
 
 static void help(const struct run_options *o)
 {
@@ -26,7 +27,10 @@ static void help(const struct run_options *o)
           "and the server's vLLM gauges when [live] metrics_url is set.\n"
           "\n"
           "The API key is read from the environment variable [live] api_key_env names\n"
-          "(OPENAI_API_KEY by default) and is never printed or written.\n"
+          "(OPENAI_API_KEY by default) and is never printed or written. With [client]\n"
+          "backend = redis the limits are shared through Redis by every process using the\n"
+          "same redis_key_prefix (doc/redis.md); a Redis password comes from the variable\n"
+          "named in redis_url (redis://:${VAR}@host:port/db) and is never printed either.\n"
           "SIGINT or SIGTERM stops arrivals and drains what is in flight (up to drain_limit);\n"
           "a second one cancels at once. The report is written either way.\n"
           "\n"
@@ -34,6 +38,13 @@ static void help(const struct run_options *o)
           "  --url BASE               the endpoint's base URL (same as --set live.base_url=BASE)\n"
           "  --duration D             how long arrivals run (same as --set scenario.duration=D)\n"
           "  --record FILE            write one JSON line per request at its end (doc/trace.md)\n"
+          "  --redis-run NAME         with [client] backend = redis: start together with the\n"
+          "                           other processes of run NAME (a start barrier in Redis;\n"
+          "                           use a new NAME per run), share the quota, and each write\n"
+          "                           its own report (doc/redis.md)\n"
+          "  --redis-procs N          how many processes run NAME has (required with\n"
+          "                           --redis-run); also the open failure policy's N until the\n"
+          "                           registry says\n"
           "  --tui                    watch the run on a full-screen dashboard: hit rate, queue\n"
           "                           depth and latency over time, the limiter's buckets, the\n"
           "                           server's vLLM gauges; p pauses the picture, arrows scroll,\n"
@@ -84,11 +95,35 @@ int cmd_live(int argc, char **argv)
         (struct cli_extra){.name = "duration", .has_arg = true, .set_key = "scenario.duration"};
     c.o.extra[2] = (struct cli_extra){.name = "record", .has_arg = true};
     c.o.extra[3] = (struct cli_extra){.name = "tui", .has_arg = false};
-    c.o.n_extra = 4;
+    c.o.extra[4] = (struct cli_extra){.name = "redis-run", .has_arg = true};
+    c.o.extra[5] = (struct cli_extra){.name = "redis-procs", .has_arg = true};
+    c.o.n_extra = 6;
     int rc = runcmd_begin(&c, "live", argc, argv, help);
     if (rc >= 0)
         return rc;
     bool want_tui = c.o.extra[3].value != NULL;
+    const char *run_name = c.o.extra[4].value, *procs = c.o.extra[5].value;
+    int64_t n_procs = 0;
+    if (run_name || procs) {
+        const char *bad = NULL;
+        if (!run_name)
+            bad = "--redis-procs without --redis-run (expected both, or neither)";
+        else if (!procs)
+            bad = "--redis-run needs --redis-procs N (expected how many processes start together)";
+        else if (parse_count(procs, &n_procs) < 0 || n_procs < 1 || n_procs > 100000)
+            bad = "--redis-procs: bad count (expected a whole number from 1 to 100000)";
+        else if (c.sc.client.backend != BACKEND_REDIS)
+            bad = "--redis-run needs [client] backend = redis (expected it in the scenario, or "
+                  "--set client.backend=redis)";
+        else if (!*run_name || strlen(run_name) > 64 ||
+                 strspn(run_name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                                  "_-.") != strlen(run_name))
+            bad = "--redis-run: bad name (expected 1 to 64 letters, digits, '_', '-' or '.')";
+        if (bad) {
+            fprintf(stderr, "ratelab live: %s\n", bad);
+            return runcmd_finish(&c, EXIT_RUN_USAGE);
+        }
+    }
     if (want_tui && (rc = runcmd_tui_check(&c)) >= 0)
         return runcmd_finish(&c, rc);
     struct ui ui = {.st = {.live = true, .speed = 1}};
@@ -113,7 +148,9 @@ int cmd_live(int argc, char **argv)
                               .quiet = c.o.quiet || want_tui,
                               .frame = want_tui ? ui_frame : NULL,
                               .input = want_tui ? ui_input : NULL,
-                              .ui_ctx = &ui};
+                              .ui_ctx = &ui,
+                              .redis_run = run_name,
+                              .redis_procs = n_procs};
     char err[1024];
     live *l = live_new(&c.sc, &lo, err, sizeof err);
     if (!l) {
@@ -135,9 +172,12 @@ int cmd_live(int argc, char **argv)
             goto out;
         }
     }
-    if (live_run(l) < 0) {
+    int lrc = live_run(l);
+    if (lrc == -EIO) {
         fprintf(stderr, "ratelab live: the event loop failed; the report covers what ran\n");
         rc = EXIT_RUN_FAIL;
+    } else if (lrc < 0) { /* --redis-run could not start (said on stderr) */
+        rc = lrc == -EEXIST ? EXIT_RUN_USAGE : EXIT_RUN_FAIL;
     }
     if (ui.t) {
         /* The run is over: the last picture stays, scrollable, until q. */

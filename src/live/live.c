@@ -19,6 +19,7 @@
 #include "oaresp.h"
 #include "promtext.h"
 #include "ratehdr.h"
+#include "redis_be.h"
 #include "rng.h"
 #include "sse.h"
 #include "util.h"
@@ -87,6 +88,11 @@ struct live {
     struct run_server_gauges server; /* the last scrape */
     uint64_t pick;              /* prompt sampling state (splitmix), seeded from the scenario */
     int loop_err;
+    redis_be *rb;               /* backend = redis, else NULL */
+    struct report_redis rr;     /* its figures, for the report */
+    struct event *start_ev;     /* --redis-run: the barrier's start instant */
+    bool started;               /* the run's clock runs (begin) */
+    int start_err;              /* the Redis start (barrier) failed: negative errno */
 };
 
 /* ---- clocks ------------------------------------------------------------------ */
@@ -703,6 +709,74 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     pump(l);
 }
 
+/* ---- the Redis backend ------------------------------------------------------------------ */
+
+static void begin(live *l);
+
+static int64_t rb_now(void *ctx)
+{
+    return now_us(ctx);
+}
+
+static void rb_answer(void *ctx, int64_t now, int rc, int64_t wait_until_us, uint64_t ticket)
+{
+    live *l = ctx;
+    if (l->ended || run_done(l->r))
+        return;
+    run_admission_answer(l->r, now, rc, wait_until_us, ticket);
+    pump(l);
+}
+
+static void rb_ready(void *ctx, int status)
+{
+    live *l = ctx;
+    const struct scenario *sc = l->sc;
+    if (status < 0 && !l->o.quiet)
+        fprintf(stderr,
+                "ratelab live: note: Redis (redis_url) is not reachable yet (%s): redis_failure = "
+                "%s applies until it is\n",
+                strerror(-status), sc->client.redis.failure == REDIS_FAIL_OPEN ? "open" : "closed");
+    if (!l->o.redis_run) {
+        begin(l);
+        return;
+    }
+    if (status < 0) {
+        fprintf(stderr, "ratelab live: --redis-run %s: the start barrier needs Redis (%s)\n",
+                l->o.redis_run, strerror(-status));
+        l->start_err = status;
+        finish_loop(l);
+        return;
+    }
+    if (!l->o.quiet)
+        fprintf(stderr, "ratelab live: --redis-run %s: waiting for %lld processes\n",
+                l->o.redis_run, (long long)l->o.redis_procs);
+    redis_be_barrier(l->rb, l->o.redis_run, l->o.redis_procs);
+}
+
+static void on_start(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    begin(arg);
+}
+
+static void rb_barrier(void *ctx, int status, int64_t in_us)
+{
+    live *l = ctx;
+    if (status < 0) {
+        if (status == -EEXIST)
+            fprintf(stderr, "ratelab live: --redis-run %s: that name already has %lld processes "
+                            "(expected a new name for each run)\n",
+                    l->o.redis_run, (long long)l->o.redis_procs);
+        else
+            fprintf(stderr, "ratelab live: --redis-run %s: the start barrier failed (%s)\n",
+                    l->o.redis_run, strerror(-status));
+        l->start_err = status;
+        finish_loop(l);
+        return;
+    }
+    arm(l->start_ev, in_us);
+}
+
 /* ---- setup --------------------------------------------------------------------------------- */
 
 static struct curl_slist *add_header(struct curl_slist *h, const char *line)
@@ -777,6 +851,21 @@ live *live_new(const struct scenario *sc, const struct live_options *o, char *er
     memset(l->auth, 0, sizeof l->auth); /* the key lives on only inside curl's header lists */
     l->scrape_headers = add_header(NULL, "Accept: text/plain");
 
+    /* Precise timers (timerfd on Linux): arrivals go out to the µs, not the ms of epoll's
+     * timeout, which alone would add up to a millisecond of send lag. */
+    struct event_config *ec = event_config_new();
+    if (ec) {
+        event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
+        l->base = event_base_new_with_config(ec);
+        event_config_free(ec);
+    }
+    l->multi = curl_multi_init();
+    if (!l->base || !l->multi) {
+        snprintf(err, errn, "cannot start the event loop (out of memory or descriptors)");
+        live_free(l);
+        return NULL;
+    }
+
     struct run_transport tx = {.send = tx_send,
                                .abort = tx_abort,
                                .server_gauges = lc->metrics_url[0] ? tx_server_gauges : NULL,
@@ -797,6 +886,21 @@ live *live_new(const struct scenario *sc, const struct live_options *o, char *er
     }
     /* Same split order as the sim: the engine's stream (prompt sampling) comes second. */
     l->pick = rng_u64(run_engine_rng(l->r));
+    if (sc->client.backend == BACKEND_REDIS) {
+        struct redis_be_hooks hk = {.now = rb_now, .answer = rb_answer, .ready = rb_ready,
+                                    .barrier = rb_barrier, .ctx = l};
+        l->rb = redis_be_new(l->base, &sc->client, o->redis_run ? o->redis_procs : 0, &hk, err,
+                             errn);
+        if (!l->rb) {
+            live_free(l);
+            return NULL;
+        }
+        if (run_set_backend(l->r, redis_be_backend(l->rb)) < 0) {
+            snprintf(err, errn, "the client core refused the Redis backend");
+            live_free(l);
+            return NULL;
+        }
+    }
     run_start(l->r);
     if (lc->stream) {
         l->itl = xcalloc((size_t)sc->n_classes, sizeof *l->itl);
@@ -806,20 +910,6 @@ live *live_new(const struct scenario *sc, const struct live_options *o, char *er
     l->server = (struct run_server_gauges){-1, -1, -1};
     l->rl.scrape = lc->metrics_url[0] != '\0';
 
-    /* Precise timers (timerfd on Linux): arrivals go out to the µs, not the ms of epoll's
-     * timeout, which alone would add up to a millisecond of send lag. */
-    struct event_config *ec = event_config_new();
-    if (ec) {
-        event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
-        l->base = event_base_new_with_config(ec);
-        event_config_free(ec);
-    }
-    l->multi = curl_multi_init();
-    if (!l->base || !l->multi) {
-        snprintf(err, errn, "cannot start the event loop (out of memory or descriptors)");
-        live_free(l);
-        return NULL;
-    }
     curl_multi_setopt(l->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb);
     curl_multi_setopt(l->multi, CURLMOPT_SOCKETDATA, l);
     curl_multi_setopt(l->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
@@ -828,6 +918,7 @@ live *live_new(const struct scenario *sc, const struct live_options *o, char *er
     l->run_timer = evtimer_new(l->base, on_run_timer, l);
     l->tick = evtimer_new(l->base, on_tick, l);
     l->progress_ev = evtimer_new(l->base, on_progress, l);
+    l->start_ev = evtimer_new(l->base, on_start, l);
     l->sigint = evsignal_new(l->base, SIGINT, on_signal, l);
     l->sigterm = evsignal_new(l->base, SIGTERM, on_signal, l);
     if (o->frame)
@@ -837,14 +928,16 @@ live *live_new(const struct scenario *sc, const struct live_options *o, char *er
     return l;
 }
 
-int live_run(live *l)
+/* The run's clock starts: time 0 is now. */
+static void begin(live *l)
 {
+    if (l->started || l->ended)
+        return;
+    l->started = true;
     clock_gettime(CLOCK_MONOTONIC, &l->t0);
     struct timespec wall;
     clock_gettime(CLOCK_REALTIME, &wall);
     l->t0_unix_us = (int64_t)wall.tv_sec * US_PER_S + wall.tv_nsec / 1000;
-    event_add(l->sigint, NULL);
-    event_add(l->sigterm, NULL);
     arm(l->tick, l->sc->window_us);
     if (l->o.progress)
         arm(l->progress_ev, PROGRESS_US);
@@ -854,6 +947,16 @@ int live_run(live *l)
         event_add(l->ui_input, NULL);
     start_scrape(l);
     pump(l);
+}
+
+int live_run(live *l)
+{
+    /* Until begin, a signal ends a run that has not started: its clock reads from here. */
+    clock_gettime(CLOCK_MONOTONIC, &l->t0);
+    event_add(l->sigint, NULL);
+    event_add(l->sigterm, NULL);
+    if (!l->rb)
+        begin(l); /* with Redis: once connected (rb_ready), and past the barrier */
     int rc = l->ended ? 0 : event_base_dispatch(l->base);
     if (l->o.progress)
         fputs("\r\033[K", stderr);
@@ -867,6 +970,12 @@ int live_run(live *l)
         /* The loop ran dry without the run ending (it should not): stop it, account all. */
         run_stop(l->r, now_us(l));
     }
+    if (l->rb) {
+        redis_be_leave(l->rb); /* hand back the slots and the reservation */
+        redis_be_report(l->rb, &l->rr);
+    }
+    if (l->start_err)
+        return l->start_err;
     return rc < 0 ? -EIO : 0;
 }
 
@@ -875,6 +984,7 @@ void live_free(live *l)
     if (!l)
         return;
     run_free(l->r); /* ends nothing: live_run did; in-flight transfers were aborted */
+    redis_be_free(l->rb); /* its events first: the base goes below */
     if (l->multi) {
         struct xfer *x;
         while ((x = l->free_xfers)) {
@@ -884,8 +994,8 @@ void live_free(live *l)
         }
         curl_multi_cleanup(l->multi);
     }
-    struct event *evs[] = {l->curl_timer, l->run_timer, l->tick, l->progress_ev, l->sigint,
-                           l->sigterm, l->ui_timer, l->ui_input};
+    struct event *evs[] = {l->curl_timer, l->run_timer, l->tick,     l->progress_ev, l->sigint,
+                           l->sigterm,    l->ui_timer,  l->ui_input, l->start_ev};
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
         if (evs[i])
             event_free(evs[i]);
@@ -909,6 +1019,7 @@ void live_extra(live *l, struct report_extra *x)
 {
     *x = (struct report_extra){.end_us = run_end_us(l->r), .live = &l->rl};
     l->rl.send_lag = run_send_lag(l->r);
+    l->rl.redis = l->rb ? &l->rr : NULL;
     l->rl.itl = l->itl;
 }
 

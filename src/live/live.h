@@ -40,6 +40,9 @@ struct live_options {
     void (*frame)(void *ctx, live *l, int64_t now_us);
     void (*input)(void *ctx, live *l);
     void *ui_ctx;
+    /* --redis-run NAME (backend = redis): start with redis_procs processes (start barrier) */
+    const char *redis_run;
+    int64_t redis_procs;
 };
 
 /*
@@ -52,8 +55,11 @@ live *live_new(const struct scenario *sc, const struct live_options *o, char *er
 void live_free(live *l);
 
 /*
- * Run until the lifecycle ends (the duration and the drain, or SIGINT twice).
- * Returns 0, or a negative errno when the event loop itself failed.
+ * Run until the lifecycle ends (the duration and the drain, or SIGINT twice). With
+ * backend = redis the run's clock starts once Redis answered (or was found unreachable),
+ * and with --redis-run at the start barrier's instant. Returns 0, or a negative errno:
+ * the event loop itself failed (-EIO), or --redis-run could not start (-EEXIST: the run
+ * name was used before; another errno: Redis unreachable).
  */
 int live_run(live *l);
 

@@ -213,6 +213,25 @@ static void json_live(cJSON *root, const struct report_doc *d, const struct repo
         json_gauge(sv, "num_requests_waiting", &lv->waiting);
         json_gauge(sv, "kv_cache_usage", &lv->kv_cache_usage);
     }
+    if (lv->redis) {
+        const struct report_redis *rd = lv->redis;
+        cJSON *o = obj(l, "redis");
+        cJSON_AddStringToObject(o, "failure", rd->failure ? "open" : "closed");
+        num(o, "batch", (double)rd->batch);
+        num(o, "round_trips", (double)rd->round_trips);
+        num(o, "releases", (double)rd->releases);
+        num(o, "renewals", (double)rd->renewals);
+        num(o, "admitted_redis", (double)rd->admitted_redis);
+        num(o, "admitted_reserved", (double)rd->admitted_reserved);
+        num(o, "returned_reserved", (double)rd->returned_reserved);
+        num(o, "closed_waits", (double)rd->closed_waits);
+        num(o, "open_admitted", (double)rd->open_admitted);
+        num(o, "open_share_n", (double)rd->open_share_n);
+        num(o, "timeouts", (double)rd->timeouts);
+        num(o, "disconnects", (double)rd->disconnects);
+        num(o, "errors", (double)rd->errors);
+        num(o, "processes_max", (double)rd->processes_max);
+    }
 }
 
 /* ---- client instances ------------------------------------------------------ */

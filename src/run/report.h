@@ -57,10 +57,29 @@ struct report_gauge {
     int64_t samples;   /* 0 = never seen */
 };
 
-/* What only a live run has (NULL in simulation). Histograms in µs. */
 /* Room for the first malformed rate-limit header line a live report quotes, NUL included. */
 #define REPORT_HEADER_TEXT 128
 
+/* A live run's Redis backend ([client] backend = redis; doc/redis.md). */
+struct report_redis {
+    int failure;                /* enum redis_failure: 0 closed, 1 open */
+    int64_t batch;              /* redis_batch: admissions reserved per round trip */
+    int64_t round_trips;        /* admission scripts sent (one round trip each) */
+    int64_t releases;           /* release/refund scripts sent (coalesced per loop turn) */
+    int64_t renewals;           /* lease renewals sent */
+    int64_t admitted_redis;     /* admissions Redis granted (reserved ones included) */
+    int64_t admitted_reserved;  /* admissions handed out from the local reservation */
+    int64_t returned_reserved;  /* reserved admissions handed back unused */
+    int64_t closed_waits;       /* closed: admissions told to wait, Redis unavailable */
+    int64_t open_admitted;      /* open: admissions from the local share (limit / N) */
+    int64_t open_share_n;       /* that N; 0 = the share was never needed */
+    int64_t timeouts;           /* admission answers later than redis_timeout */
+    int64_t disconnects;        /* connections refused or lost */
+    int64_t errors;             /* error replies from Redis */
+    int64_t processes_max;      /* most live processes seen in the registry */
+};
+
+/* What only a live run has (NULL in simulation). Histograms in µs. */
 struct report_live {
     const struct histogram *send_lag;   /* arrival due → handed to the client */
     const struct histogram *itl;        /* inter-token latency per class [n_classes], NULL when
@@ -74,6 +93,7 @@ struct report_live {
     bool scrape;                        /* [live] metrics_url is set */
     int64_t scrapes, scrape_failures;   /* scrapes done, and of those failed */
     struct report_gauge running, waiting, kv_cache_usage; /* the server's, from the scrapes */
+    const struct report_redis *redis;   /* backend = redis, else NULL */
 };
 
 /*

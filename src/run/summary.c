@@ -546,6 +546,25 @@ static void print_live(FILE *out, int width, const struct report_live *lv)
             100 * lv->kv_cache_usage.max);
         print_flow(out, width, 16, &t);
     }
+    if (lv->redis) {
+        const struct report_redis *rd = lv->redis;
+        t = (struct sum_text){0};
+        put(&t, "redis: %s admitted",
+            human_count((double)(rd->admitted_redis - rd->returned_reserved), n[0], 32));
+        put(&t, " in %s round trips (batch %lld, %s from reservations);",
+            human_count((double)rd->round_trips, n[1], 32), (long long)rd->batch,
+            human_count((double)rd->admitted_reserved, n[2], 32));
+        put(&t, "\tfailure %s: %s waits, %s admitted locally", rd->failure ? "open" : "closed",
+            human_count((double)rd->closed_waits, n[0], 32),
+            human_count((double)rd->open_admitted, n[1], 32));
+        if (rd->open_share_n)
+            put(&t, " (limit / %lld)", (long long)rd->open_share_n);
+        put(&t, ";\t%s timeouts, %s disconnects, %s errors;\t%lld processes at most",
+            human_count((double)rd->timeouts, n[0], 32),
+            human_count((double)rd->disconnects, n[1], 32),
+            human_count((double)rd->errors, n[2], 32), (long long)rd->processes_max);
+        print_flow(out, width, 7, &t);
+    }
 }
 
 /* One SLO's measured value and target in its unit; finer when the rounded forms would tie. */

@@ -1,0 +1,32 @@
+/*
+ * redis_script: the one Lua script that keeps ratelab's shared admission state in Redis
+ * (doc/redis.md). Every decision runs inside it, so each is atomic across every dimension
+ * and every process; its clock is Redis's own (TIME), so hosts with skewed clocks agree,
+ * and only durations (waits) leave it.
+ *
+ * KEYS (all under the scenario's redis_key_prefix):
+ *   1 PREFIX rpm    2 PREFIX tpm    3 PREFIX tpd   GCRA theoretical arrival time, µs of
+ *                                                  Redis time (absent = a full bucket)
+ *   4 PREFIX procs  sorted set: process id -> its lease's expiry (µs); the live-process
+ *                   registry, and the lease on the process's concurrency slots
+ *   5 PREFIX held   hash: process id -> concurrency slots it holds
+ * ARGV:
+ *   1 mode: admit | done | renew | sync | leave
+ *   2 process id   3 lease µs   4 max_concurrent (0 = unlimited)
+ *   5..13  amount, period µs, capacity of rpm, tpm, tpd (amount 0 = unlimited)
+ *   14 count   admit: admissions wanted (the batch); done: slots freed; renew/sync: slots
+ *              held by the process
+ *   15 tokens  admit: tokens per admission; done: tokens refunded (negative: charged more)
+ * Reply: {n, wait_us, processes}
+ *   admit: n admitted (0..count), each charged 1 request, `tokens` tokens and one slot;
+ *          n = 0: wait_us = µs from now until one fits if nothing else is taken
+ *          meanwhile, or -1 when the concurrency pool is full (wait for a release)
+ *   others: n = 0, wait_us = 0.
+ *   processes: live processes in the registry after this call (open policy's N).
+ */
+#ifndef RATELAB_REDIS_SCRIPT_H
+#define RATELAB_REDIS_SCRIPT_H
+
+extern const char redis_script_lua[];
+
+#endif
