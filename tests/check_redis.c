@@ -718,6 +718,39 @@ START_TEST(redis_stops_mid_run)
 }
 END_TEST
 
+/*
+ * No Redis at all: a closed run sends nothing, ends on time and accounts for every request;
+ * --redis-run cannot start without its barrier and exits 3.
+ */
+START_TEST(no_redis_from_the_start)
+{
+    struct tmp t;
+    tmp_init(&t);
+    char ini[1024];
+    snprintf(ini, sizeof ini,
+             "[scenario]\nduration = 1s\nat_end = cancel\n"
+             "[client]\nrequests_per_minute = 6000\nbackend = redis\n"
+             "redis_url = redis://127.0.0.1:%d/0\nredis_timeout = 100ms\n"
+             "[class.a]\narrival = constant 20/s\nprompt_tokens = const 10\n"
+             "completion_tokens = const 2\nmax_tokens = 2\n",
+             free_port());
+    write_file(t.ini, ini);
+    struct test_server s;
+    start_mock(&s, t.ini);
+    ck_assert_int_eq(live_wait(live_spawn(&t, 0, s.addr, NULL)), 0);
+    cJSON *j = report(&t, 0);
+    accounting(j);
+    ck_assert_double_eq(jget(j, "requests", "succeeded", NULL), 0);
+    ck_assert_double_eq(jget(j, "attempts", "sent", NULL), 0);
+    ck_assert_double_gt(jget(j, "live", "redis", "closed_waits"), 0);
+    ck_assert_double_ge(jget(j, "live", "redis", "disconnects"), 1);
+    cJSON_Delete(j);
+    ck_assert_int_eq(live_wait(live_spawn(&t, 1, s.addr, "--redis-run solo --redis-procs 2")), 3);
+    test_server_stop(&s);
+    tmp_fini(&t);
+}
+END_TEST
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -746,6 +779,7 @@ int main(void)
     tcase_add_test(tc, four_processes_share_one_quota);
     tcase_add_test(tc, killed_process_leases_expire);
     tcase_add_test(tc, redis_stops_mid_run);
+    tcase_add_test(tc, no_redis_from_the_start);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

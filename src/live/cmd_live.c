@@ -43,8 +43,8 @@ static void help(const struct run_options *o)
           "                           use a new NAME per run), share the quota, and each write\n"
           "                           its own report (doc/redis.md)\n"
           "  --redis-procs N          how many processes run NAME has (required with\n"
-          "                           --redis-run); also the open failure policy's N until the\n"
-          "                           registry says\n"
+          "                           --redis-run); the open failure policy's local share is\n"
+          "                           limit / N with at least this N\n"
           "  --tui                    watch the run on a full-screen dashboard: hit rate, queue\n"
           "                           depth and latency over time, the limiter's buckets, the\n"
           "                           server's vLLM gauges; p pauses the picture, arrows scroll,\n"
@@ -52,7 +52,8 @@ static void help(const struct run_options *o)
           "                           is still written)\n"
           "\n"
           "Exit status: 0 every SLO held, 1 an SLO failed, 2 usage or scenario error,\n"
-          "3 runtime failure (an output file could not be written, the event loop failed).\n"
+          "3 runtime failure (an output file could not be written, the event loop failed,\n"
+          "--redis-run found no Redis). A --redis-run NAME used before exits 2.\n"
           "\n",
           stdout);
     cli_print_common_help(o);

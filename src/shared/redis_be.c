@@ -671,7 +671,9 @@ redis_be *redis_be_new(struct event_base *base, const struct client_config *cfg,
         redis_be_free(b);
         return NULL;
     }
-    connect_now(b);
+    /* Connect from the loop, not from here: hooks.ready must not run inside redis_be_new
+     * (a refused connection can fail at once). */
+    arm(b->reconnect_ev, 0);
     return b;
 }
 

@@ -69,8 +69,8 @@ struct redis_be_hooks {
 };
 
 /*
- * A backend for cfg (its limits and cfg->redis), on base. The connection starts at once
- * (hooks.ready says when it is up). expect_procs: processes known to share the quota (the
+ * A backend for cfg (its limits and cfg->redis), on base. The connection starts when the
+ * loop runs (hooks.ready says when it is up, never from inside this call). expect_procs: processes known to share the quota (the
  * --redis-run count), 0 = unknown. Returns NULL with err filled (never quoting the
  * password) when the URL does not parse or its password variable is unset.
  */
