@@ -600,6 +600,27 @@ START_TEST(four_processes_share_one_quota)
     ck_assert_double_le(r429, 0); /* absent (-1) or 0 */
     ck_assert_double_le(sent, 600 + 10 + 2); /* rate × duration + burst, + the ends' skew */
     ck_assert_double_ge(sent, 600 * 0.97);
+    /* ratelab merge: one report of the four, the Redis figures summed */
+    char cmd[1024], out[4096];
+    snprintf(cmd, sizeof cmd, "%s/ratelab merge %s/r0.json %s/r1.json %s/r2.json %s/r3.json "
+             "--json %s/all.json", BUILDDIR, t.dir, t.dir, t.dir, t.dir, t.dir);
+    ck_assert_msg(run_cmd(cmd, out, sizeof out) == 0, "%s", out);
+    double admitted = 0;
+    for (int i = 0; i < 4; i++) {
+        cJSON *j = report(&t, i);
+        admitted += jget(j, "live", "redis", "admitted_redis");
+        cJSON_Delete(j);
+    }
+    char path[160];
+    snprintf(path, sizeof path, "%s/all.json", t.dir);
+    char *text = slurp_file(path);
+    cJSON *all = cJSON_Parse(text);
+    free(text);
+    ck_assert_ptr_nonnull(all);
+    ck_assert_double_eq(jget(all, "requests", "succeeded", NULL), ok);
+    ck_assert_double_eq(jget(all, "live", "redis", "admitted_redis"), admitted);
+    ck_assert_double_eq(jget(all, "live", "redis", "processes_max"), 4);
+    cJSON_Delete(all);
     /* a reused run name is refused */
     pid_t q = live_spawn(&t, 9, s.addr, "--redis-run four --redis-procs 4");
     ck_assert_int_eq(live_wait(q), 2);

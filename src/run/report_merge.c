@@ -245,6 +245,8 @@ struct merged {
     struct report_scope all, classes[SCENARIO_MAX_CLASSES];
     struct report_extra x;
     struct report_live live;
+    struct report_redis redis;      /* live.redis summed over the parts that have it */
+    bool has_redis;
     struct histogram send_lag, server_wait;
     struct histogram itl[SCENARIO_MAX_CLASSES];
     bool has_itl;
@@ -333,6 +335,50 @@ static int class_index(struct merged *mg, struct merge *g, const char *name)
     return mg->n_classes++;
 }
 
+/*
+ * A part's Redis backend figures (backend = redis; the processes of one --redis-run):
+ * counts add, the registry's peak is the largest seen, and the policy and batch are the
+ * first part's (parts that differ are refused: their counts would not mean one thing).
+ */
+static void add_redis(struct merge *g, struct merged *mg, const cJSON *rd)
+{
+    static const char *const p = "live.redis";
+    const cJSON *f = field(g, rd, p, "failure");
+    int failure = f && cJSON_IsString(f) && strcmp(f->valuestring, "open") == 0;
+    if (f && (!cJSON_IsString(f) ||
+              (strcmp(f->valuestring, "open") != 0 && strcmp(f->valuestring, "closed") != 0))) {
+        fail(g, "field live.redis.failure is not closed or open");
+        return;
+    }
+    int64_t batch = (int64_t)count(g, rd, p, "batch");
+    struct report_redis *r = &mg->redis;
+    if (mg->has_redis && (r->failure != failure || r->batch != batch)) {
+        fail(g, "the parts used different redis_failure or redis_batch settings (expected the "
+                "processes of one run)");
+        return;
+    }
+    r->failure = failure;
+    r->batch = batch;
+    r->round_trips += (int64_t)count(g, rd, p, "round_trips");
+    r->releases += (int64_t)count(g, rd, p, "releases");
+    r->renewals += (int64_t)count(g, rd, p, "renewals");
+    r->admitted_redis += (int64_t)count(g, rd, p, "admitted_redis");
+    r->admitted_reserved += (int64_t)count(g, rd, p, "admitted_reserved");
+    r->returned_reserved += (int64_t)count(g, rd, p, "returned_reserved");
+    r->closed_waits += (int64_t)count(g, rd, p, "closed_waits");
+    r->open_admitted += (int64_t)count(g, rd, p, "open_admitted");
+    int64_t n = (int64_t)count(g, rd, p, "open_share_n");
+    if (n > r->open_share_n)
+        r->open_share_n = n;
+    r->timeouts += (int64_t)count(g, rd, p, "timeouts");
+    r->disconnects += (int64_t)count(g, rd, p, "disconnects");
+    r->errors += (int64_t)count(g, rd, p, "errors");
+    int64_t procs = (int64_t)count(g, rd, p, "processes_max");
+    if (procs > r->processes_max)
+        r->processes_max = procs;
+    mg->has_redis = true;
+}
+
 /* A live part's own figures. */
 static void add_live(struct merge *g, struct merged *mg, const cJSON *root)
 {
@@ -369,6 +415,9 @@ static void add_live(struct merge *g, struct merged *mg, const cJSON *root)
             snprintf(mg->live.header_first_error, sizeof mg->live.header_first_error, "%s",
                      first->valuestring);
     }
+    const cJSON *rd = lv ? cJSON_GetObjectItemCaseSensitive(lv, "redis") : NULL;
+    if (rd)
+        add_redis(g, mg, rd);
     const cJSON *sm = lv ? cJSON_GetObjectItemCaseSensitive(lv, "server_metrics") : NULL;
     if (sm) {
         mg->live.scrape = true;
@@ -716,6 +765,7 @@ int report_merge(FILE *out, const char *const *names, const char *const *texts, 
         if (mg->kind == KIND_LIVE) {
             mg->live.send_lag = &mg->send_lag;
             mg->live.itl = mg->has_itl ? mg->itl : NULL;
+            mg->live.redis = mg->has_redis ? &mg->redis : NULL;
             struct report_gauge *gv[3] = {&mg->live.running, &mg->live.waiting,
                                           &mg->live.kv_cache_usage};
             /* sum / samples is the scrape-weighted mean: Σ mean_i (w_i / W), so one
