@@ -166,7 +166,11 @@ struct run_instance_stats {
     int64_t ended[OUTCOME__COUNT]; /* its requests by terminal state */
 };
 
-/* The instances' counters: *out = an array of run_instances(r) entries, valid with r. */
+/*
+ * The instances' counters, once the run has ended: *out = an array of run_instances(r)
+ * entries, valid with r. With one instance the run does not count them twice: its
+ * entry is the metrics' totals (the same events).
+ */
 int run_instances(const run *r, const struct run_instance_stats **out);
 
 /*
