@@ -128,10 +128,10 @@ static long long redis_int(const struct redis *r, const char *cmd)
 
 /* ---- the script, called directly ---------------------------------------------------- */
 
-/* One call of the script for process `proc`: {n, wait, procs}. */
+/* One call of the script for process `proc`: {n, wait, procs, short}. */
 static void script(redisContext *c, const char *prefix, const char *mode, const char *proc,
                    const char *lease, const char *maxc, const char *rpm, const char *rpm_cap,
-                   long long count, long long tokens, long long out[3])
+                   long long count, long long tokens, long long out[4])
 {
     char k[5][64], cnt[24], tok[24];
     static const char *const names[5] = {"rpm", "tpm", "tpd", "procs", "held"};
@@ -143,9 +143,9 @@ static void script(redisContext *c, const char *prefix, const char *mode, const 
                           lease, maxc, rpm, "60000000", rpm_cap, "0", "60000000", "0", "0",
                           "86400000000", "0", cnt, tok};
     redisReply *r = redisCommandArgv(c, (int)(sizeof argv / sizeof argv[0]), argv, NULL);
-    ck_assert_msg(r && r->type == REDIS_REPLY_ARRAY && r->elements == 3, "script %s: %s", mode,
+    ck_assert_msg(r && r->type == REDIS_REPLY_ARRAY && r->elements == 4, "script %s: %s", mode,
                   r && r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         out[i] = r->element[i]->integer;
     freeReplyObject(r);
 }
@@ -155,7 +155,7 @@ START_TEST(script_gcra_leases_and_expiry)
     struct redis rs;
     redis_start(&rs);
     redisContext *c = redis_conn(&rs);
-    long long o[3];
+    long long o[4];
     /* 60 RPM, a burst of 3: a batch of 5 gets 3, then the next waits about a second */
     script(c, "g:", "admit", "A", "10000000", "0", "60", "3", 5, 0, o);
     ck_assert_int_eq(o[0], 3);
@@ -164,6 +164,7 @@ START_TEST(script_gcra_leases_and_expiry)
     ck_assert_int_eq(o[0], 0);
     ck_assert_int_gt(o[1], 0);
     ck_assert_int_le(o[1], 1000000);
+    ck_assert_int_eq(o[3], 1); /* the requests dimension is short */
     /* concurrency 2 as leases: A takes both, B is told the pool is full (-1) */
     script(c, "c:", "admit", "A", "10000000", "2", "0", "0", 5, 0, o);
     ck_assert_int_eq(o[0], 2);
@@ -323,6 +324,39 @@ START_TEST(backend_admits_releases_and_reserves)
     /* leaving hands everything back */
     ck_assert_int_eq(redis_int(&rs, "HLEN b:held"), 0);
     ck_assert_int_eq(redis_int(&rs, "ZCARD b:procs"), 0);
+    redis_stop(&rs);
+}
+END_TEST
+
+/* This process's side of a shared daily budget: net tokens, and when TPD was first short. */
+START_TEST(backend_daily_budget)
+{
+    struct redis rs;
+    redis_start(&rs);
+    struct client_config c = be_cfg(rs.port);
+    c.tokens_per_day = 25;
+    snprintf(c.redis.key_prefix, sizeof c.redis.key_prefix, "d:");
+    struct hb h;
+    hb_open(&h, &c, 0);
+    int64_t w;
+    uint64_t tk[2];
+    ck_assert_int_eq(hb_admit(&h, 10, &w, &tk[0]), LIMITER_OK);
+    ck_assert_int_eq(hb_admit(&h, 10, &w, &tk[1]), LIMITER_OK);
+    struct report_budget bud;
+    redis_be_budget(h.b, &bud);
+    ck_assert_int_eq(bud.short_us, -1);
+    ck_assert_int_eq(hb_admit(&h, 10, &w, &tk[1]), LIMITER_WAIT); /* 5 left of 25 */
+    redis_be_budget(h.b, &bud);
+    ck_assert_int_eq(bud.limit_tokens, 25);
+    ck_assert_int_eq(bud.used_tokens, 20);
+    ck_assert_int_ge(bud.short_us, 0);
+    const struct client_backend *be = redis_be_backend(h.b);
+    be->done(be->ctx, tk[0], hb_now(&h), 10, 4); /* it used 4: 6 refunded */
+    redis_be_budget(h.b, &bud);
+    ck_assert_int_eq(bud.used_tokens, 14);
+    event_base_loop(h.base, EVLOOP_ONCE | EVLOOP_NONBLOCK); /* the refund goes out */
+    ck_assert_int_eq(hb_admit(&h, 10, &w, &tk[0]), LIMITER_OK); /* 11 left now */
+    hb_close(&h);
     redis_stop(&rs);
 }
 END_TEST
@@ -791,6 +825,7 @@ int main(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, script_gcra_leases_and_expiry);
     tcase_add_test(tc, backend_admits_releases_and_reserves);
+    tcase_add_test(tc, backend_daily_budget);
     tcase_add_test(tc, backend_reloads_its_script);
     tcase_add_test(tc, backend_policies_without_redis);
     tcase_add_test(tc, password_from_the_environment);

@@ -193,7 +193,7 @@ int cmd_live(int argc, char **argv)
     }
     struct report_extra x;
     live_extra(l, &x);
-    run_budget_client(live_lifecycle(l), &x.budget_client);
+    live_budget_client(l, &x.budget_client);
     int rrc = runcmd_report(&c, live_lifecycle(l), &x);
     if (rc == EXIT_RUN_OK)
         rc = rrc;

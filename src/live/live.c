@@ -1023,6 +1023,14 @@ void live_extra(live *l, struct report_extra *x)
     l->rl.itl = l->itl;
 }
 
+void live_budget_client(live *l, struct report_budget *out)
+{
+    if (l->rb)
+        redis_be_budget(l->rb, out);
+    else
+        run_budget_client(l->r, out);
+}
+
 const struct run_server_gauges *live_server_gauges(const live *l)
 {
     return l->rl.scrape ? &l->server : NULL;

@@ -72,6 +72,12 @@ run *live_lifecycle(live *l);
 /* The figures only a live run has (valid until live_free). */
 void live_extra(live *l, struct report_extra *x);
 
+/*
+ * The client's daily budget over the run: the in-process limiter's (run_budget_client), or
+ * with backend = redis this process's side of the shared one (redis_be_budget).
+ */
+void live_budget_client(live *l, struct report_budget *out);
+
 /* The last scraped server gauges (for the CSV columns), or NULL without metrics_url. */
 const struct run_server_gauges *live_server_gauges(const live *l);
 

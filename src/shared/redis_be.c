@@ -78,6 +78,9 @@ struct redis_be {
     int64_t bank_tokens;         /* tokens reserved with them */
     bool bank_used;              /* handed one out since the last renewal */
     int64_t held;                /* slots this process holds in Redis */
+    int64_t used_tokens;         /* tokens this process charged, net of refunds and the
+                                    reservations it handed back (TPD reporting) */
+    int64_t tpd_short_us;        /* first time (engine µs) Redis found TPD short; -1 never */
     /* releases and refunds not yet sent (coalesced per loop turn) */
     int64_t rel_slots, rel_tokens;
     bool flush_armed;
@@ -147,17 +150,19 @@ static bool send_script(redis_be *b, redisCallbackFn *fn, bool eval, const char 
     return redisAsyncCommandArgv(b->ac, fn, b, n, c.v, c.len) == REDIS_OK;
 }
 
-/* {n, wait_us, processes} */
-static bool parse_reply(const redisReply *r, int64_t *n, int64_t *wait, int64_t *procs)
+/* {n, wait_us, processes, short} */
+static bool parse_reply(const redisReply *r, int64_t *n, int64_t *wait, int64_t *procs,
+                        int64_t *shortd)
 {
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3)
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 4)
         return false;
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         if (r->element[i]->type != REDIS_REPLY_INTEGER)
             return false;
     *n = r->element[0]->integer;
     *wait = r->element[1]->integer;
     *procs = r->element[2]->integer;
+    *shortd = r->element[3]->integer;
     return true;
 }
 
@@ -216,6 +221,7 @@ static int policy(redis_be *b, int64_t now, int64_t cost, int64_t *wait, uint64_
     if (rc == LIMITER_OK) {
         *ticket = TICKET_LOCAL;
         b->st.open_admitted++;
+        b->used_tokens += cost;
     } else if (rc < 0) { /* fits the quota, not the local share: wait for Redis */
         *wait = now + b->rc.timeout_us;
         rc = LIMITER_WAIT;
@@ -258,8 +264,8 @@ static void on_admit(redisAsyncContext *ac, void *reply, void *priv)
     }
     b->asking = false;
     evtimer_del(b->timeout_ev);
-    int64_t n, wait, procs;
-    if (!parse_reply(r, &n, &wait, &procs) || n < 0 || n > b->rc.batch) {
+    int64_t n, wait, procs, shortd;
+    if (!parse_reply(r, &n, &wait, &procs, &shortd) || n < 0 || n > b->rc.batch) {
         if (r)
             b->st.errors++;
         if (b->client_waits) {
@@ -271,6 +277,9 @@ static void on_admit(redisAsyncContext *ac, void *reply, void *priv)
     note_procs(b, procs);
     b->st.admitted_redis += n;
     b->held += n;
+    b->used_tokens += n * b->ask_cost;
+    if ((shortd & 4) && b->tpd_short_us < 0)
+        b->tpd_short_us = b->h.now(b->h.ctx);
     if (!b->client_waits) { /* answered by the policy already: keep what came, reserved */
         b->bank_n += n;
         b->bank_tokens += n * b->ask_cost;
@@ -330,12 +339,12 @@ static void on_ack(redisAsyncContext *ac, void *reply, void *priv)
     (void)ac;
     if (b->closing || !r)
         return;
-    int64_t n, wait, procs;
+    int64_t n, wait, procs, shortd;
     if (noscript(r)) {
         reload(b);
         return;
     }
-    if (parse_reply(r, &n, &wait, &procs))
+    if (parse_reply(r, &n, &wait, &procs, &shortd))
         note_procs(b, procs);
     else
         b->st.errors++;
@@ -362,6 +371,8 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 static void be_done(void *ctx, uint64_t ticket, int64_t now, int64_t charged, int64_t actual)
 {
     redis_be *b = ctx;
+    if (actual >= 0)
+        b->used_tokens -= charged - actual;
     if (ticket == TICKET_LOCAL) {
         limiter_release(&b->share);
         if (actual >= 0)
@@ -397,6 +408,7 @@ static void on_renew(evutil_socket_t fd, short what, void *arg)
         b->rel_tokens += b->bank_tokens;
         b->held -= b->bank_n;
         b->st.returned_reserved += b->bank_n;
+        b->used_tokens -= b->bank_tokens;
         b->bank_n = b->bank_tokens = 0;
     }
     b->bank_used = false;
@@ -635,6 +647,7 @@ redis_be *redis_be_new(struct event_base *base, const struct client_config *cfg,
     b->expect_procs = expect_procs;
     b->max_concurrent = cfg->max_concurrent;
     b->burst_us = cfg->burst_us;
+    b->tpd_short_us = -1;
     if (limiter_init_burst(&b->full, cfg->requests_per_minute, cfg->tokens_per_minute,
                            cfg->tokens_per_day, cfg->max_concurrent, cfg->burst_us, 0) < 0) {
         snprintf(err, errn, "the client's limits are invalid");
@@ -687,6 +700,12 @@ void redis_be_report(const redis_be *b, struct report_redis *out)
     *out = b->st;
 }
 
+void redis_be_budget(const redis_be *b, struct report_budget *out)
+{
+    *out = (struct report_budget){.limit_tokens = b->full.tpd.amount, .window = false,
+                                  .used_tokens = b->used_tokens, .short_us = b->tpd_short_us};
+}
+
 /* One command on the blocking connection; false when it failed. */
 static bool sync_call(redisContext *c, int argc, const char **argv, const size_t *len)
 {
@@ -731,6 +750,7 @@ void redis_be_leave(redis_be *b)
     int n;
     int64_t tokens = b->rel_tokens + b->bank_tokens;
     b->st.returned_reserved += b->bank_n;
+    b->used_tokens -= b->bank_tokens;
     b->bank_n = b->bank_tokens = 0;
     if (tokens) {
         n = n_call(b, &k, true, "done", 0, tokens);

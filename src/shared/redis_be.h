@@ -101,4 +101,13 @@ void redis_be_barrier(redis_be *b, const char *name, int64_t n);
 /* The counters for the report. */
 void redis_be_report(const redis_be *b, struct report_redis *out);
 
+/*
+ * This process's side of the shared daily budget (TPD), for the report: the limit, the
+ * tokens this process charged (net of refunds and of reservations handed back; local
+ * admissions of the open policy included), and the first time Redis refused an admission
+ * for want of TPD (-1: never). The processes' used_tokens add up to the shared use
+ * (ratelab merge adds them).
+ */
+void redis_be_budget(const redis_be *b, struct report_budget *out);
+
 #endif

@@ -17,12 +17,14 @@
  *   14 count   admit: admissions wanted (the batch); done: slots freed; renew/sync: slots
  *              held by the process
  *   15 tokens  admit: tokens per admission; done: tokens refunded (negative: charged more)
- * Reply: {n, wait_us, processes}
+ * Reply: {n, wait_us, processes, short}
  *   admit: n admitted (0..count), each charged 1 request, `tokens` tokens and one slot;
  *          n = 0: wait_us = µs from now until one fits if nothing else is taken
  *          meanwhile, or -1 when the concurrency pool is full (wait for a release)
  *   others: n = 0, wait_us = 0.
  *   processes: live processes in the registry after this call (open policy's N).
+ *   short: admit with n = 0 for want of tokens: the dimensions found short, 1 rpm + 2 tpm
+ *          + 4 tpd; else 0.
  */
 #ifndef RATELAB_REDIS_SCRIPT_H
 #define RATELAB_REDIS_SCRIPT_H
