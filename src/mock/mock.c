@@ -322,7 +322,9 @@ void mock_send(mock *m, struct evhttp_request *req, int status)
             evhttp_add_header(h, "Content-Type", "application/json");
         evbuffer_drain(out, evbuffer_get_length(out));
     }
+    struct conn *c = mock_conn_of(m, req); /* before: sending may free a detached req */
     evhttp_send_reply(req, status, reason_phrase(status), NULL);
+    mock_conn_flush_soon(m, c);
 }
 
 void mock_send_error(mock *m, struct evhttp_request *req, const struct mock_error *e)

@@ -103,11 +103,13 @@ struct conn {
     enum conn_state state;           /* see enum conn_state */
     bool fresh;                      /* no request of it has reached us yet */
     bool watching;                   /* first_byte is pending */
+    bool flush_queued;               /* on m->flush: a complete answer to write this turn */
     int64_t deadline_us;             /* when timer closes it (mock clock), 0 = no timer */
     struct call *call;               /* the live call writing to it, told when it closes */
     struct event timer;              /* the idle or header deadline */
     struct event first_byte;         /* WAITING: the next request's first byte */
     struct conn *prev, *next;        /* pending, idle or free list */
+    struct conn *flush_next;         /* m->flush list */
 };
 
 struct mock {
@@ -151,6 +153,8 @@ struct mock {
     struct conn *idle_head, *idle_tail;  /* WAITING connections, longest waiting first */
     struct event *adopt;                 /* adopts pending connections after the accept */
     struct event *resume;                /* re-enables accepting after an accept error */
+    struct event *flusher;               /* writes queued answers once the turn's requests ran */
+    struct conn *flush;                  /* connections with a complete answer to write now */
     struct evconnlistener **levs;        /* every listening socket's listener */
     int n_levs;                          /* entries in levs */
     bool accept_paused;                  /* held back after an accept error */
@@ -210,6 +214,9 @@ void mock_conn_listener(struct mock *m, struct evconnlistener *lev);
 struct conn *mock_conn_of(struct mock *m, struct evhttp_request *req);
 /* A complete request is ours now: no deadline until its answer is sent. */
 void mock_conn_request(struct mock *m, struct evhttp_request *req);
+/* c's whole answer is queued (evhttp_send_reply): write it later in this loop turn.
+ * c from mock_conn_of before the send; NULL does nothing. */
+void mock_conn_flush_soon(struct mock *m, struct conn *c);
 
 /* mock_http.c: the evhttp server with its routes; listening. */
 #define MOCK_MAX_HEADERS_BYTES (64 * 1024) /* a request's header block, larger gets 400 */
