@@ -8,6 +8,9 @@
 # Requests per second depend on how much of CPU 0 the server gets, which other
 # load on a shared machine steals; requests per CPU-second of the server
 # process (utime + stime from /proc, nginx's worker) does not, so both are shown.
+# Each run also prints wrk's CPU time and "others": the machine's busy CPU time
+# during the run (/proc/stat) less the server's and wrk's, so a run that shared
+# the machine says so.
 # Usage: bench/mock_wrk.sh [DURATION=10s] [CONNECTIONS=100] [ROUNDS=3]
 # Needs wrk and nginx; builds an optimised ratelab in build-bench/ (no sanitizers).
 set -euo pipefail
@@ -56,19 +59,30 @@ start_mock() {
 }
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# Busy ticks of the whole machine (all CPUs: user, nice, system, irq, softirq, steal).
+busy_ticks() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
 run_wrk() { # label url server-pid
-    local c0 c1 rps non2xx total per_cpu
+    local c0 c1 b0 b1 rps non2xx total per_cpu wrk_s others
     c0=$(cpu_ticks "$3")
-    taskset -c 1 wrk -t1 -c"$CONNS" -d"$DUR" --latency -s bench/mock_post.lua "$2" >"$tmp/run.txt"
+    b0=$(busy_ticks)
+    TIMEFORMAT='%U %S'
+    { time taskset -c 1 wrk -t1 -c"$CONNS" -d"$DUR" --latency -s bench/mock_post.lua "$2" \
+        >"$tmp/run.txt"; } 2>"$tmp/wrk.time"
     c1=$(cpu_ticks "$3")
+    b1=$(busy_ticks)
+    wrk_s=$(awk '{print $1 + $2}' "$tmp/wrk.time")
+    # What neither the server nor wrk used: other load on the machine during the run.
+    others=$(awk -v b=$((b1 - b0)) -v s=$((c1 - c0)) -v w="$wrk_s" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN {o = (b - s) / hz - w; printf "%.1f", o < 0 ? 0 : o}')
     rps=$(grep -oP 'Requests/sec:\s+\K[0-9.]+' "$tmp/run.txt")
     non2xx=$(grep -oP 'Non-2xx or 3xx responses: \K[0-9]+' "$tmp/run.txt" || echo 0)
     total=$(grep -oP '[0-9]+(?= requests in)' "$tmp/run.txt")
     per_cpu=$(awk -v n="$total" -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.0f", n * hz / t}')
     echo "$rps" >>"$tmp/$1.rps"
     echo "$per_cpu" >>"$tmp/$1.cpu"
-    printf '%-16s %9.0f req/s %7s req/CPU-s  server CPU %5.2f s  p50 %-8s p99 %-8s non-2xx %s of %s\n' \
+    printf '%-16s %9.0f req/s %7s req/CPU-s  server CPU %5.2f s  wrk CPU %5.2f s  others %4s CPU-s  p50 %-8s p99 %-8s non-2xx %s of %s\n' \
         "$1" "$rps" "$per_cpu" "$(awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" 'BEGIN {print t / hz}')" \
+        "$wrk_s" "$others" \
         "$(awk '$1 == "50%" {print $2}' "$tmp/run.txt")" "$(awk '$1 == "99%" {print $2}' "$tmp/run.txt")" \
         "$non2xx" "$total"
 }
