@@ -124,6 +124,30 @@ START_TEST(layout_80x24)
 }
 END_TEST
 
+/* With the limiter's state in Redis the panel says so instead of drawing local buckets. */
+START_TEST(limits_in_redis)
+{
+    static struct frame f;
+    frame_at(&f, 30 * US_PER_S, 80, 24, true, -1);
+    ck_assert_int_ge(row_of(&f, "RPM  ["), 0);
+    run *r = sim_lifecycle(f.s);
+    static struct metrics_snapshot snap;
+    int64_t now = sim_now(f.s);
+    metrics_snapshot(run_metrics(r), now, &snap);
+    struct run_gauges g;
+    run_gauges(r, now, &g);
+    ck_assert(!g.limits_elsewhere); /* a simulation's limiter is its own */
+    g.limits_elsewhere = true;
+    struct dash_state st = {.live = true, .speed = 1};
+    screen_clear(&f.scr);
+    dash_render(&f.d, &f.scr, run_metrics(r), &snap, &g, &st);
+    ck_assert_int_ge(row_of(&f, "shared in Redis"), 0);
+    ck_assert_int_lt(row_of(&f, "RPM  ["), 0);
+    ck_assert_int_lt(row_of(&f, "conc ["), 0);
+    frame_free(&f);
+}
+END_TEST
+
 /* The accounting adds up: arrived = the five terminal states + open. */
 START_TEST(panel_adds_up)
 {
@@ -267,6 +291,7 @@ int main(void)
     Suite *s = suite_create("tui");
     TCase *tc = tcase_create("frames");
     tcase_add_test(tc, layout_80x24);
+    tcase_add_test(tc, limits_in_redis);
     tcase_add_test(tc, panel_adds_up);
     tcase_add_test(tc, flat_latency_is_one_row);
     tcase_add_test(tc, ascii_fallback);

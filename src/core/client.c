@@ -853,6 +853,11 @@ void client_admission_answer(client *c, int64_t now, int rc, int64_t wait_until_
         c->poll_at_us = min64(c->poll_at_us, now);
 }
 
+bool client_has_backend(const client *c)
+{
+    return c->has_be;
+}
+
 bool client_admission_pending(const client *c)
 {
     return c->pending;

@@ -332,6 +332,9 @@ int client_set_backend(client *c, const struct client_backend *be);
 void client_admission_answer(client *c, int64_t now_us, int rc, int64_t wait_until_us,
                              uint64_t ticket);
 
+/* Whether admissions go through a backend (client_set_backend): the limiter is not used. */
+bool client_has_backend(const client *c);
+
 /* Whether an admission answer is awaited (the engine must not stop waiting for it). */
 bool client_admission_pending(const client *c);
 

@@ -998,6 +998,7 @@ void run_gauges(run *r, int64_t now, struct run_gauges *g)
         .tpm = bucket_gauge(&l->tpm, now),
         .tpd = bucket_gauge(&l->tpd, now),
         .retry_budget_left = client_retry_budget_left(r->cl, now),
+        .limits_elsewhere = client_has_backend(r->cl),
     };
     /*
      * Several instances: queues, backoffs, in-flight counts and retry budgets add up;

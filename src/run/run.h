@@ -271,6 +271,8 @@ struct run_gauges {
     int64_t concurrency;       /* effective concurrency limit (adaptive window); 0 = unlimited */
     int64_t max_concurrent;    /* configured concurrency limit; 0 = unlimited */
     struct run_bucket_gauge rpm, tpm, tpd; /* the limiter's buckets */
+    bool limits_elsewhere;     /* a backend holds the limiter's state (Redis, shared with other
+                                  processes): rpm, tpm, tpd and the pool are not known here */
     int64_t retry_budget_left; /* retries the budget allows now; -1 = no budget */
     struct run_server_gauges server;       /* from the engine; -1 = unknown */
 };

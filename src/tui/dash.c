@@ -382,9 +382,11 @@ static void panel(const struct dash *d, struct screen *s, int x, int y0, int w, 
         screen_text(s, x, y++, w, SS_BOLD, "Client limiter");
     const struct run_bucket_gauge *b[3] = {&g->rpm, &g->tpm, &g->tpd};
     static const char *const bn[3] = {"RPM", "TPM", "TPD"};
-    for (int i = 0; i < 3 && y < end; i++)
+    if (g->limits_elsewhere && y < end) /* shared in Redis: not known in this process */
+        screen_text(s, x, y++, w, SS_DIM, " shared in Redis (backend = redis)");
+    for (int i = 0; i < 3 && y < end && !g->limits_elsewhere; i++)
         bucket_row(d, s, x, y++, w, bn[i], b[i]);
-    if (y < end) {
+    if (y < end && !g->limits_elsewhere) {
         /* Concurrency: slots free against the effective limit, like the buckets. */
         struct run_bucket_gauge cg = {g->concurrency > 0 ? g->concurrency - g->in_flight : 0,
                                       g->concurrency};
