@@ -128,12 +128,11 @@ static void stop_first_byte(struct conn *c)
     }
 }
 
-/* Leave WAITING (or READING): off the idle list, no first-byte watch, no deadline. */
+/* Move c to state to, on or off the idle list (the first-byte watch is the callers'). */
 static void set_state(struct mock *m, struct conn *c, enum conn_state to)
 {
     if (c->state == CONN_WAITING)
         idle_unlink(m, c);
-    stop_first_byte(c);
     c->state = to;
     if (to == CONN_WAITING)
         idle_append(m, c);
@@ -321,7 +320,7 @@ static void on_adopt(evutil_socket_t fd, short what, void *arg)
             grow_by_fd(m, sock);
         m->by_fd[sock] = c;
         evhttp_connection_set_closecb(evcon, on_conn_close, c);
-        event_assign(&c->first_byte, m->base, sock, EV_READ, on_first_byte, c);
+        event_assign(&c->first_byte, m->base, sock, EV_READ | EV_PERSIST, on_first_byte, c);
         set_state(m, c, CONN_WAITING);
         event_add(&c->first_byte, NULL);
         c->watching = true;
@@ -408,14 +407,25 @@ static void on_conn_timer(evutil_socket_t fd, short what, void *arg)
     conn_close(c);
 }
 
-/* The next request's first byte: from now the header timeout runs. */
+/*
+ * The socket is readable. WAITING: the next request's first byte, from now the
+ * header timeout runs. The watch stays registered otherwise: with it, evhttp
+ * turning its own read interest off and on around each answer nets out within
+ * the loop turn and never reaches epoll (one epoll_ctl a request fewer). BUSY:
+ * the first report comes with the request itself, whose bytes evhttp has just
+ * read; a second, in a later turn, means bytes or an EOF that evhttp does not
+ * read while the answer is pending (a pipelined request, a hang-up), and the
+ * watch stops, or the level-triggered event would fire every loop turn; the
+ * answer's end restarts it.
+ */
 static void on_first_byte(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     struct conn *c = arg;
     struct mock *m = c->m;
-    c->watching = false;
+    if (c->state == CONN_BUSY && ++c->busy_reports >= 2)
+        stop_first_byte(c);
     if (c->state != CONN_WAITING)
         return;
     set_state(m, c, CONN_READING);
@@ -447,8 +457,10 @@ static void on_answered(struct evhttp_request *req, void *arg)
         return;
     c->call = NULL;
     set_state(m, c, CONN_WAITING);
-    event_add(&c->first_byte, NULL);
-    c->watching = true;
+    if (!c->watching) {
+        event_add(&c->first_byte, NULL);
+        c->watching = true;
+    }
     set_deadline(m, c, m->idle_timeout_us);
 }
 
@@ -459,6 +471,7 @@ void mock_conn_request(struct mock *m, struct evhttp_request *req)
         return;
     clear_deadline(c);
     c->fresh = false;
+    c->busy_reports = 0;
     set_state(m, c, CONN_BUSY);
     evhttp_request_set_on_complete_cb(req, on_answered, c);
 }

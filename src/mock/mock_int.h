@@ -103,11 +103,12 @@ struct conn {
     enum conn_state state;           /* see enum conn_state */
     bool fresh;                      /* no request of it has reached us yet */
     bool watching;                   /* first_byte is pending */
+    int busy_reports;                /* first_byte reports while BUSY (on_first_byte) */
     bool flush_queued;               /* on m->flush: a complete answer to write this turn */
     int64_t deadline_us;             /* when timer closes it (mock clock), 0 = no timer */
     struct call *call;               /* the live call writing to it, told when it closes */
     struct event timer;              /* the idle or header deadline */
-    struct event first_byte;         /* WAITING: the next request's first byte */
+    struct event first_byte;         /* readable: a request's first byte (persistent) */
     struct conn *prev, *next;        /* pending, idle or free list */
     struct conn *flush_next;         /* m->flush list */
 };
