@@ -333,8 +333,7 @@ START_TEST(replay_against_end_to_end)
         rc = run_cmd(cmd, out, sizeof out);
         ck_assert_msg(rc == 0 && strncmp(out, "OK", 2) == 0, "%s: exit %d: %s", cmd, rc, out);
     }
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 0);
+    remove_tree(dir);
 }
 END_TEST
 
@@ -370,8 +369,7 @@ START_TEST(plan_end_to_end)
              "--csv %s/x.csv",
              BUILDDIR, dir, dir);
     ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 2);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 0);
+    remove_tree(dir);
 }
 END_TEST
 
@@ -458,8 +456,7 @@ START_TEST(bundled_scenario_end_to_end)
     rc = run_cmd(cmd, out, sizeof out);
     ck_assert_msg(rc != 0 && strstr(out, "cannot write"), "exit %d: %s", rc, out);
 
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 0);
+    remove_tree(dir);
 }
 END_TEST
 

@@ -52,17 +52,7 @@ static void tmp_init(struct tmp *t)
 
 static void tmp_fini(struct tmp *t)
 {
-    char cmd[256], out[256];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", t->dir);
-    run_cmd(cmd, out, sizeof out);
-}
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
+    remove_tree(t->dir);
 }
 
 /* Start the mock with the scenario in t->ini (its [server] section). */

@@ -24,19 +24,7 @@ static void make_dir(void)
 
 static void remove_dir(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 0);
-}
-
-static void write_file(const char *name, const char *text)
-{
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    ck_assert_int_eq(fclose(f), 0);
+    remove_tree(dir);
 }
 
 static char *read_in_dir(const char *name)
@@ -124,11 +112,11 @@ START_TEST(merged_equals_union_run)
     write_traces();
     char ini[1024];
     snprintf(ini, sizeof ini, "%s%s", common, chat_class);
-    write_file("chat.ini", ini);
+    write_file_in(dir, "chat.ini", ini);
     snprintf(ini, sizeof ini, "%s%s", common, batch_class);
-    write_file("batch.ini", ini);
+    write_file_in(dir, "batch.ini", ini);
     snprintf(ini, sizeof ini, "%s%s%s", common, chat_class, batch_class);
-    write_file("union.ini", ini);
+    write_file_in(dir, "union.ini", ini);
     int rc = ratelab("sim chat.ini --quiet --json chat.json >/dev/null");
     ck_assert_msg(rc == 0 || rc == 1, "%s", out);
     rc = ratelab("sim batch.ini --quiet --json batch.json >/dev/null");
@@ -215,7 +203,7 @@ static void refused(const char *what, void (*edit)(cJSON *), const char *expect)
     cJSON *j = parse(text);
     edit(j);
     char *t = cJSON_Print(j);
-    write_file("bad.json", t);
+    write_file_in(dir, "bad.json", t);
     int rc = ratelab("merge good.json bad.json --json out.json");
     ck_assert_msg(rc == 2, "%s: exit %d: %s", what, rc, out);
     ck_assert_msg(strstr(out, "bad.json: ") && strstr(out, expect), "%s: %s", what, out);
@@ -283,10 +271,10 @@ START_TEST(bad_inputs_refused)
     refused("field", no_requests, "no field classes.clients.requests");
     refused("kind", as_live, "a live run's report, the first one is a simulation's");
 
-    write_file("bad.json", "{\"scenario\": \"x\"");
+    write_file_in(dir, "bad.json", "{\"scenario\": \"x\"");
     ck_assert_int_eq(ratelab("merge bad.json"), 2);
     ck_assert_ptr_nonnull(strstr(out, "bad.json: not JSON"));
-    write_file("bad.json", "[1, 2]");
+    write_file_in(dir, "bad.json", "[1, 2]");
     ck_assert_int_eq(ratelab("merge bad.json"), 2);
     ck_assert_ptr_nonnull(strstr(out, "bad.json: not a ratelab report"));
     ck_assert_int_eq(ratelab("merge"), 2);

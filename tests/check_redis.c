@@ -109,9 +109,7 @@ static void redis_stop(struct redis *r)
         waitpid(r->pid, NULL, 0);
         r->pid = 0;
     }
-    char cmd[128], out[64];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", r->dir);
-    run_cmd(cmd, out, sizeof out);
+    remove_tree(r->dir);
 }
 
 static long long redis_int(const struct redis *r, const char *cmd)
@@ -496,17 +494,7 @@ static void tmp_init(struct tmp *t)
 
 static void tmp_fini(struct tmp *t)
 {
-    char cmd[128], out[64];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", t->dir);
-    run_cmd(cmd, out, sizeof out);
-}
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
+    remove_tree(t->dir);
 }
 
 static void start_mock(struct test_server *s, const char *ini)

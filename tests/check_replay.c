@@ -24,19 +24,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    char cmd[128], out[256];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    run_cmd(cmd, out, sizeof out);
-}
-
-static void write_file(const char *name, const char *text)
-{
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
+    remove_tree(dir);
 }
 
 static cJSON *read_json(const char *name)
@@ -83,8 +71,8 @@ START_TEST(trace_replays_like_its_process)
     n += snprintf(trace + n, sizeof trace - (size_t)n, "t,prompt_tokens,completion_tokens\n");
     for (int k = 0; k < 100; k++)
         n += snprintf(trace + n, sizeof trace - (size_t)n, "%.1f,100,20\n", k / 10.0);
-    write_file("t.csv", trace);
-    write_file("base.ini", limits);
+    write_file_in(dir, "t.csv", trace);
+    write_file_in(dir, "base.ini", limits);
     char cmd[1024], out[8192];
     snprintf(cmd, sizeof cmd,
              "cd %s && %s/ratelab replay t.csv base.ini --columns time=t --quiet --json r.json "
@@ -114,15 +102,15 @@ START_TEST(against_compares)
     n += snprintf(trace + n, sizeof trace - (size_t)n, "time,prompt_tokens\n");
     for (int k = 0; k < 200; k++)
         n += snprintf(trace + n, sizeof trace - (size_t)n, "%.2f,100\n", k / 40.0);
-    write_file("t.csv", trace);
-    write_file("base.ini", limits);
+    write_file_in(dir, "t.csv", trace);
+    write_file_in(dir, "base.ini", limits);
     char more[4096];
     snprintf(more, sizeof more, "%s", limits);
     char *p = strstr(more, "max_concurrent = 3");
     memcpy(p, "max_concurrent = 9", strlen("max_concurrent = 9"));
     p = strstr(more, "name = base");
     memcpy(p, "name = more", strlen("name = more"));
-    write_file("more.ini", more);
+    write_file_in(dir, "more.ini", more);
     char cmd[1024], out[16384];
     snprintf(cmd, sizeof cmd,
              "cd %s && %s/ratelab replay t.csv base.ini --against more.ini --json r.json", dir,
@@ -187,8 +175,8 @@ END_TEST
 /* A trace without classes cannot feed several classes: a usage error that says why. */
 START_TEST(classless_trace_two_classes)
 {
-    write_file("t.csv", "time,prompt_tokens\n0,10\n0.5,10\n");
-    write_file("two.ini", "[class.a]\narrival = constant 1/s\n[class.b]\narrival = constant 1/s\n");
+    write_file_in(dir, "t.csv", "time,prompt_tokens\n0,10\n0.5,10\n");
+    write_file_in(dir, "two.ini", "[class.a]\narrival = constant 1/s\n[class.b]\narrival = constant 1/s\n");
     char cmd[1024], out[4096];
     snprintf(cmd, sizeof cmd, "cd %s && %s/ratelab replay t.csv two.ini", dir, BUILDDIR);
     ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 2);

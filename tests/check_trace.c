@@ -10,6 +10,7 @@
 
 #include "rng.h"
 #include "scenario.h"
+#include "testutil.h"
 #include "trace.h"
 #include "util.h"
 #include "workload.h"
@@ -24,9 +25,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    remove_tree(dir);
 }
 
 /* Write text to dir/name; returns the path (static buffer per call site is enough). */

@@ -39,4 +39,29 @@ static inline char *slurp_file(const char *path)
     return b;
 }
 
+/* Write text to path, replacing it (fails the test if it cannot). */
+static inline void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_msg(f != NULL, "cannot write %s", path);
+    fputs(text, f);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* Write text to dir/name. */
+static inline void write_file_in(const char *dir, const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    write_file(path, text);
+}
+
+/* Remove a test's temporary directory and everything in it. */
+static inline void remove_tree(const char *dir)
+{
+    char cmd[512], out[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 0);
+}
+
 #endif
