@@ -733,6 +733,128 @@ START_TEST(wants_and_first_token_from_end)
 }
 END_TEST
 
+/*
+ * Property: submits, cancels and advances in random order deliver exactly the events a
+ * brute-force model predicts, in (time, scheduling order). Cancels hit entries anywhere
+ * in the heaps (top, middle, leaves), slots are reused at once with a new generation,
+ * and thousands of cancelled ends lie far in the future: none of them may ever surface.
+ * With and without first-token events (the first-token heap in use or not).
+ */
+struct mreq {
+    uint64_t id;
+    int64_t first_t, end_t;
+    uint64_t first_seq, end_seq;
+    bool first_due; /* its first-token event is still to come */
+};
+
+struct mev {
+    int64_t t;
+    uint64_t seq;
+    int kind;
+    uint64_t id;
+};
+
+static int mev_cmp(const void *a, const void *b)
+{
+    const struct mev *x = a, *y = b;
+    if (x->t != y->t)
+        return x->t < y->t ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+START_TEST(cancel_anywhere_matches_model)
+{
+    enum { LIVE_MAX = 600, OPS = 20000 };
+    for (int wants_first = 0; wants_first < 2; wants_first++) {
+        struct server_config c = base_cfg();
+        c.service = SERVICE_BATCHING;
+        c.ttft_base_us = 500;
+        c.prefill_us_per_token = 0;
+        c.decode_us_per_token = 1000;
+        c.decode_batch_slope = 0;
+        provider *p = mk(&c, 3);
+        provider_set_wants(p, wants_first ? PROVIDER_WANT_ALL : 0);
+        static struct mreq live[LIVE_MAX];
+        static struct mev want[2 * LIVE_MAX];
+        static struct rec got;
+        int n_live = 0;
+        uint64_t seq = 0;
+        int64_t now = 0;
+        struct rng r;
+        rng_seed(&r, 11 + (uint64_t)wants_first);
+        int64_t cancelled = 0, delivered = 0;
+        for (int op = 0; op < OPS; op++) {
+            uint64_t u = op == OPS - 1 ? 9 : rng_below(&r, 10); /* the last: advance to the end */
+            if (u < 5 && n_live < LIVE_MAX) {
+                int64_t completion = 1 + (int64_t)rng_below(&r, 3000);
+                struct provider_decision d;
+                ck_assert_int_eq(submit(p, now, 1, 0, completion, &d), PROVIDER_ACCEPTED);
+                ck_assert(d.running);
+                struct mreq *m = &live[n_live++];
+                m->id = d.id;
+                m->first_t = now + 500;
+                m->end_t = m->first_t + 1000 * (completion - 1);
+                m->first_due = wants_first;
+                if (wants_first)
+                    m->first_seq = seq++;
+                m->end_seq = seq++;
+            } else if (u < 8 && n_live > 0) {
+                int k = (int)rng_below(&r, (uint64_t)n_live);
+                ck_assert_int_eq(provider_cancel(p, live[k].id, now), 0);
+                live[k] = live[--n_live];
+                cancelled++;
+            } else {
+                now += (int64_t)rng_below(&r, 40000);
+                if (op == OPS - 1)
+                    now = TIME_NEVER - 1;
+                int nw = 0;
+                for (int k = 0; k < n_live; k++) {
+                    if (live[k].first_due && live[k].first_t <= now)
+                        want[nw++] = (struct mev){live[k].first_t, live[k].first_seq,
+                                                  PROVIDER_EV_FIRST_TOKEN, live[k].id};
+                    if (live[k].end_t <= now)
+                        want[nw++] = (struct mev){live[k].end_t, live[k].end_seq,
+                                                  PROVIDER_EV_DONE, live[k].id};
+                }
+                qsort(want, (size_t)nw, sizeof want[0], mev_cmp);
+                got.n = 0;
+                ck_assert_int_eq(provider_advance(p, now, record, &got), nw);
+                for (int k = 0; k < nw; k++) {
+                    ck_assert_int_eq(got.ev[k].kind, want[k].kind);
+                    ck_assert_int_eq(got.ev[k].t_us, want[k].t);
+                    ck_assert_uint_eq(got.ev[k].id, want[k].id);
+                }
+                delivered += nw;
+                for (int k = 0; k < n_live;) {
+                    if (live[k].first_due && live[k].first_t <= now)
+                        live[k].first_due = false;
+                    if (live[k].end_t <= now)
+                        live[k] = live[--n_live];
+                    else
+                        k++;
+                }
+            }
+            int64_t next = TIME_NEVER;
+            for (int k = 0; k < n_live; k++) {
+                if (live[k].first_due && live[k].first_t < next)
+                    next = live[k].first_t;
+                if (live[k].end_t < next)
+                    next = live[k].end_t;
+            }
+            ck_assert_int_eq(provider_next_event_us(p), next);
+        }
+        ck_assert_int_eq(n_live, 0);
+        ck_assert_int_gt(cancelled, 3000);
+        ck_assert_int_gt(delivered, 3000);
+        struct provider_stats st;
+        provider_stats(p, &st);
+        ck_assert_int_eq(st.cancelled, cancelled);
+        ck_assert_int_eq(st.running, 0);
+        provider_free(p);
+    }
+}
+END_TEST
+
 START_TEST(reentrant_and_bounded_memory)
 {
     struct server_config c = base_cfg();
@@ -1327,6 +1449,7 @@ int main(void)
     tcase_add_test(cap, stall_and_malformed_events);
     tcase_add_test(cap, cancel_frees_capacity);
     tcase_add_test(cap, cancel_stall_and_after_first_token);
+    tcase_add_test(cap, cancel_anywhere_matches_model);
     tcase_add_test(cap, reentrant_and_bounded_memory);
     tcase_add_test(cap, wants_and_first_token_from_end);
     suite_add_tcase(s, cap);
