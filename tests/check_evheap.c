@@ -126,6 +126,23 @@ static bool live(void *ctx, const struct dlheap_ent *e)
     return !retired[e->idx];
 }
 
+static int64_t at[100000];
+
+/* The earliest live deadline among entries 0..n-1, by brute force. */
+static int64_t brute_next(uint32_t n)
+{
+    int64_t m = INT64_MAX;
+    for (uint32_t k = 0; k < n; k++)
+        if (!retired[k] && at[k] < m)
+            m = at[k];
+    return m;
+}
+
+/*
+ * Entries retired anywhere, the top included, with dlheap_next asked between the
+ * changes (it remembers a top it found live until that entry is retired or popped):
+ * it always gives the earliest live deadline, and memory stays near the live count.
+ */
 START_TEST(dlheap_skips_stale_and_compacts)
 {
     struct dlheap h;
@@ -135,17 +152,30 @@ START_TEST(dlheap_skips_stale_and_compacts)
     rng_seed(&r, 3);
     enum { N = 100000 };
     memset(retired, 0, sizeof retired);
-    uint32_t max_n = 0;
+    uint32_t max_n = 0, top_retired = 0;
     for (uint32_t i = 0; i < N; i++) {
-        dlheap_push(&h, (struct dlheap_ent){(int64_t)rng_below(&r, 1000000), i, 0, 0});
+        at[i] = (int64_t)rng_below(&r, 1000000);
+        dlheap_push(&h, (struct dlheap_ent){at[i], i, 0, 0});
         /* Retire most entries soon after: the heap must stay near the live count. */
         if (i >= 10 && rng_below(&r, 10) != 0 && !retired[i - 10]) {
             retired[i - 10] = true;
-            dlheap_stale(&h);
+            dlheap_stale(&h, (struct dlheap_ent){at[i - 10], i - 10, 0, 0});
         }
+        int64_t next = dlheap_next(&h);
+        if (rng_below(&r, 4) == 0 && next != INT64_MAX) {
+            /* the entry on top, just found live: its owner retires it */
+            uint32_t k = h.e[0].idx;
+            ck_assert(!retired[k]);
+            retired[k] = true;
+            dlheap_stale(&h, h.e[0]);
+            top_retired++;
+        }
+        if (i % 64 == 0)
+            ck_assert_int_eq(dlheap_next(&h), brute_next(i + 1));
         if (h.n > max_n)
             max_n = h.n;
     }
+    ck_assert_uint_gt(top_retired, 1000);
     uint32_t live_n = 0;
     for (uint32_t i = 0; i < N; i++)
         live_n += !retired[i];

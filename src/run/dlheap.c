@@ -11,6 +11,7 @@ void dlheap_init(struct dlheap *h, dlheap_live_fn live, void *ctx)
 {
     h->e = NULL;
     h->n = h->cap = h->stale = 0;
+    h->top_live = false;
     h->live = live;
     h->ctx = ctx;
 }
@@ -50,6 +51,7 @@ static void compact(struct dlheap *h)
     for (uint32_t i = n / 2; i-- > 0;)
         sift_down(h->e, n, i);
     h->stale = 0;
+    h->top_live = false;
 }
 
 void dlheap_push(struct dlheap *h, struct dlheap_ent x)
@@ -69,12 +71,15 @@ void dlheap_push(struct dlheap *h, struct dlheap_ent x)
         pos = parent;
     }
     h->e[pos] = x;
+    if (pos == 0)
+        h->top_live = true; /* pushed live */
 }
 
 struct dlheap_ent dlheap_pop(struct dlheap *h)
 {
     assert(h->n > 0);
     struct dlheap_ent top = h->e[0];
+    h->top_live = false;
     h->e[0] = h->e[--h->n];
     if (h->n)
         sift_down(h->e, h->n, 0);
@@ -83,10 +88,15 @@ struct dlheap_ent dlheap_pop(struct dlheap *h)
 
 int64_t dlheap_next(struct dlheap *h)
 {
+    if (h->top_live) {
+        assert(h->live(h->ctx, &h->e[0]));
+        return h->e[0].at_us;
+    }
     while (h->n && !h->live(h->ctx, &h->e[0])) {
         dlheap_pop(h);
         assert(h->stale > 0);
         h->stale--;
     }
+    h->top_live = h->n > 0;
     return h->n ? h->e[0].at_us : INT64_MAX;
 }

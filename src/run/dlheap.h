@@ -28,11 +28,15 @@ struct dlheap_ent {
 
 typedef bool (*dlheap_live_fn)(void *ctx, const struct dlheap_ent *e);
 
-/* Invariant: e[0..n) is a min-heap by at_us; stale counts entries in it the owner retired. */
+/*
+ * Invariant: e[0..n) is a min-heap by at_us; stale counts entries in it the owner retired;
+ * top_live: e[0] was found live and has not been retired since.
+ */
 struct dlheap {
     struct dlheap_ent *e;
     uint32_t n, cap;
     uint32_t stale;        /* retired entries still in the heap */
+    bool top_live;         /* dlheap_next need not ask the owner about e[0] again */
     dlheap_live_fn live;   /* is an entry still wanted */
     void *ctx;
 };
@@ -43,13 +47,24 @@ void dlheap_fini(struct dlheap *h);
 /* Add a live entry (grows by doubling; compacts first when mostly stale). */
 void dlheap_push(struct dlheap *h, struct dlheap_ent e);
 
-/* One entry in the heap is no longer live (its owner retired it). */
-static inline void dlheap_stale(struct dlheap *h)
+/*
+ * The entry e (all four fields as pushed) is no longer live: its owner retired it, and
+ * the live callback says so from now on. A live entry's liveness changes only here
+ * (or by dlheap_pop), which lets dlheap_next remember a top it found live.
+ */
+static inline void dlheap_stale(struct dlheap *h, struct dlheap_ent e)
 {
     h->stale++;
+    if (h->top_live && h->e[0].idx == e.idx && h->e[0].gen == e.gen && h->e[0].tag == e.tag &&
+        h->e[0].at_us == e.at_us)
+        h->top_live = false;
 }
 
-/* The earliest live deadline, dropping stale entries on top; INT64_MAX when none. */
+/*
+ * The earliest live deadline, dropping stale entries on top; INT64_MAX when none. The
+ * live callback is asked about the top once, not on every call: on a simulator step it
+ * is a cache miss into the owner's pool.
+ */
 int64_t dlheap_next(struct dlheap *h);
 
 /* Remove and return the top entry; call after dlheap_next() said there is one. */

@@ -164,8 +164,9 @@ static inline int64_t next_deadline(run *r)
 /* The attempt in flight is over at the engine: no more answers for it. */
 static void leave_transport(run *r, struct run_req *q)
 {
-    if (q->cr.deadline_us != TIME_NEVER)
-        dlheap_stale(&r->dl); /* its deadline entry is now stale */
+    if (q->cr.deadline_us != TIME_NEVER) /* its deadline entry is now stale */
+        dlheap_stale(&r->dl, (struct dlheap_ent){q->cr.deadline_us, q->idx, q->gen,
+                                                 q->cr.attempts});
     q->tx_id = 0;
 }
 
