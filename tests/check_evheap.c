@@ -116,6 +116,72 @@ START_TEST(random_against_sort)
 }
 END_TEST
 
+/*
+ * Property: any order of operations — pops back to back, a pop then a push (the engine's
+ * "next arrival of this class" right after popping its current one), a pop then a look at
+ * the next time or the size, pops down to empty, clears — behaves as a sorted list.
+ */
+START_TEST(any_operation_order_against_model)
+{
+    for (uint64_t seed = 1; seed <= 20; seed++) {
+        struct rng r;
+        rng_seed(&r, 100 + seed);
+        struct evheap h;
+        evheap_init(&h, 0);
+        enum { OPS = 20000, CAP = 4096 };
+        static struct evheap_event ref[CAP];
+        int nref = 0, pops = 0, refills = 0;
+        int64_t now = 0;
+        uint64_t seq = 0;
+        bool just_popped = false;
+        for (int op = 0; op < OPS; op++) {
+            uint64_t u = rng_below(&r, 100);
+            if (u < 45 && nref < CAP) {
+                /* soon (lands near the top) or far (lands near the bottom) */
+                int64_t t = now + (int64_t)(rng_below(&r, 2) ? rng_below(&r, 5)
+                                                              : rng_below(&r, 100000));
+                evheap_push(&h, t, (uint64_t)op);
+                ref[nref++] = (struct evheap_event){t, seq++, (uint64_t)op};
+                refills += just_popped;
+                just_popped = false;
+                continue;
+            }
+            just_popped = false;
+            if (u < 90) {
+                int m = -1;
+                for (int k = 0; k < nref; k++)
+                    if (m < 0 || cmp_ev(&ref[k], &ref[m]) < 0)
+                        m = k;
+                struct evheap_event e = {-1, 0, 0};
+                ck_assert_int_eq(evheap_pop(&h, &e), m >= 0);
+                if (m >= 0) {
+                    ck_assert_int_eq(e.time_us, ref[m].time_us);
+                    ck_assert_uint_eq(e.seq, ref[m].seq);
+                    ck_assert_uint_eq(e.data, ref[m].data);
+                    now = e.time_us;
+                    ref[m] = ref[--nref];
+                    pops++;
+                    just_popped = true;
+                }
+            } else if (u < 99) {
+                int64_t next = INT64_MAX;
+                for (int k = 0; k < nref; k++)
+                    if (ref[k].time_us < next)
+                        next = ref[k].time_us;
+                ck_assert_int_eq(evheap_next_time(&h), next);
+            } else {
+                evheap_clear(&h);
+                nref = 0;
+            }
+            ck_assert_uint_eq(evheap_size(&h), (size_t)nref);
+        }
+        ck_assert_int_gt(pops, 5000);
+        ck_assert_int_gt(refills, 1000);
+        evheap_fini(&h);
+    }
+}
+END_TEST
+
 /* ---- dlheap: deadlines whose entries go stale ---------------------------------- */
 
 static bool retired[100000];
@@ -204,6 +270,7 @@ int main(void)
     tcase_add_test(tc, fifo_ties);
     tcase_add_test(tc, clock_zero_and_extremes);
     tcase_add_test(tc, random_against_sort);
+    tcase_add_test(tc, any_operation_order_against_model);
     tcase_add_test(tc, dlheap_skips_stale_and_compacts);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
