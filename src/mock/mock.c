@@ -31,11 +31,12 @@
 
 #define CALLS_PER_SLAB 256
 /*
- * An answer goes to libevent at most this many bytes at a time, and the next
- * slice is rendered only once the last is written to the socket: a connection
- * holds at most a slice plus what the kernel buffers, however many tokens are
- * due and however slowly the client reads, and a huge answer is spread over
- * loop turns instead of blocking every other client.
+ * An answer goes to libevent at most this many bytes at a time, and once this
+ * much is queued unwritten for a connection, the next slice waits until it has
+ * been written to the socket: a connection holds about two slices plus what the
+ * kernel buffers, however many tokens are due and however slowly the client
+ * reads, and a huge answer is spread over loop turns instead of blocking every
+ * other client.
  */
 #define SLICE_BYTES (64 * 1024)
 /* Tokens of non-streamed content rendered per step (about 3.6 bytes each). */
@@ -410,70 +411,85 @@ static void on_drained(struct evhttp_connection *evcon, void *arg)
     pump(c->m, c);
 }
 
+/* Bytes libevent still holds for c's connection, not yet written to the socket. */
+static size_t queued_bytes(const struct call *c)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(c->req);
+    if (!evcon)
+        return 0;
+    return evbuffer_get_length(bufferevent_get_output(evhttp_connection_get_bufferevent(evcon)));
+}
+
 /*
- * Render what is due into one slice and hand it to libevent: stream tokens due
+ * Render what is due into slices and hand them to libevent: stream tokens due
  * by now (all of them once the provider is done), or the next part of a large
- * body. With a slice out, nothing more is rendered until on_drained says it has
- * been written; with nothing due, the timer waits for the next token. The last
- * slice ends the answer and releases the call.
+ * body. Once a slice's worth is queued unwritten for the connection, the next
+ * slice goes with a callback and nothing more is rendered until on_drained says
+ * it has been written: a reader that keeps up (a paced stream) never waits, a
+ * slow one holds at most about two slices. With nothing due, the timer waits
+ * for the next token. The last slice ends the answer and releases the call.
  */
 static void pump(mock *m, struct call *c)
 {
-    if (c->draining || !c->req || c->detached)
-        return;
     struct evbuffer *out = m->scratch;
     int64_t n = c->a.completion_tokens;
-    bool last = false;
-    if (c->r.stream) {
-        int64_t upto = c->done ? n : n - 1;
-        int64_t now = mock_now_us(m);
-        while (c->next_token < upto && evbuffer_get_length(out) < SLICE_BYTES &&
-               (c->done || token_due_us(c, c->next_token) <= now))
-            mock_render_chunk_token(out, &c->a, c->next_token++);
-        if (c->done && c->next_token == n && evbuffer_get_length(out) < SLICE_BYTES) {
-            if (c->malformed) {
-                evbuffer_add(out, "data: ", 6);
-                render_malformed(out, &c->a);
-                evbuffer_add(out, "\n\n", 2);
-            } else {
-                mock_render_chunk_finish(out, &c->a);
-                if (c->r.include_usage)
-                    mock_render_chunk_usage(out, &c->a);
-                mock_render_done(out);
+    while (!c->draining && c->req && !c->detached) {
+        bool last = false;
+        if (c->r.stream) {
+            int64_t upto = c->done ? n : n - 1;
+            int64_t now = mock_now_us(m);
+            while (c->next_token < upto && evbuffer_get_length(out) < SLICE_BYTES &&
+                   (c->done || token_due_us(c, c->next_token) <= now))
+                mock_render_chunk_token(out, &c->a, c->next_token++);
+            if (c->done && c->next_token == n && evbuffer_get_length(out) < SLICE_BYTES) {
+                if (c->malformed) {
+                    evbuffer_add(out, "data: ", 6);
+                    render_malformed(out, &c->a);
+                    evbuffer_add(out, "\n\n", 2);
+                } else {
+                    mock_render_chunk_finish(out, &c->a);
+                    if (c->r.include_usage)
+                        mock_render_chunk_usage(out, &c->a);
+                    mock_render_done(out);
+                }
+                last = true;
             }
-            last = true;
+            if (!last && evbuffer_get_length(out) == 0) {
+                if (!c->done)
+                    schedule_token(m, c, now);
+                return;
+            }
+        } else {
+            while (c->next_token < n && evbuffer_get_length(out) < SLICE_BYTES) {
+                int64_t to = c->next_token + BODY_TOKENS_PER_STEP;
+                if (to > n)
+                    to = n;
+                mock_render_body_content(out, c->next_token, to);
+                c->next_token = to;
+            }
+            if (c->next_token == n && evbuffer_get_length(out) < SLICE_BYTES) {
+                mock_render_body_tail(out, &c->a);
+                last = true;
+            }
         }
-        if (!last && evbuffer_get_length(out) == 0) {
-            if (!c->done)
-                schedule_token(m, c, now);
+        if (last) {
+            unhook(c);
+            evhttp_send_reply_chunk(c->req, out);
+            evbuffer_drain(out, evbuffer_get_length(out));
+            struct evhttp_request *req = c->req;
+            c->req = NULL;
+            call_put(m, c);
+            evhttp_send_reply_end(req);
             return;
         }
-    } else {
-        while (c->next_token < n && evbuffer_get_length(out) < SLICE_BYTES) {
-            int64_t to = c->next_token + BODY_TOKENS_PER_STEP;
-            if (to > n)
-                to = n;
-            mock_render_body_content(out, c->next_token, to);
-            c->next_token = to;
+        if (queued_bytes(c) + evbuffer_get_length(out) >= SLICE_BYTES) {
+            c->draining = true;
+            evhttp_send_reply_chunk_with_cb(c->req, out, on_drained, c);
+        } else {
+            evhttp_send_reply_chunk(c->req, out);
         }
-        if (c->next_token == n && evbuffer_get_length(out) < SLICE_BYTES) {
-            mock_render_body_tail(out, &c->a);
-            last = true;
-        }
-    }
-    if (!last) {
-        c->draining = true;
-        evhttp_send_reply_chunk_with_cb(c->req, out, on_drained, c);
         evbuffer_drain(out, evbuffer_get_length(out));
-        return;
     }
-    unhook(c);
-    evhttp_send_reply_chunk(c->req, out);
-    evbuffer_drain(out, evbuffer_get_length(out));
-    struct evhttp_request *req = c->req;
-    c->req = NULL;
-    call_put(m, c);
-    evhttp_send_reply_end(req);
 }
 
 /* ---- provider events --------------------------------------------------- */

@@ -89,7 +89,7 @@ static struct conn *conn_get(struct mock *m)
     c->flush_queued = false;
     c->flush_next = NULL;
     c->watching = false;
-    c->deadline_us = 0;
+    c->timed = false;
     c->call = NULL;
     c->prev = c->next = NULL;
     return c;
@@ -138,18 +138,19 @@ static void set_state(struct mock *m, struct conn *c, enum conn_state to)
         idle_append(m, c);
 }
 
-static void set_deadline(struct mock *m, struct conn *c, int64_t after_us)
+/* tv is m->idle_tv or m->header_tv: libevent common timeouts, a queue each, not the heap. */
+static void set_deadline(struct mock *m, struct conn *c, const struct timeval *tv)
 {
-    c->deadline_us = mock_now_us(m) + after_us;
-    struct timeval tv = tv_us(after_us);
-    evtimer_add(&c->timer, &tv);
+    (void)m;
+    c->timed = true;
+    evtimer_add(&c->timer, tv);
 }
 
 static void clear_deadline(struct conn *c)
 {
-    if (c->deadline_us) {
+    if (c->timed) {
         evtimer_del(&c->timer);
-        c->deadline_us = 0;
+        c->timed = false;
     }
 }
 
@@ -252,8 +253,7 @@ static struct bufferevent *on_new_connection(struct event_base *base, void *arg)
         fprintf(stderr, "ratelab: out of memory\n");
         abort();
     }
-    struct timeval send_tv = tv_us(m->idle_timeout_us);
-    bufferevent_set_timeouts(bev, NULL, &send_tv);
+    bufferevent_set_timeouts(bev, NULL, m->idle_tv);
     bufferevent_incref(bev);
     struct conn *c = conn_get(m);
     c->bev = bev;
@@ -324,7 +324,7 @@ static void on_adopt(evutil_socket_t fd, short what, void *arg)
         set_state(m, c, CONN_WAITING);
         event_add(&c->first_byte, NULL);
         c->watching = true;
-        set_deadline(m, c, m->header_timeout_us);
+        set_deadline(m, c, m->header_tv);
     }
     while (m->n_conns > m->max_conns && make_room(m))
         ;
@@ -397,7 +397,7 @@ static void on_conn_timer(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct conn *c = arg;
     struct mock *m = c->m;
-    c->deadline_us = 0;
+    c->timed = false;
     if (c->state == CONN_READING || (c->state == CONN_WAITING && c->fresh))
         m->conns_header_timeout++; /* a new connection's first request counts as a request */
     else if (c->state == CONN_WAITING)
@@ -431,7 +431,7 @@ static void on_first_byte(evutil_socket_t fd, short what, void *arg)
     set_state(m, c, CONN_READING);
     if (!c->fresh) { /* a new connection's first request keeps the deadline it got at accept */
         clear_deadline(c);
-        set_deadline(m, c, m->header_timeout_us);
+        set_deadline(m, c, m->header_tv);
     }
 }
 
@@ -461,7 +461,7 @@ static void on_answered(struct evhttp_request *req, void *arg)
         event_add(&c->first_byte, NULL);
         c->watching = true;
     }
-    set_deadline(m, c, m->idle_timeout_us);
+    set_deadline(m, c, m->idle_tv);
 }
 
 void mock_conn_request(struct mock *m, struct evhttp_request *req)
@@ -543,6 +543,19 @@ void mock_conn_init(struct mock *m)
         fd_room = 1;
     if (m->max_conns <= 0 || m->max_conns > fd_room)
         m->max_conns = fd_room;
+    /*
+     * Every connection waits one of two durations, so each is a common timeout
+     * (a queue per duration instead of the timer heap): arming a deadline, or
+     * the bufferevent's write timeout on every write, is O(1).
+     */
+    m->idle_tv_plain = tv_us(m->idle_timeout_us);
+    m->header_tv_plain = tv_us(m->header_timeout_us);
+    m->idle_tv = event_base_init_common_timeout(m->base, &m->idle_tv_plain);
+    m->header_tv = event_base_init_common_timeout(m->base, &m->header_tv_plain);
+    if (!m->idle_tv)
+        m->idle_tv = &m->idle_tv_plain;
+    if (!m->header_tv)
+        m->header_tv = &m->header_tv_plain;
     m->adopt = event_new(m->base, -1, 0, on_adopt, m);
     m->resume = evtimer_new(m->base, on_resume, m);
     m->flusher = event_new(m->base, -1, 0, on_flush, m);

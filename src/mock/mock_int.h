@@ -105,7 +105,7 @@ struct conn {
     bool watching;                   /* first_byte is pending */
     int busy_reports;                /* first_byte reports while BUSY (on_first_byte) */
     bool flush_queued;               /* on m->flush: a complete answer to write this turn */
-    int64_t deadline_us;             /* when timer closes it (mock clock), 0 = no timer */
+    bool timed;                      /* timer (an idle or header deadline) is armed */
     struct call *call;               /* the live call writing to it, told when it closes */
     struct event timer;              /* the idle or header deadline */
     struct event first_byte;         /* readable: a request's first byte (persistent) */
@@ -141,34 +141,36 @@ struct mock {
     int64_t max_tokens;                      /* requests asking for more get a 400 */
 
     /* connections (mock_conn.c) */
-    int64_t max_conns;                   /* open connections at most (descriptor limit applied) */
-    int64_t n_conns;                     /* connections open, pending ones included */
-    int64_t idle_timeout_us;             /* WAITING after an answer, and stalled writes */
-    int64_t header_timeout_us;           /* a new connection's first request; READING */
-    struct conn *conn_free;              /* the connection pool's free list */
-    struct conn **conn_slabs;            /* the pool's blocks */
-    int n_conn_slabs;                    /* blocks in conn_slabs */
-    struct conn **by_fd;                 /* adopted connections by socket */
-    int by_fd_cap;                       /* entries in by_fd */
-    struct conn *pending, *pending_tail; /* accepted, not yet adopted, in accept order */
-    struct conn *idle_head, *idle_tail;  /* WAITING connections, longest waiting first */
-    struct event *adopt;                 /* adopts pending connections after the accept */
-    struct event *resume;                /* re-enables accepting after an accept error */
-    struct event *flusher;               /* writes queued answers once the turn's requests ran */
-    struct conn *flush;                  /* connections with a complete answer to write now */
-    struct evconnlistener **levs;        /* every listening socket's listener */
-    int n_levs;                          /* entries in levs */
-    bool accept_paused;                  /* held back after an accept error */
-    bool limit_paused;                   /* held back at the limit until the adopt step */
-    bool listening;                      /* levs are enabled */
-    uint64_t conns_accepted;             /* connections accepted */
-    uint64_t conns_refused;              /* closed for the limit before any request was served */
-    uint64_t conns_evicted;              /* idle after an answer, closed to make room */
-    uint64_t conns_idle_timeout;         /* closed waiting for a request */
-    uint64_t conns_header_timeout;       /* closed part way through reading a request */
-    uint64_t accept_pauses;              /* accept() failures that paused accepting */
-    int64_t last_warn_us;                /* when the last accept warning was printed */
-    uint64_t warns_suppressed;           /* accept errors since then not printed */
+    int64_t max_conns;         /* open connections at most (descriptor limit applied) */
+    int64_t n_conns;           /* connections open, pending ones included */
+    int64_t idle_timeout_us;   /* WAITING after an answer, and stalled writes */
+    int64_t header_timeout_us; /* a new connection's first request; READING */
+    struct timeval idle_tv_plain, header_tv_plain; /* the two timeouts as timevals */
+    const struct timeval *idle_tv, *header_tv;     /* the same as libevent common timeouts */
+    struct conn *conn_free;                        /* the connection pool's free list */
+    struct conn **conn_slabs;                      /* the pool's blocks */
+    int n_conn_slabs;                              /* blocks in conn_slabs */
+    struct conn **by_fd;                           /* adopted connections by socket */
+    int by_fd_cap;                                 /* entries in by_fd */
+    struct conn *pending, *pending_tail;           /* accepted, not yet adopted, in accept order */
+    struct conn *idle_head, *idle_tail;            /* WAITING connections, longest waiting first */
+    struct event *adopt;                           /* adopts pending connections after the accept */
+    struct event *resume;                          /* re-enables accepting after an accept error */
+    struct event *flusher;         /* writes queued answers once the turn's requests ran */
+    struct conn *flush;            /* connections with a complete answer to write now */
+    struct evconnlistener **levs;  /* every listening socket's listener */
+    int n_levs;                    /* entries in levs */
+    bool accept_paused;            /* held back after an accept error */
+    bool limit_paused;             /* held back at the limit until the adopt step */
+    bool listening;                /* levs are enabled */
+    uint64_t conns_accepted;       /* connections accepted */
+    uint64_t conns_refused;        /* closed for the limit before any request was served */
+    uint64_t conns_evicted;        /* idle after an answer, closed to make room */
+    uint64_t conns_idle_timeout;   /* closed waiting for a request */
+    uint64_t conns_header_timeout; /* closed part way through reading a request */
+    uint64_t accept_pauses;        /* accept() failures that paused accepting */
+    int64_t last_warn_us;          /* when the last accept warning was printed */
+    uint64_t warns_suppressed;     /* accept errors since then not printed */
 };
 
 /* The mock's clock: CLOCK_MONOTONIC shifted to the Unix epoch at start, µs. */
