@@ -1259,6 +1259,7 @@ START_TEST(backend_pending_answers)
     ck_assert_int_eq(ids[0], 0);
     ck_assert_int_eq(h.r[0].cr.state, CLIENT_INFLIGHT);
     ck_assert_uint_eq(h.r[0].cr.ticket, 42);
+    ck_assert(!h.r[0].cr.throttled); /* granted at the first ask: the round trip is no delay */
     ck_assert_int_eq(f.admits, 2);
     /* its answer: done() with the ticket, the charge and the usage to reconcile to */
     ck_assert_int_eq(client_on_response(h.c, &h.r[0].cr, 8, 200, NULL, 3, 4), CLIENT_DONE);
@@ -1289,6 +1290,7 @@ START_TEST(backend_pending_answers)
     ck_assert_int_eq(poll_ids(&h, 1500, ids, 8), 1);
     ck_assert_int_eq(ids[0], 2);
     ck_assert_int_eq(f.admits, 4);
+    ck_assert(h.r[2].cr.throttled); /* refused once: the limiter delayed it */
 
     /* the backend says it can never fit: rejected at the next poll */
     f.answer = CLIENT_PENDING;

@@ -63,6 +63,7 @@ struct client {
     bool answered;             /* the answer came, for `asked`: the next poll takes it */
     struct client_req *asked;  /* the request the backend was asked about; NULL = it ended */
     int64_t asked_cost;        /* its cost, to hand back an admission it can no longer use */
+    int64_t asked_at_us;       /* when it was asked */
     int answer_rc;             /* answered: LIMITER_OK, LIMITER_WAIT, LIMITER_BUSY or -E2BIG */
     int64_t answer_wait_us;    /* answered LIMITER_WAIT: when to ask again, µs */
     uint64_t answer_ticket;    /* answered LIMITER_OK: the backend's ticket */
@@ -247,7 +248,12 @@ static void forget_asked(client *c, int64_t now)
 }
 
 /* Leave the queue (sent, timed out or cancelled). */
-static void dequeue(client *c, struct client_req *r, int64_t now)
+/*
+ * r leaves the queue at now. It counts as throttled when it left later than it
+ * entered: by left_us, the moment our limiter let it go (now, except for an
+ * admission a backend granted at the first ask, whose round trip is not a delay).
+ */
+static void dequeue_at(client *c, struct client_req *r, int64_t now, int64_t left_us)
 {
     struct cls *k = &c->cls[r->class_idx];
     cq_list_remove(r->attempts > 0 ? &k->retry : &k->main, r); /* retries carry attempts */
@@ -257,12 +263,17 @@ static void dequeue(client *c, struct client_req *r, int64_t now)
     c->depth--;
     if (r == c->asked)
         forget_asked(c, now);
-    if (now > r->ready_us && !r->throttled) {
+    if (left_us > r->ready_us && !r->throttled) {
         r->throttled = true;
         k->st.throttled++;
         event(c, r, CLIENT_EV_THROTTLED, now);
     }
     event(c, r, CLIENT_EV_DEQUEUED, now);
+}
+
+static void dequeue(client *c, struct client_req *r, int64_t now)
+{
+    dequeue_at(c, r, now, now);
 }
 
 static bool queue_full(const client *c)
@@ -444,10 +455,10 @@ static int64_t next_promotion(client *c, int64_t now, const struct client_req *h
 }
 
 /* Admitted by the limiter: hand it out. */
-static void send(client *c, struct client_req *r, int64_t now)
+static void send_at(client *c, struct client_req *r, int64_t now, int64_t left_us)
 {
     struct cls *k = &c->cls[r->class_idx];
-    dequeue(c, r, now);
+    dequeue_at(c, r, now, left_us);
     if (c->cfg.priority == PRIORITY_WEIGHTED) {
         c->vtime = k->pass;
         k->pass += k->stride;
@@ -461,6 +472,11 @@ static void send(client *c, struct client_req *r, int64_t now)
     if (r->attempts == 1)
         retry_budget_first(&c->budget, now);
     event(c, r, CLIENT_EV_SENT, now);
+}
+
+static void send(client *c, struct client_req *r, int64_t now)
+{
+    send_at(c, r, now, now);
 }
 
 /*
@@ -524,7 +540,7 @@ int client_poll(client *c, int64_t now, struct client_req **out, int max)
             break;
         }
         struct client_req *r;
-        int64_t w;
+        int64_t w, left = now;
         int rc;
         if (!c->has_be) { /* the default: the in-process limiter, called directly */
             r = best(c, now);
@@ -534,6 +550,8 @@ int client_poll(client *c, int64_t now, struct client_req **out, int max)
             rc = c->answer_rc;
             w = c->answer_wait_us;
             r->ticket = c->answer_ticket;
+            if (c->asked_at_us <= r->ready_us) /* granted at the first ask: no delay */
+                left = r->ready_us;
             c->answered = false;
             c->asked = NULL;
         } else if (c->pending) {
@@ -545,11 +563,12 @@ int client_poll(client *c, int64_t now, struct client_req **out, int max)
                 c->pending = true;
                 c->asked = r;
                 c->asked_cost = r->cost_tokens;
+                c->asked_at_us = now;
                 break;
             }
         }
         if (rc == LIMITER_OK) {
-            send(c, r, now);
+            send_at(c, r, now, left);
             out[n++] = r;
             continue;
         }

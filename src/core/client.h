@@ -121,7 +121,9 @@ struct client_class {
  */
 enum client_event {
     CLIENT_EV_QUEUED,       /* entered the queue (first time, from client_submit) */
-    CLIENT_EV_THROTTLED,    /* left the queue later than it entered it: our limiter delayed it */
+    CLIENT_EV_THROTTLED,    /* left the queue later than it entered it: our limiter delayed it
+                             * (a backend's round trip for an admission granted at the first
+                             * ask is not a delay) */
     CLIENT_EV_SENT,         /* handed out by client_poll (every attempt) */
     CLIENT_EV_RATE_LIMITED, /* the server answered 429 */
     CLIENT_EV_RETRY,        /* a retry was scheduled at req->retry_at_us */
