@@ -340,6 +340,106 @@ START_TEST(more_clients_than_descriptors)
 }
 END_TEST
 
+/* The child's hog descriptors, closed when the parent says so (release pipe). */
+struct hog {
+    int fds[64];
+    int n;
+};
+
+static void on_release(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct hog *h = arg;
+    for (int i = 0; i < h->n; i++)
+        close(h->fds[i]);
+    h->n = 0;
+}
+
+/*
+ * accept() itself failing: descriptors used up by something else (here the
+ * child holds them), so the server's own limit does not help. Accepting must
+ * pause and retry with a single warning line, not one per loop wake-up, and
+ * resume once descriptors are free again.
+ */
+START_TEST(accept_pauses_when_out_of_descriptors)
+{
+    char errpath[] = "/tmp/ratelab-mock-emfile-XXXXXX";
+    int errfd = mkstemp(errpath);
+    ck_assert_int_ge(errfd, 0);
+    int ready[2], release[2], stop[2];
+    ck_assert_int_eq(pipe(ready), 0);
+    ck_assert_int_eq(pipe(release), 0);
+    ck_assert_int_eq(pipe(stop), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct rlimit rl = {.rlim_cur = 64, .rlim_max = 64};
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            _exit(3);
+        dup2(errfd, STDERR_FILENO);
+        struct test_server s;
+        test_server_init(&s);
+        s.base = event_base_new();
+        s.m = mock_new(s.base, &s.sc, &s.opt);
+        if (mock_listen(s.m, "127.0.0.1:0", s.addr, sizeof s.addr) != 0)
+            _exit(4);
+        struct event *ev = event_new(s.base, stop[0], EV_READ, on_stop, s.base);
+        struct hog h = {.n = 0};
+        struct event *rel = event_new(s.base, release[0], EV_READ, on_release, &h);
+        event_add(ev, NULL);
+        event_add(rel, NULL);
+        while (h.n < 64 && (h.fds[h.n] = dup(STDIN_FILENO)) >= 0)
+            h.n++; /* every descriptor left */
+        if (write(ready[1], s.addr, sizeof s.addr) != (ssize_t)sizeof s.addr)
+            _exit(5);
+        event_base_dispatch(s.base);
+        event_free(ev);
+        event_free(rel);
+        mock_free(s.m);
+        event_base_free(s.base);
+        scenario_fini(&s.sc);
+        _exit(0);
+    }
+    char addr[64];
+    ck_assert_int_eq(read(ready[0], addr, sizeof addr), (ssize_t)sizeof addr);
+    int fds[5];
+    for (int i = 0; i < 5; i++)
+        fds[i] = dial(addr); /* queued by the kernel; the server cannot take them */
+    usleep(1200 * 1000);     /* a few 500 ms retries, all failing (order only, nothing timed) */
+    ck_assert_int_eq(write(release[1], "x", 1), 1);
+    struct http_resp r = {.timeout_ms = 15000};
+    http_do(addr, "GET", "/metrics", NULL, no_headers, &r);
+    ck_assert_msg(r.status == 200, "/metrics: status %ld, curl %d", r.status, r.curl_rc);
+    double errors = prom_value(r.body, "ratelab_mock_accept_errors_total");
+    ck_assert_msg(errors >= 2, "accept errors %g", errors);
+    ck_assert(prom_value(r.body, "ratelab_mock_connections_accepted_total") >= 6);
+    http_resp_free(&r);
+    for (int i = 0; i < 5; i++)
+        close(fds[i]);
+    ck_assert_int_eq(write(stop[1], "x", 1), 1);
+    int st;
+    waitpid(pid, &st, 0);
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    char text[4096];
+    ssize_t n = pread(errfd, text, sizeof text - 1, 0);
+    ck_assert_int_ge(n, 1);
+    text[n] = '\0';
+    int lines = 0;
+    for (ssize_t i = 0; i < n; i++)
+        lines += text[i] == '\n';
+    ck_assert_msg(lines == 1 && strstr(text, "accept: Too many open files"), "stderr: %s", text);
+    close(errfd);
+    unlink(errpath);
+    close(ready[0]);
+    close(ready[1]);
+    close(release[0]);
+    close(release[1]);
+    close(stop[0]);
+    close(stop[1]);
+}
+END_TEST
+
 /* ---- bounded work per answer ------------------------------------------- */
 
 /*
@@ -535,6 +635,7 @@ Suite *mock_conn_suite(void)
     tcase_add_test(tc, request_begun_while_idle_is_not_cut);
     tcase_add_test(tc, limit_closes_idle_then_refuses);
     tcase_add_test(tc, more_clients_than_descriptors);
+    tcase_add_test(tc, accept_pauses_when_out_of_descriptors);
     tcase_add_test(tc, huge_stream_to_a_client_that_does_not_read);
     tcase_add_test(tc, stalled_reader_is_dropped);
     tcase_add_test(tc, large_body_sent_in_slices);
