@@ -128,6 +128,23 @@ static void stop_first_byte(struct conn *c)
     }
 }
 
+#ifndef NDEBUG
+/* The invariant of struct conn (mock_int.h), for assert() only; O(1), the list part by c's links.
+ */
+static bool conn_ok(const struct mock *m, const struct conn *c)
+{
+    if (c->call && c->state != CONN_BUSY)
+        return false;
+    if (c->state == CONN_PENDING)
+        return !c->evcon;
+    if (!c->evcon || c->fd < 0 || c->fd >= m->by_fd_cap || m->by_fd[c->fd] != c)
+        return false;
+    if (c->state == CONN_WAITING)
+        return c->prev ? c->prev->next == c : m->idle_head == c;
+    return !c->prev && !c->next && m->idle_head != c;
+}
+#endif
+
 /* Move c to state to, on or off the idle list (the first-byte watch is the callers'). */
 static void set_state(struct mock *m, struct conn *c, enum conn_state to)
 {
@@ -136,6 +153,7 @@ static void set_state(struct mock *m, struct conn *c, enum conn_state to)
     c->state = to;
     if (to == CONN_WAITING)
         idle_append(m, c);
+    assert(conn_ok(m, c));
 }
 
 /* tv is m->idle_tv or m->header_tv: libevent common timeouts, a queue each, not the heap. */
@@ -180,6 +198,7 @@ static void resume_accepting(struct mock *m)
 /* The connection is gone (evhttp is freeing it): back to the pool. */
 static void conn_release(struct mock *m, struct conn *c)
 {
+    assert(conn_ok(m, c));
     if (c->flush_queued) {
         struct conn **p = &m->flush;
         while (*p != c)
