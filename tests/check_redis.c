@@ -126,24 +126,25 @@ static long long redis_int(const struct redis *r, const char *cmd)
 
 /* ---- the script, called directly ---------------------------------------------------- */
 
-/* One call of the script for process `proc`: {n, wait, procs, short}. */
+/* One call of the script for process `proc`: {n, wait, procs, short, free_us}. */
 static void script(redisContext *c, const char *prefix, const char *mode, const char *proc,
                    const char *lease, const char *maxc, const char *rpm, const char *rpm_cap,
-                   long long count, long long tokens, long long out[4])
+                   long long count, long long tokens, long long out[5])
 {
-    char k[5][64], cnt[24], tok[24];
+    char k[5][64], cnt[24], tok[24], chan[64];
     static const char *const names[5] = {"rpm", "tpm", "tpd", "procs", "held"};
     for (int i = 0; i < 5; i++)
         snprintf(k[i], sizeof k[i], "%s%s", prefix, names[i]);
     snprintf(cnt, sizeof cnt, "%lld", count);
     snprintf(tok, sizeof tok, "%lld", tokens);
+    snprintf(chan, sizeof chan, "%sreleased", prefix);
     const char *argv[] = {"EVAL", redis_script_lua, "5", k[0], k[1], k[2], k[3], k[4], mode, proc,
                           lease, maxc, rpm, "60000000", rpm_cap, "0", "60000000", "0", "0",
-                          "86400000000", "0", cnt, tok};
+                          "86400000000", "0", cnt, tok, chan};
     redisReply *r = redisCommandArgv(c, (int)(sizeof argv / sizeof argv[0]), argv, NULL);
-    ck_assert_msg(r && r->type == REDIS_REPLY_ARRAY && r->elements == 4, "script %s: %s", mode,
+    ck_assert_msg(r && r->type == REDIS_REPLY_ARRAY && r->elements == 5, "script %s: %s", mode,
                   r && r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         out[i] = r->element[i]->integer;
     freeReplyObject(r);
 }
@@ -153,7 +154,7 @@ START_TEST(script_gcra_leases_and_expiry)
     struct redis rs;
     redis_start(&rs);
     redisContext *c = redis_conn(&rs);
-    long long o[4];
+    long long o[5];
     /* 60 RPM, a burst of 3: a batch of 5 gets 3, then the next waits about a second */
     script(c, "g:", "admit", "A", "10000000", "0", "60", "3", 5, 0, o);
     ck_assert_int_eq(o[0], 3);
@@ -163,15 +164,32 @@ START_TEST(script_gcra_leases_and_expiry)
     ck_assert_int_gt(o[1], 0);
     ck_assert_int_le(o[1], 1000000);
     ck_assert_int_eq(o[3], 1); /* the requests dimension is short */
-    /* concurrency 2 as leases: A takes both, B is told the pool is full (-1) */
+    /* concurrency 2 as leases: A takes both, B is told the pool is full (-1), and when A's
+     * lease (10 s, just renewed) can run out at the earliest */
     script(c, "c:", "admit", "A", "10000000", "2", "0", "0", 5, 0, o);
     ck_assert_int_eq(o[0], 2);
+    ck_assert_int_eq(o[4], 0);
     script(c, "c:", "admit", "B", "10000000", "2", "0", "0", 1, 0, o);
     ck_assert_int_eq(o[0], 0);
     ck_assert_int_eq(o[1], -1);
     ck_assert_int_eq(o[2], 2); /* two processes registered */
-    /* A frees one: B gets it */
+    ck_assert_int_gt(o[4], 0);
+    ck_assert_int_le(o[4], 10000001);
+    /* A frees one from the full pool: published on c:released; B gets it */
+    redisContext *sub = redis_conn(&rs);
+    redisReply *sr = redisCommand(sub, "SUBSCRIBE c:released");
+    ck_assert_ptr_nonnull(sr);
+    freeReplyObject(sr);
     script(c, "c:", "done", "A", "10000000", "2", "0", "0", 1, 0, o);
+    void *msg = NULL;
+    ck_assert_int_eq(redisGetReply(sub, &msg), REDIS_OK);
+    sr = msg;
+    ck_assert_int_eq(sr->type, REDIS_REPLY_ARRAY);
+    ck_assert_str_eq(sr->element[0]->str, "message");
+    ck_assert_str_eq(sr->element[1]->str, "c:released");
+    ck_assert_str_eq(sr->element[2]->str, "A"); /* who released */
+    freeReplyObject(sr);
+    redisFree(sub);
     script(c, "c:", "admit", "B", "10000000", "2", "0", "0", 1, 0, o);
     ck_assert_int_eq(o[0], 1);
     /* A leaves: its slot is free at once */
@@ -202,6 +220,7 @@ struct hb {
     int64_t wait;
     uint64_t ticket;
     int ready;  /* 1 up, -1 failed, 0 not yet */
+    int wakes;  /* hooks.wake calls */
     int64_t t0; /* CLOCK_MONOTONIC µs at start */
 };
 
@@ -228,6 +247,14 @@ static void hb_answer(void *ctx, int64_t now, int rc, int64_t wait, uint64_t tic
     event_base_loopbreak(h->base);
 }
 
+static void hb_wake(void *ctx, int64_t now)
+{
+    struct hb *h = ctx;
+    (void)now;
+    h->wakes++;
+    event_base_loopbreak(h->base);
+}
+
 static void hb_ready(void *ctx, int status)
 {
     struct hb *h = ctx;
@@ -251,7 +278,8 @@ static void hb_open(struct hb *h, const struct client_config *c, int64_t procs)
     memset(h, 0, sizeof *h);
     h->t0 = mono();
     h->base = event_base_new();
-    struct redis_be_hooks hk = {.now = hb_now, .answer = hb_answer, .ready = hb_ready, .ctx = h};
+    struct redis_be_hooks hk = {
+        .now = hb_now, .answer = hb_answer, .ready = hb_ready, .wake = hb_wake, .ctx = h};
     char err[256];
     h->b = redis_be_new(h->base, c, procs, &hk, err, sizeof err);
     ck_assert_msg(h->b != NULL, "%s", err);
@@ -306,10 +334,13 @@ START_TEST(backend_admits_releases_and_reserves)
     ck_assert_int_eq(st.round_trips, 1);
     ck_assert_int_eq(st.admitted_redis, 3);
     ck_assert_int_eq(st.admitted_reserved, 2);
-    /* the pool of 3 is full: asked again, told to wait (another process may free one) */
+    /* the pool of 3 is full: asked again, told to wait for a release, or at the latest
+     * until the holder's lease (this process's own, 10 s) can run out */
     ck_assert_int_eq(hb_admit(&h, 10, &w, &tk[3]), LIMITER_WAIT);
-    ck_assert_int_ge(w - hb_now(&h), 0);
-    ck_assert_int_le(w - hb_now(&h), REDIS_BE_BUSY_RETRY_US);
+    ck_assert_int_gt(w - hb_now(&h), c.redis.lease_us / 2);
+    ck_assert_int_le(w - hb_now(&h), c.redis.lease_us + 1);
+    redis_be_report(h.b, &st);
+    ck_assert_int_eq(st.pool_waits, 1);
     /* two answers in one loop turn go back in one call */
     be->done(be->ctx, tk[0], hb_now(&h), 10, 4);
     be->done(be->ctx, tk[1], hb_now(&h), 10, -1);
@@ -322,6 +353,108 @@ START_TEST(backend_admits_releases_and_reserves)
     /* leaving hands everything back */
     ck_assert_int_eq(redis_int(&rs, "HLEN b:held"), 0);
     ck_assert_int_eq(redis_int(&rs, "ZCARD b:procs"), 0);
+    redis_stop(&rs);
+}
+END_TEST
+
+static void hb_break(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    event_base_loopbreak(arg);
+}
+
+/* Run h's loop until engine time `until` (its events run meanwhile). */
+static void hb_run_until(struct hb *h, int64_t until)
+{
+    struct event *ev = evtimer_new(h->base, hb_break, h->base);
+    struct timeval tv = {0, 0};
+    int64_t d = until - hb_now(h);
+    if (d > 0)
+        tv = (struct timeval){(time_t)(d / US_PER_S), (suseconds_t)(d % US_PER_S)};
+    evtimer_add(ev, &tv);
+    while (hb_now(h) < until)
+        event_base_dispatch(h->base);
+    event_free(ev);
+}
+
+/* Until h's subscription to PREFIX released is in place (Redis counts one subscriber). */
+static void hb_subscribed(struct hb *h, const struct redis *rs, const char *chan)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "PUBSUB NUMSUB %s", chan);
+    for (int i = 0; i < 500; i++) {
+        event_base_loop(h->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+        redisContext *c = redis_conn(rs);
+        redisReply *r = redisCommand(c, cmd);
+        bool yes = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+                   r->element[1]->integer == 1;
+        freeReplyObject(r);
+        redisFree(c);
+        if (yes) {
+            /* Redis wrote the SUBSCRIBE's confirmation before this answer: it is in the
+             * backend's socket already; read it (a confirmation read later would count as
+             * a possibly missed release) */
+            event_base_loop(h->base, EVLOOP_NONBLOCK);
+            return;
+        }
+        usleep(2000);
+    }
+    ck_abort_msg("the backend never subscribed to %s", chan);
+}
+
+/*
+ * A full shared pool (1 slot). The holder X is a process the backend cannot see. First X
+ * crashed: its 300 ms lease is the exact time to ask again (not a 2 ms tick), and then its
+ * slot is back. Then a live holder Y: the wait is its 10 s lease, but Y's release is
+ * published and wakes the backend at once: two admission scripts, one wake.
+ */
+START_TEST(backend_waits_for_a_release_or_a_lease)
+{
+    struct redis rs;
+    redis_start(&rs);
+    struct client_config c = be_cfg(rs.port);
+    c.max_concurrent = 1;
+    snprintf(c.redis.key_prefix, sizeof c.redis.key_prefix, "w:");
+    redisContext *rc = redis_conn(&rs);
+    long long o[5];
+    script(rc, "w:", "admit", "X", "300000", "1", "0", "0", 1, 0, o);
+    ck_assert_int_eq(o[0], 1);
+    struct hb h;
+    hb_open(&h, &c, 0);
+    ck_assert_int_eq(h.ready, 1);
+    int64_t w;
+    uint64_t tk;
+    ck_assert_int_eq(hb_admit(&h, 1, &w, &tk), LIMITER_WAIT);
+    int64_t now = hb_now(&h);
+    ck_assert_int_gt(w - now, 2000);        /* the old tick re-asked after 2 ms */
+    ck_assert_int_le(w - now, 300000 + 1);  /* X's lease, from when X took the slot */
+    hb_run_until(&h, w);                    /* what the engine does: ask again at w */
+    ck_assert_int_eq(hb_admit(&h, 1, &w, &tk), LIMITER_OK); /* X was reaped */
+    struct report_redis st;
+    redis_be_report(h.b, &st);
+    ck_assert_int_eq(st.round_trips, 2);
+    ck_assert_int_eq(st.pool_waits, 1);
+    const struct client_backend *be = redis_be_backend(h.b);
+    be->done(be->ctx, tk, hb_now(&h), 1, -1);
+    event_base_loop(h.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+
+    hb_subscribed(&h, &rs, "w:released");
+    script(rc, "w:", "admit", "Y", "10000000", "1", "0", "0", 1, 0, o);
+    ck_assert_int_eq(o[0], 1);
+    ck_assert_int_eq(hb_admit(&h, 1, &w, &tk), LIMITER_WAIT);
+    ck_assert_int_gt(w - hb_now(&h), 5 * US_PER_S); /* Y's lease: nothing to ask before */
+    ck_assert_int_eq(h.wakes, 0);
+    script(rc, "w:", "done", "Y", "10000000", "1", "0", "0", 1, 0, o);
+    while (h.wakes == 0)
+        event_base_dispatch(h.base); /* the wake (test timeout: 30 s) */
+    ck_assert_int_eq(h.wakes, 1);
+    ck_assert_int_eq(hb_admit(&h, 1, &w, &tk), LIMITER_OK);
+    redis_be_report(h.b, &st);
+    ck_assert_int_eq(st.round_trips, 4);
+    ck_assert_int_eq(st.pool_waits, 2);
+    ck_assert_int_eq(st.release_wakes, 1);
+    redisFree(rc);
+    hb_close(&h);
     redis_stop(&rs);
 }
 END_TEST
@@ -814,6 +947,7 @@ int main(void)
     tcase_add_test(tc, script_gcra_leases_and_expiry);
     tcase_add_test(tc, backend_admits_releases_and_reserves);
     tcase_add_test(tc, backend_daily_budget);
+    tcase_add_test(tc, backend_waits_for_a_release_or_a_lease);
     tcase_add_test(tc, backend_reloads_its_script);
     tcase_add_test(tc, backend_policies_without_redis);
     tcase_add_test(tc, password_from_the_environment);

@@ -727,6 +727,15 @@ static void rb_answer(void *ctx, int64_t now, int rc, int64_t wait_until_us, uin
     pump(l);
 }
 
+static void rb_wake(void *ctx, int64_t now)
+{
+    live *l = ctx;
+    if (l->ended || run_done(l->r) || !l->started)
+        return;
+    run_wake(l->r, now);
+    pump(l);
+}
+
 static void rb_ready(void *ctx, int status)
 {
     live *l = ctx;
@@ -888,7 +897,7 @@ live *live_new(const struct scenario *sc, const struct live_options *o, char *er
     l->pick = rng_u64(run_engine_rng(l->r));
     if (sc->client.backend == BACKEND_REDIS) {
         struct redis_be_hooks hk = {.now = rb_now, .answer = rb_answer, .ready = rb_ready,
-                                    .barrier = rb_barrier, .ctx = l};
+                                    .barrier = rb_barrier, .wake = rb_wake, .ctx = l};
         l->rb = redis_be_new(l->base, &sc->client, o->redis_run ? o->redis_procs : 0, &hk, err,
                              errn);
         if (!l->rb) {

@@ -249,6 +249,8 @@ static void json_live(cJSON *root, const struct report_doc *d, const struct repo
         num(o, "admitted_redis", (double)rd->admitted_redis);
         num(o, "admitted_reserved", (double)rd->admitted_reserved);
         num(o, "returned_reserved", (double)rd->returned_reserved);
+        num(o, "pool_waits", (double)rd->pool_waits);
+        num(o, "release_wakes", (double)rd->release_wakes);
         num(o, "closed_waits", (double)rd->closed_waits);
         num(o, "open_admitted", (double)rd->open_admitted);
         num(o, "open_share_n", (double)rd->open_share_n);

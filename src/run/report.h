@@ -70,6 +70,8 @@ struct report_redis {
     int64_t admitted_redis;     /* admissions Redis granted (reserved ones included) */
     int64_t admitted_reserved;  /* admissions handed out from the local reservation */
     int64_t returned_reserved;  /* reserved admissions handed back unused */
+    int64_t pool_waits;         /* admissions Redis refused for a full concurrency pool */
+    int64_t release_wakes;      /* of those waits, ended early by a release published in Redis */
     int64_t closed_waits;       /* closed: admissions told to wait, Redis unavailable */
     int64_t open_admitted;      /* open: admissions from the local share (limit / N) */
     int64_t open_share_n;       /* that N; 0 = the share was never needed */

@@ -365,6 +365,8 @@ static void add_redis(struct merge *g, struct merged *mg, const cJSON *rd)
     r->admitted_redis += (int64_t)count(g, rd, p, "admitted_redis");
     r->admitted_reserved += (int64_t)count(g, rd, p, "admitted_reserved");
     r->returned_reserved += (int64_t)count(g, rd, p, "returned_reserved");
+    r->pool_waits += (int64_t)count(g, rd, p, "pool_waits");
+    r->release_wakes += (int64_t)count(g, rd, p, "release_wakes");
     r->closed_waits += (int64_t)count(g, rd, p, "closed_waits");
     r->open_admitted += (int64_t)count(g, rd, p, "open_admitted");
     int64_t n = (int64_t)count(g, rd, p, "open_share_n");

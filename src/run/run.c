@@ -428,6 +428,14 @@ void run_admission_answer(run *r, int64_t now, int rc, int64_t wait_until_us, ui
     r->client_dirty = true;
 }
 
+void run_wake(run *r, int64_t now)
+{
+    assert(now >= r->now);
+    r->now = now;
+    client_wake(r->cl, now);
+    r->client_dirty = true;
+}
+
 static void send_attempt(run *r, struct run_req *q)
 {
     metrics_send(r->m, r->now, q->cr.class_idx, q->cr.attempts > 1);

@@ -214,6 +214,13 @@ int run_set_backend(run *r, const struct client_backend *be);
 void run_admission_answer(run *r, int64_t now_us, int rc, int64_t wait_until_us, uint64_t ticket);
 
 /*
+ * The admission state changed elsewhere at now (a backend saw another process release a
+ * slot): the client asks again at now instead of at the wait it was told (client_wake).
+ * Call run_advance at the same now afterwards.
+ */
+void run_wake(run *r, int64_t now_us);
+
+/*
  * Decide whether the run is over, given next_us = the earliest time anything
  * can happen (min of run_next_us and the engine's own next event; TIME_NEVER if
  * nothing ever will). Ends it when nothing is left and nothing will arrive;

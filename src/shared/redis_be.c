@@ -24,7 +24,7 @@
 #define TICKET_LOCAL 2 /* the open policy's local share */
 
 #define N_KEYS 5
-#define N_ARGV 15
+#define N_ARGV 16
 #define BARRIER_LEAD_US (100 * US_PER_MS) /* the start instant, this far after the last arrival */
 #define BARRIER_TTL_S 3600                /* a run name's keys expire after an hour */
 
@@ -45,7 +45,8 @@ static const char barrier_lua[] =
 /*
  * The backend. Invariants: held >= bank_n >= 0 (held counts this process's slots in
  * Redis: admissions in flight from Redis plus the reservation); at most one admission
- * script is in flight (asking), and client_waits only while asking; bank_tokens >= 0.
+ * script is in flight (asking), and client_waits only while asking; bank_tokens >= 0;
+ * pool_wait only while not asking (it is cleared when the next admission is sent).
  */
 struct redis_be {
     struct client_backend cb;
@@ -61,6 +62,7 @@ struct redis_be {
     char sha[48];                /* the script's SHA1 */
     char proc[96];               /* this process in the registry: host:pid:nonce */
     char keys[N_KEYS][SCENARIO_NAME_MAX + 16];
+    char chan[SCENARIO_NAME_MAX + 16];  /* the release channel: PREFIX released */
     char lease_s[24], maxc_s[24], dims_s[9][24]; /* ARGV 3..13, formatted once */
     int64_t max_concurrent;
     int64_t burst_us;            /* the scenario's burst, for the local share */
@@ -73,6 +75,11 @@ struct redis_be {
     bool asking;                 /* an admit script is in flight */
     bool client_waits;           /* the client waits for its answer (not yet past timeout) */
     int64_t ask_cost;            /* tokens per admission asked for */
+    /* waiting for a full pool */
+    bool pool_wait;              /* the last answer was "pool full": a release wakes it */
+    bool release_seen;           /* a release was published while the admission was asked */
+    redisAsyncContext *sub;      /* the SUBSCRIBE connection; NULL while disconnected */
+    bool sub_up;                 /* subscribed to chan */
     /* the local reservation (batching) */
     int64_t bank_n;              /* admissions reserved, not yet handed out */
     int64_t bank_tokens;         /* tokens reserved with them */
@@ -85,6 +92,7 @@ struct redis_be {
     int64_t rel_slots, rel_tokens;
     bool flush_armed;
     struct event *flush_ev, *timeout_ev, *conn_ev, *reconnect_ev, *renew_ev;
+    struct event *sub_ev;        /* (re)connect the subscription unless it is up */
     /* barrier */
     char barrier_key[2][SCENARIO_NAME_MAX + SCENARIO_TEXT_MAX];
     int64_t barrier_n;
@@ -135,6 +143,7 @@ static int n_call(redis_be *b, struct call *c, bool eval, const char *mode, int6
     snprintf(c->num[1], sizeof c->num[1], "%" PRId64, tokens);
     c->v[n++] = c->num[0];
     c->v[n++] = c->num[1];
+    c->v[n++] = b->chan;
     for (int i = 0; i < n; i++)
         c->len[i] = strlen(c->v[i]);
     return n;
@@ -150,19 +159,23 @@ static bool send_script(redis_be *b, redisCallbackFn *fn, bool eval, const char 
     return redisAsyncCommandArgv(b->ac, fn, b, n, c.v, c.len) == REDIS_OK;
 }
 
-/* {n, wait_us, processes, short} */
-static bool parse_reply(const redisReply *r, int64_t *n, int64_t *wait, int64_t *procs,
-                        int64_t *shortd)
+/* {n, wait_us, processes, short, free_us} (redis_script.h) */
+struct reply {
+    int64_t n, wait, procs, shortd, free_us;
+};
+
+static bool parse_reply(const redisReply *r, struct reply *o)
 {
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 4)
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 5)
         return false;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         if (r->element[i]->type != REDIS_REPLY_INTEGER)
             return false;
-    *n = r->element[0]->integer;
-    *wait = r->element[1]->integer;
-    *procs = r->element[2]->integer;
-    *shortd = r->element[3]->integer;
+    o->n = r->element[0]->integer;
+    o->wait = r->element[1]->integer;
+    o->procs = r->element[2]->integer;
+    o->shortd = r->element[3]->integer;
+    o->free_us = r->element[4]->integer;
     return true;
 }
 
@@ -245,6 +258,19 @@ static void answer_by_policy(redis_be *b)
 /* ---- admissions ------------------------------------------------------------- */
 
 static void on_admit(redisAsyncContext *ac, void *reply, void *priv);
+static void flush(redis_be *b);
+
+/* A release was published: the admission told "pool full" may fit now. */
+static void wake(redis_be *b)
+{
+    b->release_seen = false;
+    if (!b->pool_wait)
+        return;
+    b->pool_wait = false;
+    b->st.release_wakes++;
+    if (b->h.wake)
+        b->h.wake(b->h.ctx, b->h.now(b->h.ctx));
+}
 
 static bool send_admit(redis_be *b, bool eval)
 {
@@ -264,8 +290,8 @@ static void on_admit(redisAsyncContext *ac, void *reply, void *priv)
     }
     b->asking = false;
     evtimer_del(b->timeout_ev);
-    int64_t n, wait, procs, shortd;
-    if (!parse_reply(r, &n, &wait, &procs, &shortd) || n < 0 || n > b->rc.batch) {
+    struct reply y;
+    if (!parse_reply(r, &y) || y.n < 0 || y.n > b->rc.batch) {
         if (r)
             b->st.errors++;
         if (b->client_waits) {
@@ -274,11 +300,12 @@ static void on_admit(redisAsyncContext *ac, void *reply, void *priv)
         }
         return;
     }
-    note_procs(b, procs);
+    int64_t n = y.n;
+    note_procs(b, y.procs);
     b->st.admitted_redis += n;
     b->held += n;
     b->used_tokens += n * b->ask_cost;
-    if ((shortd & 4) && b->tpd_short_us < 0)
+    if ((y.shortd & 4) && b->tpd_short_us < 0)
         b->tpd_short_us = b->h.now(b->h.ctx);
     if (!b->client_waits) { /* answered by the policy already: keep what came, reserved */
         b->bank_n += n;
@@ -291,9 +318,14 @@ static void on_admit(redisAsyncContext *ac, void *reply, void *priv)
         b->bank_n += n - 1;
         b->bank_tokens += (n - 1) * b->ask_cost;
         answer(b, now, LIMITER_OK, 0, TICKET_REDIS);
+    } else if (y.wait < 0) { /* the shared pool is full: until a release, or a lease ends */
+        b->st.pool_waits++;
+        b->pool_wait = true;
+        answer(b, now, LIMITER_WAIT, now + (y.free_us > 0 ? y.free_us : 1), 0);
+        if (b->release_seen) /* published after the script ran, seen before its answer */
+            wake(b);
     } else {
-        int64_t w = wait < 0 ? REDIS_BE_BUSY_RETRY_US : wait > 0 ? wait : 1;
-        answer(b, now, LIMITER_WAIT, now + w, 0);
+        answer(b, now, LIMITER_WAIT, now + (y.wait > 0 ? y.wait : 1), 0);
     }
 }
 
@@ -321,7 +353,12 @@ static int be_admit(void *ctx, int64_t now, int64_t cost, int64_t *wait, uint64_
     }
     if (b->up && !b->asking) {
         b->ask_cost = cost;
+        /* This process's own releases first: the script then counts them (same
+         * connection, in order) instead of answering "full" because of them. */
+        if (b->rel_slots || b->rel_tokens)
+            flush(b);
         if (send_admit(b, false)) {
+            b->pool_wait = b->release_seen = false;
             b->asking = true;
             b->client_waits = true;
             b->st.round_trips++;
@@ -339,13 +376,13 @@ static void on_ack(redisAsyncContext *ac, void *reply, void *priv)
     (void)ac;
     if (b->closing || !r)
         return;
-    int64_t n, wait, procs, shortd;
+    struct reply y;
     if (noscript(r)) {
         reload(b);
         return;
     }
-    if (parse_reply(r, &n, &wait, &procs, &shortd))
-        note_procs(b, procs);
+    if (parse_reply(r, &y))
+        note_procs(b, y.procs);
     else
         b->st.errors++;
 }
@@ -542,6 +579,108 @@ static void connect_now(redis_be *b)
     arm(b->conn_ev, b->rc.timeout_us);
 }
 
+/* ---- the release channel ---------------------------------------------------- */
+
+/*
+ * A second connection, subscribed to PREFIX released (a subscribed hiredis context can run
+ * nothing but (P)SUBSCRIBE and UNSUBSCRIBE, so it cannot be the command connection). Its
+ * only job is to end pool-full waits early; while it is down they end at their lease time.
+ */
+
+static void sub_lost(redis_be *b)
+{
+    b->sub = NULL; /* hiredis frees it */
+    b->sub_up = false;
+    if (!b->closing)
+        arm(b->sub_ev, b->rc.timeout_us);
+}
+
+static void on_sub_connect(const redisAsyncContext *ac, int status)
+{
+    redis_be *b = ac->data;
+    if (status != REDIS_OK && !b->closing && ac == b->sub)
+        sub_lost(b);
+}
+
+static void on_sub_disconnect(const redisAsyncContext *ac, int status)
+{
+    redis_be *b = ac->data;
+    (void)status;
+    if (!b->closing && ac == b->sub)
+        sub_lost(b);
+}
+
+/* Every reply on the subscription: ["subscribe", chan, 1], then ["message", chan, text]. */
+static void on_release_msg(redisAsyncContext *ac, void *reply, void *priv)
+{
+    redis_be *b = priv;
+    const redisReply *r = reply;
+    if (b->closing || ac != b->sub || !r || r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
+        r->element[0]->type != REDIS_REPLY_STRING)
+        return;
+    const char *kind = r->element[0]->str;
+    if (strcmp(kind, "subscribe") == 0) {
+        b->sub_up = true; /* a release may have gone by while it was down: ask again */
+    } else if (strcmp(kind, "message") != 0 || r->element[2]->type != REDIS_REPLY_STRING ||
+               strcmp(r->element[2]->str, b->proc) == 0) {
+        /* Our own release: the client asks again after its own answers anyway, and every
+         * admission is sent after the releases before it (be_admit). A dead process we
+         * reaped: its lease's end was our wait's time already. */
+        return;
+    }
+    if (b->asking)
+        b->release_seen = true; /* the answer on its way may predate it: wake after it */
+    else
+        wake(b);
+}
+
+static void sub_connect(redis_be *b)
+{
+    if (b->closing || b->sub)
+        return;
+    arm(b->sub_ev, b->rc.timeout_us); /* not subscribed by then: start again */
+    redisAsyncContext *ac = redisAsyncConnect(b->url.host, b->url.port);
+    if (!ac || ac->err) {
+        if (ac)
+            redisAsyncFree(ac);
+        return;
+    }
+    ac->data = b;
+    b->sub = ac;
+    redisLibeventAttach(ac, b->base);
+    redisAsyncSetConnectCallback(ac, on_sub_connect);
+    redisAsyncSetDisconnectCallback(ac, on_sub_disconnect);
+    int e;
+    const char *pw = redisurl_password(&b->url, &e);
+    if (pw)
+        redisAsyncCommand(ac, on_setup, b, "AUTH %s", pw);
+    /* channels are not per database: no SELECT; the prefix keeps quotas apart */
+    redisAsyncCommand(ac, on_release_msg, b, "SUBSCRIBE %s", b->chan);
+}
+
+static void on_sub_timer(evutil_socket_t fd, short what, void *arg)
+{
+    redis_be *b = arg;
+    (void)fd, (void)what;
+    if (b->sub_up)
+        return;
+    redisAsyncContext *ac = b->sub;
+    b->sub = NULL; /* its callbacks see a context that is not ours any more */
+    if (ac)
+        redisAsyncFree(ac);
+    sub_connect(b);
+}
+
+static void sub_close(redis_be *b)
+{
+    if (b->sub) {
+        redisAsyncContext *ac = b->sub;
+        b->sub = NULL;
+        b->sub_up = false;
+        redisAsyncFree(ac);
+    }
+}
+
 /* ---- the barrier ------------------------------------------------------------ */
 
 static void barrier_done(redis_be *b, int status, int64_t in_us)
@@ -657,6 +796,7 @@ redis_be *redis_be_new(struct event_base *base, const struct client_config *cfg,
     static const char *const names[N_KEYS] = {"rpm", "tpm", "tpd", "procs", "held"};
     for (int i = 0; i < N_KEYS; i++)
         snprintf(b->keys[i], sizeof b->keys[i], "%s%s", b->rc.key_prefix, names[i]);
+    snprintf(b->chan, sizeof b->chan, "%sreleased", b->rc.key_prefix);
     char host[64] = "host";
     gethostname(host, sizeof host - 1);
     struct timespec ts;
@@ -679,7 +819,9 @@ redis_be *redis_be_new(struct event_base *base, const struct client_config *cfg,
     b->conn_ev = evtimer_new(base, on_conn_timeout, b);
     b->reconnect_ev = evtimer_new(base, on_reconnect, b);
     b->renew_ev = event_new(base, -1, EV_PERSIST, on_renew, b);
-    if (!b->flush_ev || !b->timeout_ev || !b->conn_ev || !b->reconnect_ev || !b->renew_ev) {
+    b->sub_ev = evtimer_new(base, on_sub_timer, b);
+    if (!b->flush_ev || !b->timeout_ev || !b->conn_ev || !b->reconnect_ev || !b->renew_ev ||
+        !b->sub_ev) {
         snprintf(err, errn, "cannot create the Redis backend's events (out of memory)");
         redis_be_free(b);
         return NULL;
@@ -687,6 +829,7 @@ redis_be *redis_be_new(struct event_base *base, const struct client_config *cfg,
     /* Connect from the loop, not from here: hooks.ready must not run inside redis_be_new
      * (a refused connection can fail at once). */
     arm(b->reconnect_ev, 0);
+    arm(b->sub_ev, 0);
     return b;
 }
 
@@ -726,6 +869,7 @@ void redis_be_leave(redis_be *b)
         b->ac = NULL;
         redisAsyncFree(ac); /* pending callbacks see `closing` and do nothing */
     }
+    sub_close(b);
     /* The reservation and unsent refunds go back, and the process leaves the registry (its
      * slots with it), over one short blocking connection: the loop has stopped. */
     struct timeval tv;
@@ -774,7 +918,9 @@ void redis_be_free(redis_be *b)
         b->ac = NULL;
         redisAsyncFree(ac);
     }
-    struct event *evs[] = {b->flush_ev, b->timeout_ev, b->conn_ev, b->reconnect_ev, b->renew_ev};
+    sub_close(b);
+    struct event *evs[] = {b->flush_ev, b->timeout_ev, b->conn_ev, b->reconnect_ev, b->renew_ev,
+                           b->sub_ev};
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
         if (evs[i])
             event_free(evs[i]);

@@ -14,6 +14,15 @@
  * its slots for at most one lease. The registry also gives N, the live processes, for
  * the open policy's local share.
  *
+ * A full shared pool: another process's release is not seen on this process's command
+ * connection, so the admission is answered LIMITER_WAIT until the exact time the earliest
+ * lease of a process holding slots can run out (a crashed process's slots come back then),
+ * and a second connection SUBSCRIBEs to the prefix's release channel: when any process
+ * releases slots from a full pool, the script PUBLISHes there and hooks.wake tells the
+ * engine to ask again at once. A lost subscription is reconnected every redis_timeout
+ * (meanwhile the lease time alone ends the wait); once back, a pending wait is woken in
+ * case a release was missed. Nothing re-asks on a tick.
+ *
  * When Redis is unreachable, or an admission's answer takes longer than redis_timeout:
  *   closed  the admission is told to wait redis_timeout, and asks again then (counted:
  *           closed_waits); nothing goes out without Redis.
@@ -47,9 +56,6 @@ struct event_base;
 
 typedef struct redis_be redis_be;
 
-/* Re-asking after "the shared pool is full": another process's release is not seen here. */
-#define REDIS_BE_BUSY_RETRY_US 2000
-
 struct redis_be_hooks {
     /* The engine's now, µs (its timeline). Required. */
     int64_t (*now)(void *ctx);
@@ -65,6 +71,12 @@ struct redis_be_hooks {
      * every process starts; or a negative errno (-EEXIST: the run name was used before).
      */
     void (*barrier)(void *ctx, int status, int64_t start_in_us);
+    /*
+     * Optional. The admission last answered LIMITER_WAIT for a full pool may fit now (a
+     * release was published): ask again at now_us (run_wake). Called at most once per such
+     * answer, never from inside admit or done. Without it the wait lasts until its time.
+     */
+    void (*wake)(void *ctx, int64_t now_us);
     void *ctx;
 };
 

@@ -17,7 +17,8 @@
  *   14 count   admit: admissions wanted (the batch); done: slots freed; renew/sync: slots
  *              held by the process
  *   15 tokens  admit: tokens per admission; done: tokens refunded (negative: charged more)
- * Reply: {n, wait_us, processes, short}
+ *   16 the release channel (PREFIX released; not a key: channels ignore the database)
+ * Reply: {n, wait_us, processes, short, free_us}
  *   admit: n admitted (0..count), each charged 1 request, `tokens` tokens and one slot;
  *          n = 0: wait_us = µs from now until one fits if nothing else is taken
  *          meanwhile, or -1 when the concurrency pool is full (wait for a release)
@@ -25,6 +26,13 @@
  *   processes: live processes in the registry after this call (open policy's N).
  *   short: admit with n = 0 for want of tokens: the dimensions found short, 1 rpm + 2 tpm
  *          + 4 tpd; else 0.
+ *   free_us: admit refused for a full pool: µs from now until the earliest lease of a
+ *          process holding slots runs out (its slots come back then unless it renews;
+ *          this process's own lease included); else 0.
+ * Releases: a call that lowers the slots held while the pool is full (done, leave, a sync
+ * restating fewer, or reaping a process whose lease ran out) PUBLISHes one message, the
+ * calling process's id, on the release channel, so processes told the pool is full ask
+ * again (the caller itself needs no message: its next call sees what it freed).
  */
 #ifndef RATELAB_REDIS_SCRIPT_H
 #define RATELAB_REDIS_SCRIPT_H
