@@ -422,6 +422,7 @@ START_TEST(backend_waits_for_a_release_or_a_lease)
     struct hb h;
     hb_open(&h, &c, 0);
     ck_assert_int_eq(h.ready, 1);
+    hb_subscribed(&h, &rs, "w:released");
     int64_t w;
     uint64_t tk;
     ck_assert_int_eq(hb_admit(&h, 1, &w, &tk), LIMITER_WAIT);
@@ -434,11 +435,15 @@ START_TEST(backend_waits_for_a_release_or_a_lease)
     redis_be_report(h.b, &st);
     ck_assert_int_eq(st.round_trips, 2);
     ck_assert_int_eq(st.pool_waits, 1);
+    ck_assert_int_eq(h.wakes, 0); /* X published nothing: this process reaped it */
     const struct client_backend *be = redis_be_backend(h.b);
     be->done(be->ctx, tk, hb_now(&h), 1, -1);
-    event_base_loop(h.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+    for (int i = 0; i < 500 && redis_int(&rs, "HLEN w:held") > 0; i++) { /* sent, and run */
+        event_base_loop(h.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+        usleep(1000);
+    }
+    ck_assert_int_eq(redis_int(&rs, "HLEN w:held"), 0);
 
-    hb_subscribed(&h, &rs, "w:released");
     script(rc, "w:", "admit", "Y", "10000000", "1", "0", "0", 1, 0, o);
     ck_assert_int_eq(o[0], 1);
     ck_assert_int_eq(hb_admit(&h, 1, &w, &tk), LIMITER_WAIT);
@@ -453,6 +458,25 @@ START_TEST(backend_waits_for_a_release_or_a_lease)
     ck_assert_int_eq(st.round_trips, 4);
     ck_assert_int_eq(st.pool_waits, 2);
     ck_assert_int_eq(st.release_wakes, 1);
+
+    /* The subscription is lost, and Y's next release goes by unheard: the backend
+     * subscribes again (after redis_timeout) and, a release possibly missed, wakes. */
+    be->done(be->ctx, tk, hb_now(&h), 1, -1);
+    for (int i = 0; i < 500 && redis_int(&rs, "HLEN w:held") > 0; i++) {
+        event_base_loop(h.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+        usleep(1000);
+    }
+    script(rc, "w:", "admit", "Y", "10000000", "1", "0", "0", 1, 0, o);
+    ck_assert_int_eq(o[0], 1);
+    ck_assert_int_eq(redis_int(&rs, "CLIENT KILL TYPE pubsub"), 1);
+    ck_assert_int_eq(hb_admit(&h, 1, &w, &tk), LIMITER_WAIT);
+    script(rc, "w:", "done", "Y", "10000000", "1", "0", "0", 1, 0, o);
+    while (h.wakes == 1)
+        event_base_dispatch(h.base);
+    ck_assert_int_eq(h.wakes, 2);
+    ck_assert_int_eq(hb_admit(&h, 1, &w, &tk), LIMITER_OK);
+    redis_be_report(h.b, &st);
+    ck_assert_int_eq(st.release_wakes, 2);
     redisFree(rc);
     hb_close(&h);
     redis_stop(&rs);
@@ -834,6 +858,66 @@ START_TEST(killed_process_leases_expire)
 END_TEST
 
 /*
+ * Two processes share a pool of 1 slot; each has one request at 0, which the server holds
+ * for 1 s. The loser is told the pool is full and waits: for the winner's release,
+ * published in Redis (its fallback, the winner's 10 s lease, is after the run's end). It
+ * asks Redis a handful of times in all, not every 2 ms (~500 calls in that second), and
+ * is admitted and served within the run once the winner's answer frees the slot.
+ */
+START_TEST(pool_full_waits_for_the_release)
+{
+    struct redis rs;
+    redis_start(&rs);
+    struct tmp t;
+    tmp_init(&t);
+    char ini[1024];
+    snprintf(ini, sizeof ini,
+             "[scenario]\nduration = 3s\nat_end = cancel\n"
+             "[client]\nmax_concurrent = 1\nretry_max_attempts = 1\nbackend = redis\n"
+             "redis_url = redis://127.0.0.1:%d/0\nredis_key_prefix = one:\n"
+             "[server]\nttft = 1s\nprefill_per_token = 0\ndecode_per_token = 0\n"
+             "decode_batch_slope = 0\n"
+             "[class.a]\narrival = burst 0s 1\nprompt_tokens = const 10\n"
+             "completion_tokens = const 1\nmax_tokens = 1\n",
+             rs.port);
+    write_file(t.ini, ini);
+    struct test_server s;
+    start_mock(&s, t.ini);
+    pid_t p[2];
+    for (int i = 0; i < 2; i++)
+        p[i] = live_spawn(&t, i, s.addr, "--redis-run one --redis-procs 2");
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(live_wait(p[i]), 0);
+    double waits[2], wakes[2], calls[2], ok[2];
+    for (int i = 0; i < 2; i++) {
+        cJSON *j = report(&t, i);
+        accounting(j);
+        ok[i] = jget(j, "requests", "succeeded", NULL);
+        waits[i] = jget(j, "live", "redis", "pool_waits");
+        wakes[i] = jget(j, "live", "redis", "release_wakes");
+        calls[i] = jget(j, "live", "redis", "round_trips");
+        cJSON_Delete(j);
+    }
+    int loser = waits[1] > waits[0];
+    fprintf(stderr, "pool of 1: winner %g admission scripts, loser %g (%g pool-full waits, %g "
+                    "woken by a release)\n",
+            calls[!loser], calls[loser], waits[loser], wakes[loser]);
+    ck_assert_double_eq(waits[!loser], 0);
+    ck_assert_double_ge(waits[loser], 1);
+    ck_assert_double_ge(wakes[loser], 1);  /* the release, not the lease, ended the wait */
+    ck_assert_double_le(calls[loser], 4);  /* told "full", woken, admitted: not ~500 */
+    ck_assert_double_le(calls[!loser], 2);
+    ck_assert_double_eq(ok[0], 1);         /* both served within the run: the loser was */
+    ck_assert_double_eq(ok[1], 1);         /* admitted after the release, not at the lease */
+    ck_assert_double_eq(mock_metric(&s, "ratelab_mock_responses_total{code=\"200\"}"), 2);
+    test_server_stop(&s);
+    tmp_fini(&t);
+    ck_assert_int_eq(redis_int(&rs, "ZCARD one:procs"), 0);
+    redis_stop(&rs);
+}
+END_TEST
+
+/*
  * Redis stops 0.7 s into a 2 s run at 50/s (limit 100/s). closed: nothing more is sent,
  * the waits are counted, the run ends on time with every request accounted for. open: the
  * process goes on alone at its local share (N = 1) and the report counts those admissions.
@@ -956,6 +1040,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, four_processes_share_one_quota);
     tcase_add_test(tc, killed_process_leases_expire);
+    tcase_add_test(tc, pool_full_waits_for_the_release);
     tcase_add_test(tc, redis_stops_mid_run);
     tcase_add_test(tc, no_redis_from_the_start);
     suite_add_tcase(s, tc);

@@ -147,10 +147,14 @@ static void pump(live *l)
         l->behind_us = now - due;
     run_advance(l->r, now);
     /* What can happen next: the lifecycle's own time, or, while attempts are in flight,
-     * an answer at any moment (so the cancel time is the only bound). */
+     * an admission's answer is awaited, or a full shared pool waits for another process's
+     * release, an event at any moment (so the cancel time is the only bound). */
     int64_t next = run_next_us(l->r);
     int64_t t = next;
-    if (l->in_flight > 0 && now + 1 < t)
+    bool outside = l->in_flight > 0 ||
+                   (l->rb && (client_admission_pending(run_client(l->r)) ||
+                              redis_be_waits_for_release(l->rb)));
+    if (outside && now + 1 < t)
         t = now + 1;
     if (run_end_if_over(l->r, t)) {
         finish_loop(l);

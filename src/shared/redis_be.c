@@ -838,6 +838,11 @@ const struct client_backend *redis_be_backend(redis_be *b)
     return &b->cb;
 }
 
+bool redis_be_waits_for_release(const redis_be *b)
+{
+    return b->pool_wait;
+}
+
 void redis_be_report(const redis_be *b, struct report_redis *out)
 {
     *out = b->st;

@@ -110,6 +110,13 @@ const struct client_backend *redis_be_backend(redis_be *b);
  */
 void redis_be_barrier(redis_be *b, const char *name, int64_t n);
 
+/*
+ * Whether the last admission was answered "the shared pool is full" and no release has
+ * woken it yet: hooks.wake may come at any moment (an engine must not end the run as if
+ * nothing could happen before that answer's wait).
+ */
+bool redis_be_waits_for_release(const redis_be *b);
+
 /* The counters for the report. */
 void redis_be_report(const redis_be *b, struct report_redis *out);
 
