@@ -910,6 +910,12 @@ START_TEST(pool_full_waits_for_the_release)
     ck_assert_double_eq(ok[0], 1);         /* both served within the run: the loser was */
     ck_assert_double_eq(ok[1], 1);         /* admitted after the release, not at the lease */
     ck_assert_double_eq(mock_metric(&s, "ratelab_mock_responses_total{code=\"200\"}"), 2);
+    /* the loser's summary says it waited for the pool and what ended the wait */
+    char path[300];
+    snprintf(path, sizeof path, "%s/o%d.txt", t.dir, loser);
+    char *sum = slurp_file(path);
+    ck_assert_msg(strstr(sum, "pool full 1 times, 1 woken by a release"), "%s", sum);
+    free(sum);
     test_server_stop(&s);
     tmp_fini(&t);
     ck_assert_int_eq(redis_int(&rs, "ZCARD one:procs"), 0);

@@ -559,6 +559,10 @@ static void print_live(FILE *out, int width, const struct report_live *lv)
             human_count((double)rd->open_admitted, n[1], 32));
         if (rd->open_share_n)
             put(&t, " (limit / %lld)", (long long)rd->open_share_n);
+        if (rd->pool_waits)
+            put(&t, ";\tpool full %s times, %s woken by a release",
+                human_count((double)rd->pool_waits, n[0], 32),
+                human_count((double)rd->release_wakes, n[1], 32));
         put(&t, ";\t%s timeouts, %s disconnects, %s errors;\t%lld processes at most",
             human_count((double)rd->timeouts, n[0], 32),
             human_count((double)rd->disconnects, n[1], 32),
