@@ -152,6 +152,35 @@ START_TEST(send_and_wait_exactly)
 }
 END_TEST
 
+/* client_set_events: on_event is called for the events in the mask and for no other. */
+START_TEST(event_mask_filters_on_event)
+{
+    struct client_config cfg = base_cfg();
+    cfg.requests_per_minute = 2;
+    cfg.request_timeout_us = 0;
+    struct h h;
+    memset(&h, 0, sizeof h);
+    rng_seed(&h.rng, 1);
+    struct client_callbacks cb = {on_terminal, on_event, &h};
+    int err = 1;
+    h.c = client_new(&cfg, one_class, 1, &h.rng, &cb, 0, &err);
+    ck_assert_ptr_nonnull(h.c);
+    client_set_events(h.c, 1u << CLIENT_EV_THROTTLED | 1u << CLIENT_EV_SENT);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(client_submit(h.c, req(&h, i, 0, 0, 10, 10), 0), 0);
+    int ids[8];
+    ck_assert_int_eq(poll_ids(&h, 0, ids, 8), 2);
+    ck_assert_int_eq(poll_ids(&h, 30 * US_PER_S, ids, 8), 1);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(client_on_response(h.c, &h.r[i].cr, 31 * US_PER_S, 200, NULL, 10, 5),
+                         CLIENT_DONE);
+    ck_assert_int_eq(h.n_terminal, 3);
+    for (int ev = 0; ev < CLIENT_EV__COUNT; ev++)
+        ck_assert_int_eq(h.ev[ev], ev == CLIENT_EV_SENT ? 3 : ev == CLIENT_EV_THROTTLED ? 1 : 0);
+    client_free(h.c);
+}
+END_TEST
+
 START_TEST(poll_max_and_concurrency)
 {
     struct client_config cfg = base_cfg();
@@ -1334,6 +1363,7 @@ int main(void)
     Suite *s = suite_create("client");
     TCase *tc = tcase_create("scripted");
     tcase_add_test(tc, send_and_wait_exactly);
+    tcase_add_test(tc, event_mask_filters_on_event);
     tcase_add_test(tc, poll_max_and_concurrency);
     tcase_add_test(tc, queue_full_reject_and_block);
     tcase_add_test(tc, never_fits);

@@ -40,6 +40,7 @@ struct client {
     struct retry_budget budget;
     struct rng *rng;
     struct client_callbacks cb;
+    unsigned events; /* bit (1u << ev): on_event is called for ev (none without on_event) */
     struct cls cls[SCENARIO_MAX_CLASSES];
     int n_classes;
     uint64_t seq;      /* last submit sequence */
@@ -162,6 +163,7 @@ client *client_new(const struct client_config *cfg, const struct client_class *c
                       cfg->retry.budget_window_us, now_us);
     c->rng = rng;
     c->cb = *cb;
+    c->events = cb->on_event ? ~0u : 0;
     c->n_classes = n_classes;
     for (int i = 0; i < n_classes; i++) {
         c->cls[i].cfg = classes[i];
@@ -203,7 +205,7 @@ void client_free(client *c)
 
 static void event(client *c, struct client_req *r, enum client_event ev, int64_t now)
 {
-    if (c->cb.on_event)
+    if (c->events >> ev & 1u)
         c->cb.on_event(c->cb.ctx, r, ev, now);
 }
 
@@ -411,6 +413,8 @@ static int class_order(const client *c, int64_t now, int *order)
 
 static struct client_req *best(const client *c, int64_t now)
 {
+    if (c->n_classes == 1) /* no choice to weigh: no keys */
+        return c->cls[0].st.depth ? class_head(&c->cls[0]) : NULL;
     struct client_req *best_r = NULL;
     struct key best_k = {0};
     for (int i = 0; i < c->n_classes; i++) {
@@ -875,6 +879,11 @@ void client_admission_answer(client *c, int64_t now, int rc, int64_t wait_until_
 bool client_has_backend(const client *c)
 {
     return c->has_be;
+}
+
+void client_set_events(client *c, unsigned events)
+{
+    c->events = c->cb.on_event ? events : 0;
 }
 
 bool client_admission_pending(const client *c)

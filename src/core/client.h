@@ -132,6 +132,7 @@ enum client_event {
     CLIENT_EV_DEQUEUED,     /* left the queue: sent, timed out or cancelled */
     CLIENT_EV__COUNT
 };
+_Static_assert(CLIENT_EV__COUNT <= 32, "client_callbacks.events has a bit for every event");
 
 struct client_callbacks {
     /* Required. Exactly once per submitted request. */
@@ -175,6 +176,13 @@ client *client_new_from_scenario(const struct scenario *sc, struct rng *rng,
 
 /* Nothing in flight is touched; call client_cancel_all first to account for it. */
 void client_free(client *c);
+
+/*
+ * The events on_event is called for from now on: bit (1u << ev) for each (all of them
+ * after client_new). An event nobody reads then costs no call; client_poll emits
+ * three per request sent (DEQUEUED, SENT and, when delayed, THROTTLED).
+ */
+void client_set_events(client *c, unsigned events);
 
 /* client_submit outcomes besides 0 (queued). */
 #define CLIENT_BLOCKED                                                                             \

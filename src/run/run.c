@@ -236,6 +236,12 @@ static void on_terminal(void *ctx, struct client_req *cr, enum client_state stat
     finish(ctx, req_of(cr), outcome_of(state), now_us);
 }
 
+/* The client events on_event acts on (client_set_events): the client does not call it for
+ * the others (SENT, RATE_LIMITED, RETRY), two calls a request on the common path, not three. */
+#define RUN_CLIENT_EVENTS                                                                          \
+    (1u << CLIENT_EV_ROOM | 1u << CLIENT_EV_QUEUED | 1u << CLIENT_EV_REQUEUED |                    \
+     1u << CLIENT_EV_DEQUEUED | 1u << CLIENT_EV_THROTTLED)
+
 /* The client tells metrics everything; the once-per-request policies live here. */
 static void on_event(void *ctx, struct client_req *cr, enum client_event ev, int64_t now)
 {
@@ -785,6 +791,8 @@ static int new_instances(run *r, const struct scenario *sc, int *err)
         r->inst[k].cl = client_new_from_scenario(own, rng, &cb, 0, err);
         if (!r->inst[k].cl && *err == 0)
             *err = -EINVAL;
+        else if (r->inst[k].cl)
+            client_set_events(r->inst[k].cl, RUN_CLIENT_EVENTS);
     }
     if (own != sc)
         free((void *)own);
