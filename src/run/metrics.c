@@ -205,7 +205,10 @@ static void counts_add(struct metrics_counts *d, const struct metrics_counts *a)
  */
 static void settle_queue(struct scope *s, int64_t now)
 {
-    if (now > s->queue_since_us && s->queue > s->queue_max_win)
+    assert(now >= s->queue_since_us);
+    if (now == s->queue_since_us)
+        return; /* settled at this instant already (a dequeue right after its enqueue) */
+    if (s->queue > s->queue_max_win)
         s->queue_max_win = s->queue;
     s->queue_area_win += s->queue * (now - s->queue_since_us);
     s->queue_since_us = now;
