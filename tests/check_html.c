@@ -207,6 +207,7 @@ static const char CHECK_PY[] = PAGE_PY
     "    assert h['queue_max'] == j['queue_depth']['max']\n"
     "    assert h['inflight_max'] == j['attempts']['inflight_max']\n"
     "    assert h['retries'] == j['retries']\n"
+    "assert 'instances' not in rep and 'Client instances' not in page, 'one instance: no table'\n"
     "tot = scripts['totals']\n"
     "same_scope(tot['all'], rep)\n"
     "for n in names: same_scope(tot['classes'][n], rep['classes'][n])\n"
@@ -284,6 +285,35 @@ static const char PLAN_PY[] = PAGE_PY
     "for l in labels: assert 'recommended: client.max_concurrent=%g' % want in l, l\n"
     "assert 'Each SLO against the varied key' in page\n"
     "print('OK', n_slo, 'sweeps')\n";
+
+/*
+ * A run with several client instances: the instances table and its JSON block
+ * against the JSON report's instances (argv[2]): the block equal to it, a row per
+ * instance with its counts in the block's order, the counts adding up to the run's.
+ */
+static const char INSTANCES_PY[] = PAGE_PY
+    "rep = json.load(open(sys.argv[2]))\n"
+    "want = rep['instances']\n"
+    "blocks = dict((k, json.loads(v)) for k, v in p.scripts if k != 'series')\n"
+    "got = blocks['instances']\n"
+    "assert got == want, (got, want)\n"
+    "assert got['count'] == len(got['each']) > 1\n"
+    "sec = page.split('<h2>Client instances</h2>', 1)[1].split('</table>', 1)[0]\n"
+    "assert 'instance_limits = %s' % want['limits'] in sec\n"
+    "rows = re.findall(r'<tr><td>(.*?)</td></tr>', sec)\n"
+    "assert len(rows) == want['count'], (len(rows), want['count'])\n"
+    "keys = ['arrived', 'succeeded', 'failed', 'rejected', 'timed_out', 'cancelled',\n"
+    "        'client_throttled', 'attempts_sent', 'http_429']\n"
+    "for i, (row, e) in enumerate(zip(rows, want['each'])):\n"
+    "    cells = [int(c) for c in row.split('</td><td>')]\n"
+    "    assert cells == [i] + [e[k] for k in keys], (i, cells, e)\n"
+    "r = rep['requests']\n"
+    "for k in ('arrived', 'succeeded', 'failed', 'rejected', 'timed_out', 'cancelled'):\n"
+    "    assert sum(e[k] for e in want['each']) == r[k], k\n"
+    "assert sum(e['http_429'] for e in want['each']) == rep['attempts']['http_429']\n"
+    "assert sum(e['attempts_sent'] for e in want['each']) == rep['attempts']['sent']\n"
+    "assert sum(e['failed'] for e in want['each']) > 0, 'the storm loses requests'\n"
+    "print('OK', want['count'], 'instances')\n";
 
 /* Write a python script to dir/name. */
 static void put_script(const char *dir, const char *name, const char *text)
@@ -369,6 +399,34 @@ START_TEST(plan_end_to_end)
              "--csv %s/x.csv",
              BUILDDIR, dir, dir);
     ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 2);
+    remove_tree(dir);
+}
+END_TEST
+
+/* scenarios/per-pod-limits.ini: four pods, each with the whole quota; the page shows each one. */
+START_TEST(instances_end_to_end)
+{
+    char dir[] = "/tmp/check_html.XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char cmd[2048], out[16384];
+    snprintf(cmd, sizeof cmd,
+             "%s/ratelab sim %s/scenarios/per-pod-limits.ini --quiet --html %s/r.html "
+             "--json %s/r.json >/dev/null",
+             BUILDDIR, SRCDIR, dir, dir);
+    int rc = run_cmd(cmd, out, sizeof out);
+    ck_assert_msg(rc == 0 || rc == 1, "%s: exit %d: %s", cmd, rc, out);
+    snprintf(cmd, sizeof cmd, "grep -c '<script type=\"application/json\" id=\"instances\">' %s/r.html",
+             dir);
+    ck_assert_msg(run_cmd(cmd, out, sizeof out) == 0 && atoi(out) == 1, "no instances block: %s",
+                  out);
+    if (run_cmd("command -v python3", out, sizeof out) != 0) {
+        fprintf(stderr, "check_html: no python3: the instances table checks are skipped\n");
+    } else {
+        put_script(dir, "inst.py", INSTANCES_PY);
+        snprintf(cmd, sizeof cmd, "python3 %s/inst.py %s/r.html %s/r.json", dir, dir, dir);
+        rc = run_cmd(cmd, out, sizeof out);
+        ck_assert_msg(rc == 0 && strncmp(out, "OK 4", 4) == 0, "%s: exit %d: %s", cmd, rc, out);
+    }
     remove_tree(dir);
 }
 END_TEST
@@ -472,6 +530,7 @@ int main(void)
     tcase_add_test(e2e, bundled_scenario_end_to_end);
     tcase_add_test(e2e, replay_against_end_to_end);
     tcase_add_test(e2e, plan_end_to_end);
+    tcase_add_test(e2e, instances_end_to_end);
     suite_add_tcase(s, e2e);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

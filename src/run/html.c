@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "html_inst.h"
 #include "html_plot.h"
 #include "util.h"
 
@@ -576,12 +577,13 @@ static void put_h2(FILE *f, const char *text, const char *under)
 }
 
 /*
- * One run's settings, summary, SLOs and totals (the totals JSON block's id is
- * totals_id). under: the run's name on a page of two, else NULL.
+ * One run's settings, summary, SLOs, totals and, with several client instances,
+ * each instance's counts (the JSON blocks' ids are "totals" and "instances",
+ * followed by id_suffix). under: the run's name on a page of two, else NULL.
  * Returns 0 or -ENOMEM.
  */
 static int put_run(FILE *out, const struct scenario *sc, const metrics *m,
-                   const struct report_extra *x, const char *under, const char *totals_id)
+                   const struct report_extra *x, const char *under, const char *id_suffix)
 {
     char *text = NULL;
     size_t n = 0;
@@ -640,7 +642,8 @@ static int put_run(FILE *out, const struct scenario *sc, const metrics *m,
         metrics_total(m, k, &t);
         put_totals_row(out, k < 0 ? "all" : sc->classes[k].name, &t);
     }
-    fprintf(out, "</table>\n<script type=\"application/json\" id=\"%s\">{\"all\":", totals_id);
+    fprintf(out, "</table>\n<script type=\"application/json\" id=\"totals%s\">{\"all\":",
+            id_suffix);
     metrics_total(m, -1, &t);
     put_totals_json(out, &t);
     fputs(",\"classes\":{", out);
@@ -652,6 +655,13 @@ static int put_run(FILE *out, const struct scenario *sc, const metrics *m,
         put_totals_json(out, &t);
     }
     fputs("}}</script>\n", out);
+
+    if (x && x->n_instances > 1) {
+        char id[32];
+        snprintf(id, sizeof id, "instances%s", id_suffix);
+        put_h2(out, "Client instances", under);
+        html_put_instances(out, x, id);
+    }
     return 0;
 }
 
@@ -698,7 +708,7 @@ int html_write(html_report *h, FILE *out, const struct scenario *sc, const metri
     assert(h && out && sc && m && h->sc == sc);
     put_head(out, sc, NULL);
     put_about(out, sc);
-    int rc = put_run(out, sc, m, x, NULL, "totals");
+    int rc = put_run(out, sc, m, x, NULL, "");
     if (rc < 0)
         return rc;
     const html_report *hs[1] = {h};
@@ -727,9 +737,9 @@ int html_write_pair(const struct html_run *a, const struct html_run *b, FILE *ou
     const char *names[2] = {a->sc->name, b->sc->name};
     int rc = put_plots(out, hs, names, 2, ea > eb ? ea : eb);
     if (rc == 0)
-        rc = put_run(out, a->sc, a->m, a->x, a->sc->name, "totals");
+        rc = put_run(out, a->sc, a->m, a->x, a->sc->name, "");
     if (rc == 0)
-        rc = put_run(out, b->sc, b->m, b->x, b->sc->name, "totals-against");
+        rc = put_run(out, b->sc, b->m, b->x, b->sc->name, "-against");
     return put_end(out, rc);
 }
 

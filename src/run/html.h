@@ -1,7 +1,8 @@
 /*
  * html: a run's self-contained HTML report (--html FILE): the scenario and its
- * settings, the summary, the SLO verdicts, totals, and per scope (overall, then
- * each class) plots over time of hit rate, queue depth, latency and throughput.
+ * settings, the summary, the SLO verdicts, totals, each client instance's counts
+ * (with [client] instances > 1), and per scope (overall, then each class) plots
+ * over time of hit rate, queue depth, latency and throughput.
  * doc/report.md describes the page.
  *
  * The collector is a metrics window sink: it keeps each scope's series in

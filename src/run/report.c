@@ -2,6 +2,7 @@
 
 #include "report.h"
 
+#include <assert.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -262,6 +263,12 @@ static void json_live(cJSON *root, const struct report_doc *d, const struct repo
 }
 
 /* ---- client instances ------------------------------------------------------ */
+
+const char *report_outcome_key(enum outcome o)
+{
+    assert(o >= 0 && o < OUTCOME__COUNT);
+    return outcome_key[o];
+}
 
 const char *report_instance_limits_name(enum instance_limits l)
 {

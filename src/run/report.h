@@ -149,6 +149,9 @@ struct report_extra {
 /* "full", "split", "shared": instance_limits as the scenario and the JSON name it. */
 const char *report_instance_limits_name(enum instance_limits l);
 
+/* "succeeded", "failed", "rejected", "timed_out", "cancelled": an outcome's JSON key. */
+const char *report_outcome_key(enum outcome o);
+
 /* Names for report_status in JSON and messages: "2xx", "429", ..., "aborted". */
 const char *report_status_name(enum report_status s);
 
