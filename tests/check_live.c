@@ -58,21 +58,7 @@ static void tmp_fini(struct tmp *t)
 /* Start the mock with the scenario in t->ini (its [server] section). */
 static void start_mock(struct test_server *s, const struct tmp *t)
 {
-    test_server_init(s);
-    struct scenario_error err;
-    ck_assert_msg(scenario_load(&s->sc, t->ini, NULL, 0, &err) == 0, "%s:%d: %s", err.file,
-                  err.line, err.msg);
-    test_server_start(s);
-}
-
-static double mock_metric(const struct test_server *s, const char *series)
-{
-    struct http_resp r = {0};
-    http_do(s->addr, "GET", "/metrics", NULL, no_headers, &r);
-    ck_assert_int_eq(r.status, 200);
-    double v = prom_value(r.body, series);
-    http_resp_free(&r);
-    return v;
+    test_server_start_ini(s, t->ini);
 }
 
 /* Run `ratelab live` on t->ini against addr; stdout+stderr in t->out. Returns the exit code. */
@@ -163,7 +149,7 @@ START_TEST(client_below_server)
         char series[96];
         snprintf(series, sizeof series, "ratelab_mock_rate_limited_total{reason=\"%s\"}",
                  reasons[i]);
-        ratelimited += mock_metric(&s, series);
+        ratelimited += test_server_metric(&s, series);
     }
     ck_assert_double_eq(ratelimited, 0);
     /* Streaming: TTFT at least the server's 30 ms; inter-token latency about its 20 ms per
@@ -209,11 +195,11 @@ START_TEST(faults_match_the_server)
     const cJSON *att = cJSON_GetObjectItemCaseSensitive(
         cJSON_GetObjectItemCaseSensitive(j, "live"), "attempts");
     /* First: each scrape of /metrics is itself a 200 the mock counts, after rendering. */
-    double ok200 = mock_metric(&s, "ratelab_mock_responses_total{code=\"200\"}");
-    double errors = mock_metric(&s, "ratelab_mock_faults_total{kind=\"error\"}");
-    double malformed = mock_metric(&s, "ratelab_mock_faults_total{kind=\"malformed\"}");
-    double stalls = mock_metric(&s, "ratelab_mock_faults_total{kind=\"stall\"}");
-    double resets = mock_metric(&s, "ratelab_mock_faults_total{kind=\"reset\"}");
+    double ok200 = test_server_metric(&s, "ratelab_mock_responses_total{code=\"200\"}");
+    double errors = test_server_metric(&s, "ratelab_mock_faults_total{kind=\"error\"}");
+    double malformed = test_server_metric(&s, "ratelab_mock_faults_total{kind=\"malformed\"}");
+    double stalls = test_server_metric(&s, "ratelab_mock_faults_total{kind=\"stall\"}");
+    double resets = test_server_metric(&s, "ratelab_mock_faults_total{kind=\"reset\"}");
     ck_assert_double_gt(errors, 0);
     ck_assert_double_gt(malformed, 0);
     ck_assert_double_gt(stalls, 0);
@@ -297,7 +283,7 @@ START_TEST(sigint_writes_the_report)
     /* Wait until the run is well under way (the mock has generated 10 answers' tokens),
      * then interrupt. */
     for (int i = 0; i < 3000; i++) {
-        if (mock_metric(&s, "vllm:generation_tokens_total{model_name=\"default\"}") >= 100)
+        if (test_server_metric(&s, "vllm:generation_tokens_total{model_name=\"default\"}") >= 100)
             break;
         usleep(10000);
     }

@@ -654,24 +654,6 @@ static void tmp_fini(struct tmp *t)
     remove_tree(t->dir);
 }
 
-static void start_mock(struct test_server *s, const char *ini)
-{
-    test_server_init(s);
-    struct scenario_error err;
-    ck_assert_msg(scenario_load(&s->sc, ini, NULL, 0, &err) == 0, "%s:%d: %s", err.file,
-                  err.line, err.msg);
-    test_server_start(s);
-}
-
-static double mock_metric(const struct test_server *s, const char *series)
-{
-    struct http_resp r = {0};
-    http_do(s->addr, "GET", "/metrics", NULL, NULL, &r);
-    ck_assert_int_eq(r.status, 200);
-    double v = prom_value(r.body, series);
-    http_resp_free(&r);
-    return v;
-}
 
 /* `ratelab live` i of run t in the background; its report in DIR/rI.json. */
 static pid_t live_spawn(const struct tmp *t, int i, const char *addr, const char *extra)
@@ -756,7 +738,7 @@ START_TEST(four_processes_share_one_quota)
              rs.port);
     write_file(t.ini, ini);
     struct test_server s;
-    start_mock(&s, t.ini);
+    test_server_start_ini(&s, t.ini);
     pid_t p[4];
     for (int i = 0; i < 4; i++)
         p[i] = live_spawn(&t, i, s.addr, "--redis-run four --redis-procs 4");
@@ -772,8 +754,8 @@ START_TEST(four_processes_share_one_quota)
         ck_assert_double_eq(jget(j, "live", "redis", "closed_waits"), 0);
         cJSON_Delete(j);
     }
-    double r429 = mock_metric(&s, "ratelab_mock_responses_total{code=\"429\"}");
-    double r200 = mock_metric(&s, "ratelab_mock_responses_total{code=\"200\"}");
+    double r429 = test_server_metric(&s, "ratelab_mock_responses_total{code=\"429\"}");
+    double r200 = test_server_metric(&s, "ratelab_mock_responses_total{code=\"200\"}");
     fprintf(stderr, "four processes: %g sent, %g succeeded, mock 200s %g, 429s %g (limit 600)\n",
             sent, ok, r200, r429);
     ck_assert_double_le(r429, 0); /* absent (-1) or 0 */
@@ -833,7 +815,7 @@ START_TEST(killed_process_leases_expire)
              rs.port);
     write_file(t.ini, ini);
     struct test_server s;
-    start_mock(&s, t.ini);
+    test_server_start_ini(&s, t.ini);
     pid_t a = live_spawn(&t, 0, s.addr, "--redis-run kill --redis-procs 2");
     pid_t b = live_spawn(&t, 1, s.addr, "--redis-run kill --redis-procs 2");
     /* The run starts once both registered (well under a second here); kill A inside it. */
@@ -882,7 +864,7 @@ START_TEST(pool_full_waits_for_the_release)
              rs.port);
     write_file(t.ini, ini);
     struct test_server s;
-    start_mock(&s, t.ini);
+    test_server_start_ini(&s, t.ini);
     pid_t p[2];
     for (int i = 0; i < 2; i++)
         p[i] = live_spawn(&t, i, s.addr, "--redis-run one --redis-procs 2");
@@ -909,7 +891,7 @@ START_TEST(pool_full_waits_for_the_release)
     ck_assert_double_le(calls[!loser], 2);
     ck_assert_double_eq(ok[0], 1);         /* both served within the run: the loser was */
     ck_assert_double_eq(ok[1], 1);         /* admitted after the release, not at the lease */
-    ck_assert_double_eq(mock_metric(&s, "ratelab_mock_responses_total{code=\"200\"}"), 2);
+    ck_assert_double_eq(test_server_metric(&s, "ratelab_mock_responses_total{code=\"200\"}"), 2);
     /* the loser's summary says it waited for the pool and what ended the wait */
     char path[300];
     snprintf(path, sizeof path, "%s/o%d.txt", t.dir, loser);
@@ -947,7 +929,7 @@ START_TEST(redis_stops_mid_run)
                  rs.port, open ? "open" : "closed");
         write_file(t.ini, ini);
         struct test_server s;
-        start_mock(&s, t.ini);
+        test_server_start_ini(&s, t.ini);
         pid_t p = live_spawn(&t, 0, s.addr, NULL);
         usleep(700 * 1000);
         kill(rs.pid, SIGKILL);
@@ -975,7 +957,7 @@ START_TEST(redis_stops_mid_run)
             ck_assert_double_lt(ok, arrived * 0.6);
         }
         /* the mock served exactly what succeeded: nothing went out unaccounted */
-        ck_assert_double_eq(mock_metric(&s, "ratelab_mock_responses_total{code=\"200\"}"), ok);
+        ck_assert_double_eq(test_server_metric(&s, "ratelab_mock_responses_total{code=\"200\"}"), ok);
         cJSON_Delete(j);
         test_server_stop(&s);
         tmp_fini(&t);
@@ -1002,7 +984,7 @@ START_TEST(no_redis_from_the_start)
              free_port());
     write_file(t.ini, ini);
     struct test_server s;
-    start_mock(&s, t.ini);
+    test_server_start_ini(&s, t.ini);
     ck_assert_int_eq(live_wait(live_spawn(&t, 0, s.addr, NULL)), 0);
     cJSON *j = report(&t, 0);
     accounting(j);

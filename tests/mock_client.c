@@ -254,6 +254,25 @@ void http_resp_free(struct http_resp *r)
     r->body = r->headers = NULL;
 }
 
+void test_server_start_ini(struct test_server *s, const char *ini)
+{
+    test_server_init(s);
+    struct scenario_error err;
+    ck_assert_msg(scenario_load(&s->sc, ini, NULL, 0, &err) == 0, "%s:%d: %s", err.file,
+                  err.line, err.msg);
+    test_server_start(s);
+}
+
+double test_server_metric(const struct test_server *s, const char *series)
+{
+    struct http_resp r = {0};
+    http_do(s->addr, "GET", "/metrics", NULL, NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    double v = prom_value(r.body, series);
+    http_resp_free(&r);
+    return v;
+}
+
 double prom_value(const char *text, const char *series)
 {
     size_t sl = strlen(series);

@@ -39,6 +39,8 @@ struct test_server {
 void test_server_init(struct test_server *s);
 /* Listen on 127.0.0.1:0 and run the loop on a thread. */
 void test_server_start(struct test_server *s);
+/* test_server_init, the scenario file ini's [server] (and classes) loaded, then start. */
+void test_server_start_ini(struct test_server *s, const char *ini);
 /* Stop the loop, join, free everything (LeakSanitizer sees the rest). */
 void test_server_stop(struct test_server *s);
 /*
@@ -77,6 +79,8 @@ void http_resp_free(struct http_resp *r);
 
 /* The value of one metric line in Prometheus text ("name{labels} value"), -1 if absent. */
 double prom_value(const char *text, const char *series);
+/* prom_value of the server's /metrics now. */
+double test_server_metric(const struct test_server *s, const char *series);
 
 /*
  * Start s with a [live] model name that needs escaping in a label
