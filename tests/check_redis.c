@@ -639,7 +639,7 @@ END_TEST
 
 struct tmp {
     char dir[64];
-    char ini[128];
+    char ini[512];
 };
 
 static void tmp_init(struct tmp *t)
@@ -999,6 +999,49 @@ START_TEST(no_redis_from_the_start)
 }
 END_TEST
 
+/*
+ * The bundled example, scenarios/redis/shared-quota.ini, as its comment runs it but
+ * for 3 s: four processes that would send 24/s together share 1,000 RPM with a 1 s
+ * burst (at most 16 + 3 × 16.7 = 66 sends), and the mock, started from the same file
+ * (1,200 RPM), answers no 429. Demand stays above the limit, so they also use it.
+ */
+START_TEST(bundled_example)
+{
+    struct redis rs;
+    redis_start(&rs);
+    struct tmp t;
+    tmp_init(&t);
+    snprintf(t.ini, sizeof t.ini, "%s/scenarios/redis/shared-quota.ini", SRCDIR);
+    struct test_server s;
+    test_server_start_ini(&s, t.ini);
+    char extra[4][256];
+    pid_t p[4];
+    for (int i = 0; i < 4; i++) {
+        snprintf(extra[i], sizeof extra[i],
+                 "--duration 3s --seed %d --set client.redis_url=redis://127.0.0.1:%d/0 "
+                 "--redis-run example --redis-procs 4",
+                 i + 1, rs.port);
+        p[i] = live_spawn(&t, i, s.addr, extra[i]);
+    }
+    double sent = 0;
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(live_wait(p[i]), 0);
+        cJSON *j = report(&t, i);
+        accounting(j);
+        sent += jget(j, "attempts", "sent", NULL);
+        cJSON_Delete(j);
+    }
+    double r429 = test_server_metric(&s, "ratelab_mock_responses_total{code=\"429\"}");
+    fprintf(stderr, "bundled example: %g sent in 3 s (at most 66), mock 429s %g\n", sent, r429);
+    ck_assert_double_le(r429, 0); /* absent (-1) or 0 */
+    ck_assert_double_le(sent, 66 + 1);
+    ck_assert_double_ge(sent, 66 * 0.9);
+    test_server_stop(&s);
+    tmp_fini(&t);
+    redis_stop(&rs);
+}
+END_TEST
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -1031,6 +1074,7 @@ int main(void)
     tcase_add_test(tc, pool_full_waits_for_the_release);
     tcase_add_test(tc, redis_stops_mid_run);
     tcase_add_test(tc, no_redis_from_the_start);
+    tcase_add_test(tc, bundled_example);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
